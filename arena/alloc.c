@@ -1,0 +1,193 @@
+/*
+ * alloc.c — the public allocation calls: alloc, retain, ack, disown, offsets.
+ *
+ * Allocation is "permissive": it starts at this handle's home sector and skips any
+ * sector whose lock is busy; it waits only when every sector that might serve it is
+ * busy. A free never waits: the last ack claims the block (ALLOCATED -> PENDING in one
+ * CAS), frees it at once if the sector's try-lock succeeds, and otherwise pushes it
+ * on the sector's deferred stack for the holder to merge.
+ *
+ * An intent record covers each free from before the claim until the block is merged
+ * or on the stack, so a free interrupted by kill -9 is finished by whoever next holds
+ * the sector after the process is found dead.
+ */
+#include "arena_internal.h"
+
+static inline bool usable(const am_arena *a)
+{
+    return a && !atomic_load_explicit(&a->forked, memory_order_relaxed);
+}
+
+/* After stealing a dead holder's lock, reclaim what that participant owned. */
+static void reclaim_if_dead_seen(am_arena *a)
+{
+    if (__builtin_expect(atomic_load_explicit(&a->dead_seen, memory_order_relaxed), 0)) {
+        (void)am_arena_reclaim(a);
+    }
+}
+
+static _Thread_local unsigned thread_spread;
+
+int am_try_alloc(am_arena *a, size_t size, void **out)
+{
+    if (!out) return AM_EINVAL;
+    *out = NULL;
+    if (!usable(a)) return AM_EINVAL;
+    uint64_t need = am_block_bytes(size);
+    if (need == 0 || need > a->g.sector_size) return AM_ETOOBIG;
+
+    unsigned n = a->g.nsectors;
+    unsigned home = (a->slot + thread_spread) % n;
+    int rc = AM_ENOMEM;
+    /* Pass 0 skips busy sectors; pass 1 waits for those it skipped. */
+    uint8_t busy[AM_MAX_SECTORS];
+    unsigned nbusy = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < n; i++) {
+            unsigned k = (home + i) % n;
+            if (atomic_load_explicit(&a->sectors[k].corrupt, memory_order_relaxed)) continue;
+            if (pass == 0) {
+                busy[k] = 0;
+                if (!am_sector_trylock(a, k)) { busy[k] = 1; nbusy++; continue; }
+            } else {
+                if (!busy[k]) continue;
+                if (am_sector_lock(a, k) != 0) { am_sector_unlock(a, k); continue; }
+            }
+            uint64_t off = 0;
+            int r = am_sector_drain(a, k);
+            if (r == 0) r = am_tlsf_alloc(a, k, need, &off);
+            am_sector_unlock(a, k);
+            if (r == 0) {
+                *out = a->base + off + AM_HDR;
+                thread_spread = (k + n - a->slot % n) % n;   /* stay where it worked */
+                reclaim_if_dead_seen(a);
+                return 0;
+            }
+            if (r == AM_ECORRUPT) rc = r;
+        }
+        if (nbusy == 0) break;
+    }
+    reclaim_if_dead_seen(a);
+    return rc;
+}
+
+void *am_alloc(am_arena *a, size_t size)
+{
+    void *p;
+    return am_try_alloc(a, size, &p) == 0 ? p : NULL;
+}
+
+/* The live block behind payload pointer p: its offset and sector, or an error. */
+static int live_block(am_arena *a, const void *p, uint64_t *off, unsigned *sector, am_block **blk)
+{
+    if (!usable(a) || !p) return AM_EINVAL;
+    const uint8_t *q = p;
+    if (q < a->base + a->g.heap_off + AM_HDR || q >= a->base + a->g.size) return AM_EINVAL;
+    uint64_t o = (uint64_t)(q - a->base) - AM_HDR;
+    int k = am_sector_of(a, o);
+    if (k < 0) return AM_EINVAL;
+    am_block *b = am_blk_checked(a, (unsigned)k, o);
+    if (!b || am_blk_size(a, (unsigned)k, o, b) == 0) return AM_EINVAL;
+    *off = o;
+    *sector = (unsigned)k;
+    *blk = b;
+    return 0;
+}
+
+int am_retain(am_arena *a, void *p, uint32_t n)
+{
+    uint64_t off;
+    unsigned k;
+    am_block *b;
+    int rc = live_block(a, p, &off, &k, &b);
+    if (rc) return rc;
+    uint32_t st = atomic_load_explicit(&b->st, memory_order_relaxed);
+    do {
+        if (AM_ST_STATE(st) != AM_BLK_ALLOCATED || n > AM_MAX_REFS - AM_ST_REFS(st)) return AM_EINVAL;
+    } while (!atomic_compare_exchange_weak_explicit(&b->st, &st, st + (n << 2),
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return 0;
+}
+
+int am_ack(am_arena *a, void *p)
+{
+    uint64_t off;
+    unsigned k;
+    am_block *b;
+    int rc = live_block(a, p, &off, &k, &b);
+    if (rc) return rc;
+    uint32_t st = atomic_load_explicit(&b->st, memory_order_acquire);
+    for (;;) {
+        if (AM_ST_STATE(st) != AM_BLK_ALLOCATED || AM_ST_REFS(st) == 0) return AM_EINVAL;
+        if (AM_ST_REFS(st) > 1) {
+            if (atomic_compare_exchange_weak_explicit(&b->st, &st, st - (1u << 2),
+                                                      memory_order_release, memory_order_acquire)) {
+                return 0;
+            }
+            continue;
+        }
+        /* The last reference: record the intent, then claim the block. */
+        unsigned ix = am_intent_claim(a, off, atomic_load_explicit(&b->gen, memory_order_relaxed));
+        if (!atomic_compare_exchange_strong_explicit(&b->st, &st, AM_ST_MAKE(AM_BLK_PENDING, 0),
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            am_intent_release(a, ix);
+            continue;
+        }
+        AM_CRASH_POINT();
+        if (am_sector_trylock(a, k)) {
+            rc = am_tlsf_free(a, k, off);
+            am_intent_release(a, ix);
+            if (rc == 0) rc = am_sector_drain(a, k);
+            am_sector_unlock(a, k);
+        } else {
+            am_sector_push(a, k, off);
+            AM_CRASH_POINT();
+            am_intent_release(a, ix);
+            if (am_sector_trylock(a, k)) {      /* the holder may have left meanwhile */
+                rc = am_sector_drain(a, k);
+                am_sector_unlock(a, k);
+            }
+        }
+        return rc == AM_ECORRUPT ? rc : 0;
+    }
+}
+
+int am_disown(am_arena *a, void *p)
+{
+    uint64_t off;
+    unsigned k;
+    am_block *b;
+    int rc = live_block(a, p, &off, &k, &b);
+    if (rc) return rc;
+    if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return AM_EINVAL;
+    uint32_t me = a->slot + 1;
+    return atomic_compare_exchange_strong_explicit(&b->owner, &me, 0, memory_order_release, memory_order_relaxed)
+               ? 0 : AM_EPERM;
+}
+
+uint64_t am_offset(am_arena *a, const void *p)
+{
+    if (!a || !p) return 0;
+    const uint8_t *q = p;
+    if (q < a->base + a->g.heap_off || q >= a->base + a->g.size) return 0;
+    return (uint64_t)(q - a->base);
+}
+
+void *am_ptr(am_arena *a, uint64_t off)
+{
+    if (!a || off < a->g.heap_off || off >= a->g.heap_off + (uint64_t)a->g.nsectors * a->g.sector_size ||
+        (off & (AM_GRAN - 1)) != 0) {
+        return NULL;
+    }
+    return a->base + off;
+}
+
+size_t am_block_size(am_arena *a, const void *p)
+{
+    uint64_t off;
+    unsigned k;
+    am_block *b;
+    if (live_block(a, p, &off, &k, &b) != 0) return 0;
+    if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return 0;
+    return (size_t)(am_blk_size(a, k, off, b) - AM_HDR);
+}

@@ -1,0 +1,124 @@
+/*
+ * The arena's private interface: the process-local handle and the functions the
+ * arena's files share (segment.c, participants.c, tlsf.c, sector.c, alloc.c, check.c).
+ */
+#ifndef AM_ARENA_INTERNAL_H
+#define AM_ARENA_INTERNAL_H
+
+#include <stdbool.h>
+#include "shm_layout.h"
+
+/* Geometry, validated once at open and never re-read from shared memory. */
+typedef struct am_geom {
+    uint64_t size;
+    uint64_t parts_off;
+    uint64_t sectors_off;
+    uint64_t heap_off;
+    uint64_t sector_size;
+    uint32_t nsectors;
+} am_geom;
+
+struct am_arena {
+    uint8_t        *base;      /* this process's mapping of the whole segment          */
+    am_geom         g;
+    int             fd;        /* holds the byte lock that says this slot is alive     */
+    unsigned        slot;
+    uint32_t        gen;
+    uint64_t        stamp;     /* what this handle writes into sector locks            */
+    am_seg_header  *hdr;
+    am_participant *parts;
+    am_sector      *sectors;
+    _Atomic int     forked;    /* set in a fork child: the handle is not the child's   */
+    _Atomic int     dead_seen; /* a dead lock holder was found: reclaim after unlock   */
+    struct am_arena *next;     /* registry of open handles (for fork)                  */
+};
+
+/* ---- geometry helpers (local values only) */
+static inline uint64_t am_sector_start(const am_arena *a, unsigned k)
+{
+    return a->g.heap_off + (uint64_t)k * a->g.sector_size;
+}
+static inline uint64_t am_sector_end(const am_arena *a, unsigned k)
+{
+    return am_sector_start(a, k) + a->g.sector_size;
+}
+/* Sector holding offset off, or -1 if off is outside the heap. */
+static inline int am_sector_of(const am_arena *a, uint64_t off)
+{
+    if (off < a->g.heap_off) return -1;
+    uint64_t k = (off - a->g.heap_off) / a->g.sector_size;
+    return k < a->g.nsectors ? (int)k : -1;
+}
+static inline am_block *am_blk(const am_arena *a, uint64_t off)
+{
+    return (am_block *)(a->base + off);
+}
+/* The block header at off if off can be one in sector k (in range, aligned, its check
+ * word right); NULL otherwise. Says nothing about its state. */
+static inline am_block *am_blk_checked(const am_arena *a, unsigned k, uint64_t off)
+{
+    if (off < am_sector_start(a, k) || off + AM_MIN_BLOCK > am_sector_end(a, k) ||
+        (off & (AM_GRAN - 1)) != 0) {
+        return NULL;
+    }
+    am_block *b = am_blk(a, off);
+    if (atomic_load_explicit(&b->check, memory_order_relaxed) != am_block_check(off)) return NULL;
+    return b;
+}
+/* Size in bytes of block b at off in sector k, or 0 if it cannot be right. */
+static inline uint64_t am_blk_size(const am_arena *a, unsigned k, uint64_t off, const am_block *b)
+{
+    uint64_t s = (uint64_t)atomic_load_explicit(&b->size16, memory_order_acquire) * AM_GRAN;
+    if (s < AM_MIN_BLOCK || s > am_sector_end(a, k) - off) return 0;
+    return s;
+}
+
+/* ---- tlsf.c: one sector's free lists; every call needs the sector lock held */
+void     am_tlsf_mapping_insert(uint64_t size, unsigned *fl, unsigned *sl);
+int      am_tlsf_mapping_search(uint64_t size, unsigned *fl, unsigned *sl); /* -1: too big */
+uint64_t am_block_bytes(size_t payload); /* block size for a payload, 0 if too big */
+void     am_tlsf_format(am_arena *a, unsigned k);
+int      am_tlsf_insert(am_arena *a, unsigned k, uint64_t off);
+/* Allocate a block of `need` bytes: 0 and *off, AM_ENOMEM or AM_ECORRUPT. */
+int      am_tlsf_alloc(am_arena *a, unsigned k, uint64_t need, uint64_t *off);
+/* Free the PENDING block at off (claimed by the caller), merging both ways. */
+int      am_tlsf_free(am_arena *a, unsigned k, uint64_t off);
+/* Empty the lists and bitmaps (repair rebuilds them). */
+void     am_tlsf_clear(am_arena *a, unsigned k);
+
+/* ---- sector.c: locking, the deferred stack, repair */
+bool am_sector_trylock(am_arena *a, unsigned k);
+int  am_sector_lock(am_arena *a, unsigned k);     /* waits; steals from the dead */
+void am_sector_unlock(am_arena *a, unsigned k);   /* and drains what came meanwhile */
+int  am_sector_drain(am_arena *a, unsigned k);
+void am_sector_push(am_arena *a, unsigned k, uint64_t off);
+int  am_sector_repair(am_arena *a, unsigned k, unsigned dead_slot);
+/* Finish the frees that dead participant `slot` was making in sector k (lock held). */
+int  am_sector_resolve_intents(am_arena *a, unsigned k, unsigned slot);
+/* Free the block at off (state ALLOCATED or PENDING as claimed) under the lock,
+ * with an intent record of this handle covering the window. */
+int  am_sector_release_locked(am_arena *a, unsigned k, uint64_t off);
+
+/* ---- participants.c */
+int  am_participant_join(am_arena *a);
+void am_participant_leave(am_arena *a);
+bool am_stamp_dead(am_arena *a, uint64_t stamp);
+int  am_reclaim_slot(am_arena *a, unsigned slot);
+/* Intent records: claim one for {off, gen} (returns its index), then release it. */
+unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen);
+void     am_intent_release(am_arena *a, unsigned ix);
+/* Byte-range locks on the segment file (liveness and slot ownership). */
+int  am_byte_trylock(int fd, uint64_t byte);  /* 0 taken, -1 held elsewhere */
+void am_byte_unlock(int fd, uint64_t byte);
+bool am_byte_locked_elsewhere(int fd, uint64_t byte);
+
+/* ---- check.c */
+int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
+
+/* ---- crash.c: crash points for fault-injection tests */
+extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
+void am__crash_maybe(void);
+#define AM_CRASH_POINT() \
+    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(); } while (0)
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * participants.c — who is attached, who is alive, and undoing what the dead held.
+ *
+ * Liveness is kept by the kernel, not in shared memory: each participant holds an
+ * open-file-description lock (F_OFD_SETLK) on byte `slot` of the segment file for
+ * its whole life. The kernel drops it when the process dies, whatever pid the next
+ * process gets, and a scribbling neighbour cannot forge it. Holding a slot's byte
+ * lock is also the right to act for the slot, so exactly one process at a time
+ * reclaims a dead participant (or takes its slot, reclaiming first).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#include "arena_internal.h"
+
+static int byte_lock_op(int fd, int cmd, short type, uint64_t byte, short *found)
+{
+    struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)byte, .l_len = 1 };
+    int rc = fcntl(fd, cmd, &fl);
+    if (found) *found = fl.l_type;
+    return rc;
+}
+
+int am_byte_trylock(int fd, uint64_t byte)
+{
+    return byte_lock_op(fd, F_OFD_SETLK, F_WRLCK, byte, NULL) == 0 ? 0 : -1;
+}
+
+void am_byte_unlock(int fd, uint64_t byte)
+{
+    (void)byte_lock_op(fd, F_OFD_SETLK, F_UNLCK, byte, NULL);
+}
+
+bool am_byte_locked_elsewhere(int fd, uint64_t byte)
+{
+    short type = F_UNLCK;
+    if (byte_lock_op(fd, F_OFD_GETLK, F_WRLCK, byte, &type) != 0) return true; /* unsure: alive */
+    return type != F_UNLCK;
+}
+
+/* A sector stamp's holder is dead if its slot has moved on to a newer incarnation,
+ * or nobody (but maybe us, reclaiming it) holds the slot's byte lock. */
+bool am_stamp_dead(am_arena *a, uint64_t stamp)
+{
+    if (stamp == a->stamp) return false;             /* another thread of ours */
+    uint32_t slot1 = (uint32_t)stamp, gen = (uint32_t)(stamp >> 32);
+    if (slot1 == 0 || slot1 > AM_MAX_PARTICIPANTS) return true; /* garbage: not a holder */
+    if (atomic_load_explicit(&a->parts[slot1 - 1].gen, memory_order_acquire) != gen) return true;
+    return !am_byte_locked_elsewhere(a->fd, slot1 - 1);
+}
+
+int am_arena_participant_alive(am_arena *a, unsigned slot)
+{
+    if (!a || slot >= AM_MAX_PARTICIPANTS) return AM_EINVAL;
+    if (slot == a->slot) return 1;
+    return am_byte_locked_elsewhere(a->fd, slot) ? 1 : 0;
+}
+
+/* Thread-local preferred intent index, spread over the table. */
+static _Atomic unsigned next_thread_ix;
+static _Thread_local unsigned thread_ix = ~0u;
+
+unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen)
+{
+    if (thread_ix == ~0u) thread_ix = atomic_fetch_add(&next_thread_ix, 1) % AM_INTENTS;
+    uint64_t v = ((uint64_t)gen << 32) | (off / AM_GRAN);
+    _Atomic uint64_t *it = a->parts[a->slot].intent;
+    for (unsigned i = thread_ix;; i = (i + 1) % AM_INTENTS) {
+        uint64_t zero = 0;
+        if (atomic_compare_exchange_weak_explicit(&it[i], &zero, v, memory_order_seq_cst, memory_order_relaxed)) {
+            return i;
+        }
+    }
+}
+
+void am_intent_release(am_arena *a, unsigned ix)
+{
+    atomic_store_explicit(&a->parts[a->slot].intent[ix], 0, memory_order_release);
+}
+
+/* Undo everything participant `slot` (dead; its byte lock held by us) left behind:
+ * repair sectors it held, finish its frees, free the blocks it owned.
+ * Returns the number of blocks freed, or AM_ECORRUPT. */
+int am_reclaim_slot(am_arena *a, unsigned slot)
+{
+    int freed = 0, bad = 0;
+    for (unsigned k = 0; k < a->g.nsectors; k++) {
+        am_sector *s = &a->sectors[k];
+        if (atomic_load_explicit(&s->corrupt, memory_order_relaxed)) { bad = 1; continue; }
+        if (am_sector_lock(a, k) != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
+            bad = 1;
+            am_sector_unlock(a, k);
+            continue;
+        }
+        uint64_t end = am_sector_end(a, k), prev_off = 0;
+        for (uint64_t off = am_sector_start(a, k); off < end;) {
+            am_block *b = am_blk(a, off);
+            uint64_t size = am_blk_size(a, k, off, b);
+            if (size == 0) { bad = 1; break; }
+            uint32_t st = atomic_load_explicit(&b->st, memory_order_acquire);
+            if (AM_ST_STATE(st) == AM_BLK_ALLOCATED &&
+                atomic_load_explicit(&b->owner, memory_order_relaxed) == slot + 1) {
+                int r = am_sector_release_locked(a, k, off);
+                if (r < 0) { bad = 1; break; }
+                if (r > 0) {
+                    freed++;
+                    atomic_fetch_add_explicit(&s->reclaimed, 1, memory_order_relaxed);
+                    /* The freed block may have merged into its predecessor, which then
+                     * starts the run covering `off`; either way the walk resumes at
+                     * the predecessor, a block start still. */
+                    if (prev_off) { off = prev_off; prev_off = 0; }
+                    continue;
+                }
+            }
+            prev_off = off;
+            off += size;
+        }
+        am_sector_drain(a, k);
+        am_sector_unlock(a, k);
+    }
+    for (unsigned i = 0; i < AM_INTENTS; i++) {
+        atomic_store_explicit(&a->parts[slot].intent[i], 0, memory_order_relaxed);
+    }
+    return bad ? AM_ECORRUPT : freed;
+}
+
+int am_arena_reclaim(am_arena *a)
+{
+    if (!a || atomic_load_explicit(&a->forked, memory_order_relaxed)) return AM_EINVAL;
+    atomic_store_explicit(&a->dead_seen, 0, memory_order_relaxed);
+    int total = 0, bad = 0;
+    for (unsigned slot = 0; slot < AM_MAX_PARTICIPANTS; slot++) {
+        am_participant *p = &a->parts[slot];
+        if (slot == a->slot || atomic_load_explicit(&p->state, memory_order_acquire) == AM_PART_FREE) continue;
+        if (am_byte_trylock(a->fd, slot) != 0) continue;          /* alive, or being reclaimed */
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
+            int r = am_reclaim_slot(a, slot);
+            if (r < 0) bad = 1; else total += r;
+            AM_CRASH_POINT();
+            if (r >= 0) atomic_store_explicit(&p->state, AM_PART_FREE, memory_order_release);
+        }
+        am_byte_unlock(a->fd, slot);
+    }
+    return bad ? AM_ECORRUPT : total;
+}
+
+int am_participant_join(am_arena *a)
+{
+    for (unsigned slot = 0; slot < AM_MAX_PARTICIPANTS; slot++) {
+        if (am_byte_trylock(a->fd, slot) != 0) continue;
+        am_participant *p = &a->parts[slot];
+        /* A new incarnation first: stamps of the old one now read as dead. */
+        uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+        if (gen == 0) gen = 1;
+        atomic_store_explicit(&p->gen, gen, memory_order_seq_cst);
+        a->slot = slot;
+        a->gen = gen;
+        a->stamp = ((uint64_t)gen << 32) | (slot + 1);
+        AM_CRASH_POINT();
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
+            (void)am_reclaim_slot(a, slot);   /* a dead predecessor's leftovers */
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        atomic_store_explicit(&p->pid, (uint32_t)getpid(), memory_order_relaxed);
+        atomic_store_explicit(&p->joined_ns, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, memory_order_relaxed);
+        atomic_store_explicit(&p->state, AM_PART_LIVE, memory_order_release);
+        return 0;
+    }
+    return AM_EFULL;
+}
+
+void am_participant_leave(am_arena *a)
+{
+    am_participant *p = &a->parts[a->slot];
+    /* Blocks still owned are freed now, as they would be after our death. */
+    (void)am_reclaim_slot(a, a->slot);
+    atomic_store_explicit(&p->state, AM_PART_FREE, memory_order_release);
+    am_byte_unlock(a->fd, a->slot);
+}

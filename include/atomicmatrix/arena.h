@@ -1,0 +1,146 @@
+/*
+ * atomicmatrix — the shared-memory arena.
+ *
+ * An arena is one file in /dev/shm (am.<name>) that several processes map, each at
+ * its own address. It holds a variable-size allocator: the heap is split into
+ * sectors, each a TLSF (O(1) allocation with the size rounded up, splitting, and
+ * coalescing with both physical neighbours), so every block handed out is a run of
+ * bytes nobody else holds, and once everything is freed each sector is one free block.
+ *
+ * Blocks are reference counted: am_alloc() returns a block with one reference owned
+ * by the calling participant; am_retain() adds references, am_ack() drops one and the
+ * last ack frees the block. Pointers differ between processes; pass am_offset() values
+ * and turn them back with am_ptr().
+ *
+ * Ownership: a block belongs to the participant that allocated it until it calls
+ * am_disown(). If a participant dies (kill -9 at any instruction), the blocks it still
+ * owns are reclaimed whatever their reference count, sector locks it held are taken
+ * over and the sectors repaired. Who holds references to a disowned block is the
+ * caller's business (the channel layer tracks it).
+ *
+ * Threads: the arena handle is thread-safe. After fork() the child must not use
+ * handles it inherited (they fail with AM_EINVAL); it opens the arena again.
+ */
+#ifndef ATOMICMATRIX_ARENA_H
+#define ATOMICMATRIX_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "atomicmatrix/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct am_arena am_arena;
+
+/* Flags for am_arena_opts.flags. */
+#define AM_ATTACH_ONLY       0x1u /* fail with AM_ENOENT rather than create            */
+#define AM_CREATE_ONLY       0x2u /* fail with AM_EEXIST rather than attach            */
+#define AM_TRUST_OTHER_OWNER 0x4u /* attach to an arena owned by another user          */
+
+#define AM_DEFAULT_SIZE  ((size_t)64 << 20)   /* 64 MiB                                */
+#define AM_MAX_SIZE      ((uint64_t)64 << 30) /* 64 GiB: the largest arena             */
+#define AM_MAX_SECTORS   256u
+#define AM_MAX_PARTICIPANTS 256u              /* processes (handles) attached at once  */
+#define AM_ALIGN         16u                  /* every payload is 16-byte aligned      */
+
+typedef struct am_arena_opts {
+    size_t   size;     /* bytes, used when creating; 0 = default (64 MiB)      */
+    unsigned sectors;  /* 0 = default                                          */
+    unsigned mode;     /* file mode when creating; 0 = 0600                    */
+    unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER; 0 = create or attach */
+} am_arena_opts;       /* zeroed (or a NULL pointer) means the defaults        */
+
+typedef struct am_stats {
+    uint64_t size;          /* bytes of the segment file                              */
+    uint64_t heap;          /* bytes of all sectors together                          */
+    uint64_t used;          /* bytes in blocks not free (headers included)            */
+    uint64_t free;          /* bytes in free blocks (headers included)                */
+    uint64_t largest_free;  /* payload bytes of the largest single allocation possible */
+    uint64_t free_blocks;   /* free blocks, all sectors                               */
+    uint64_t used_blocks;   /* allocated or pending blocks                            */
+    uint32_t sectors;       /* number of sectors                                      */
+    uint32_t participants;  /* live participants                                      */
+    double   fragmentation; /* 1 - largest free block / free bytes; 0 = none          */
+    uint64_t allocs;        /* successful allocations since the arena was made        */
+    uint64_t frees;         /* blocks freed                                           */
+    uint64_t repairs;       /* sectors repaired after their lock holder died          */
+    uint64_t reclaimed;     /* blocks reclaimed from dead participants                */
+    uint64_t sector_size;   /* bytes per sector                                       */
+} am_stats;
+
+/* Open the arena called name (1-200 characters of [A-Za-z0-9._-], not starting with a
+ * dot), creating and formatting it if it does not exist (unless AM_ATTACH_ONLY).
+ * Creation is atomic: a half-formatted arena is never visible. Attaching validates
+ * the file (owner, type, magic, version, layout, size) before using it. Returns 0 and
+ * a handle in *out, or AM_EINVAL, AM_ENOENT, AM_EEXIST, AM_EPERM (foreign owner or a
+ * symlink), AM_EFORMAT (not an arena), AM_EVERSION, AM_ECORRUPT (truncated or
+ * inconsistent), AM_ETOOBIG (size above AM_MAX_SIZE), AM_EFULL, AM_ESYS. */
+int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out);
+
+/* Detach: frees nothing the caller still owns in the arena (those blocks stay until
+ * reclaimed, as if the process had died; free or disown them first). NULL is ignored. */
+void  am_arena_close(am_arena *a);
+
+/* Remove the arena's name; processes attached keep using it until they close. */
+int   am_arena_unlink(const char *name);
+
+/* Allocate size bytes (16-byte aligned, one reference, owned by the caller).
+ * Returns NULL when the arena cannot hold it now (or at all, or on a bad handle). */
+void *am_alloc(am_arena *a, size_t size);
+
+/* Like am_alloc, but says why: 0 and *out, or AM_ENOMEM (no free block big enough
+ * now), AM_ETOOBIG (larger than a sector can ever hold), AM_EINVAL, AM_ECORRUPT. */
+int   am_try_alloc(am_arena *a, size_t size, void **out);
+
+/* Add n references to a live block. AM_EINVAL if p is not a live block. */
+int   am_retain(am_arena *a, void *p, uint32_t n);
+
+/* Drop one reference; the last one frees the block. Never blocks. Returns 0 or
+ * AM_EINVAL if p is not a live block of this arena (a double ack, a stray pointer). */
+int   am_ack(am_arena *a, void *p);
+
+/* pointer -> offset from the start of the segment (0 = not a pointer into the heap). */
+uint64_t am_offset(am_arena *a, const void *p);
+
+/* offset -> pointer, checked against the heap's bounds and alignment; NULL if bad. */
+void *am_ptr(am_arena *a, uint64_t off);
+
+/* Usable payload bytes of the live block p (>= the size asked for), 0 if not live. */
+size_t am_block_size(am_arena *a, const void *p);
+
+/* Verify every invariant of every sector (tiling, neighbours, free lists, bitmaps,
+ * counters). 0, or AM_ECORRUPT; am_arena_check_report() then tells what was wrong. */
+int   am_arena_check(am_arena *a);
+
+/* The reason the last failing am_arena_check() in this thread gave ("" if none). */
+const char *am_arena_check_report(void);
+
+/* Fill *st with the arena's figures. 0 or AM_EINVAL / AM_ECORRUPT. */
+int   am_arena_stats(am_arena *a, am_stats *st);
+
+/* This participant no longer owns the block: it survives this process's death, and
+ * whoever holds its references must ack it. AM_EPERM if the caller is not the owner. */
+int   am_disown(am_arena *a, void *p);
+
+/* Undo what dead participants held: take over their sector locks and repair those
+ * sectors, finish frees they were in the middle of, and free the blocks they owned.
+ * Returns the number of blocks reclaimed (>= 0) or a negative AM_E* code.
+ * Runs automatically when a participant joins and when a dead lock holder is found. */
+int   am_arena_reclaim(am_arena *a);
+
+/* The segment's root slot, for the layer above: an offset it publishes with CAS. */
+int   am_arena_root_cas(am_arena *a, uint64_t expected, uint64_t desired);
+uint64_t am_arena_root(am_arena *a);
+
+/* This handle's participant slot (0 .. AM_MAX_PARTICIPANTS-1). */
+unsigned am_arena_slot(const am_arena *a);
+
+/* Is the participant in slot alive? 1 yes, 0 no, negative on a bad argument. */
+int   am_arena_participant_alive(am_arena *a, unsigned slot);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

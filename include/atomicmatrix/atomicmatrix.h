@@ -1,0 +1,11 @@
+/*
+ * atomicmatrix — message passing between processes through shared memory.
+ * The umbrella header: include this one.
+ */
+#ifndef ATOMICMATRIX_H
+#define ATOMICMATRIX_H
+
+#include "atomicmatrix/error.h"
+#include "atomicmatrix/arena.h"
+
+#endif

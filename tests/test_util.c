@@ -1,0 +1,109 @@
+/* test_util.c — see test_util.h. */
+#include "test_util.h"
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char names[16][96];
+static int nnames;
+
+const char *tu_name(const char *tag)
+{
+    if (nnames == 16) nnames = 0;
+    char *n = names[nnames++];
+    snprintf(n, sizeof names[0], "test-%s-%d", tag, (int)getpid());
+    am_arena_unlink(n);
+    return n;
+}
+
+void tu_cleanup(void)
+{
+    for (int i = 0; i < 16; i++) {
+        if (names[i][0]) am_arena_unlink(names[i]);
+    }
+}
+
+am_arena *tu_open(const char *name, size_t size, unsigned sectors)
+{
+    am_arena_opts o = { .size = size, .sectors = sectors };
+    am_arena *a = NULL;
+    int rc = am_arena_open(name, &o, &a);
+    ck_assert_msg(rc == 0, "am_arena_open(%s): %s", name, am_strerror(rc));
+    return a;
+}
+
+pid_t tu_fork(int (*fn)(void *), void *arg)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(99);
+        _exit(fn(arg));
+    }
+    return pid;
+}
+
+int tu_wait(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void *tu_shared(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(p != MAP_FAILED);
+    return p;
+}
+
+int tu_all_free(am_arena *a)
+{
+    am_stats st;
+    if (am_arena_stats(a, &st) != 0) return 0;
+    return st.free_blocks == st.sectors && st.used_blocks == 0 && st.free == st.heap;
+}
+
+uint64_t tu_rand(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x2545F4914F6CDD1Dull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+void tu_fill(void *p, size_t n, uint64_t seed)
+{
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+int tu_verify(const void *p, size_t n, uint64_t seed)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != (uint8_t)(seed * 131 + i * 7 + (i >> 8))) return 0;
+    }
+    return 1;
+}
+
+void tu_shift_mappings(unsigned salt)
+{
+    size_t pages = 1 + (getpid() * 7919u + salt) % 97;
+    (void)mmap(NULL, pages * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * Helpers shared by the test suites: unique arena names, forked workers that never
+ * outlive the test, and the per-granule ownership map that catches overlapping blocks.
+ */
+#ifndef AM_TEST_UTIL_H
+#define AM_TEST_UTIL_H
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include "atomicmatrix/atomicmatrix.h"
+
+/* ck_assert records a mark point (a write to a pipe) on every call: in hot loops,
+ * check with this, which only reaches Check when the condition fails. */
+#define TU_REQUIRE(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
+
+/* A name unique to this process and tag; the arena is unlinked by tu_cleanup(). */
+const char *tu_name(const char *tag);
+void tu_cleanup(void);
+
+/* Open (creating) the arena `name` with the given size and sectors, or fail the test. */
+am_arena *tu_open(const char *name, size_t size, unsigned sectors);
+
+/* Fork a child that dies with the parent; it runs fn(arg) and _exits with its result. */
+pid_t tu_fork(int (*fn)(void *), void *arg);
+/* Wait for pid; returns its exit status, or 128 + signal. */
+int tu_wait(pid_t pid);
+
+/* Map fresh anonymous shared memory (visible to forked children). */
+void *tu_shared(size_t bytes);
+
+/* Every sector is one free block and nothing is used. */
+int tu_all_free(am_arena *a);
+
+/* Fill / verify a payload with a pattern derived from seed. */
+void tu_fill(void *p, size_t n, uint64_t seed);
+int  tu_verify(const void *p, size_t n, uint64_t seed);
+
+/* Move the next mapping to a different address: map and keep a random-size hole. */
+void tu_shift_mappings(unsigned salt);
+
+uint64_t tu_rand(uint64_t *s);
+
+/* Standard main: run the suite, return non-zero on failures. */
+int tu_run(Suite *s);
+
+#endif
