@@ -212,9 +212,11 @@ static int validate_and_map(am_arena *a, int fd, unsigned flags)
     if (!S_ISREG(st.st_mode)) return AM_EFORMAT;
     if (st.st_uid != geteuid() && !(flags & AM_TRUST_OTHER_OWNER)) return AM_EPERM;
     am_seg_header h;
-    if ((size_t)st.st_size < sizeof h) return st.st_size == 0 ? AM_EFORMAT : AM_ECORRUPT;
-    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return AM_ESYS;
-    if (h.magic != AM_MAGIC) return AM_EFORMAT;
+    memset(&h, 0, sizeof h);
+    ssize_t got = pread(fd, &h, sizeof h, 0);
+    if (got < 0) return AM_ESYS;
+    if ((size_t)got < sizeof h.magic || h.magic != AM_MAGIC) return AM_EFORMAT;
+    if ((size_t)got < sizeof h) return AM_ECORRUPT;                  /* ours, but truncated */
     if (h.version != AM_VERSION || h.layout != am_layout_hash()) return AM_EVERSION;
     if (h.size != (uint64_t)st.st_size) return AM_ECORRUPT;          /* truncated or grown */
     if (atomic_load_explicit(&h.state, memory_order_relaxed) != AM_STATE_READY) return AM_ECORRUPT;

@@ -1,1 +1,393 @@
-int main(void){return 0;}
+/*
+ * test_segment.c — the arena file: creation races, validation of bad and foreign
+ * files, trust rules, fork, and shared memory corrupted by a hostile neighbour.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "arena_internal.h"
+#include "test_util.h"
+
+static void path_for(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "/dev/shm/am.%s", name);
+}
+
+START_TEST(open_flags_and_names)
+{
+    const char *name = tu_name("flags");
+    am_arena *a = NULL;
+    am_arena_opts attach = { .flags = AM_ATTACH_ONLY }, create = { .flags = AM_CREATE_ONLY };
+    ck_assert_int_eq(am_arena_open(name, &attach, &a), AM_ENOENT);
+    ck_assert_int_eq(am_arena_open(name, &create, &a), 0);
+    am_arena *b = NULL;
+    ck_assert_int_eq(am_arena_open(name, &create, &b), AM_EEXIST);
+    ck_assert_int_eq(am_arena_open(name, &attach, &b), 0);
+    am_arena_close(b);
+    am_arena_close(a);
+    const char *bad[] = { "", ".hidden", "a/b", "../x", "sp ace", "t\n" };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(am_arena_open(bad[i], NULL, &a), AM_EINVAL);
+    }
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    ck_assert_int_eq(am_arena_open(longname, NULL, &a), AM_EINVAL);
+    ck_assert_int_eq(am_arena_open(NULL, NULL, &a), AM_EINVAL);
+    ck_assert_int_eq(am_arena_open(name, NULL, NULL), AM_EINVAL);
+    am_arena_opts huge = { .size = (size_t)AM_MAX_SIZE + 1 }, tiny = { .size = 1000 };
+    ck_assert_int_eq(am_arena_open(tu_name("huge"), &huge, &a), AM_ETOOBIG);
+    ck_assert_int_eq(am_arena_open(tu_name("tiny"), &tiny, &a), AM_EINVAL);
+    am_arena_opts both = { .flags = AM_ATTACH_ONLY | AM_CREATE_ONLY };
+    ck_assert_int_eq(am_arena_open(name, &both, &a), AM_EINVAL);
+    ck_assert_int_eq(am_arena_unlink(name), 0);
+    ck_assert_int_eq(am_arena_unlink(name), AM_ENOENT);
+    tu_cleanup();
+}
+END_TEST
+
+START_TEST(mode_and_trust)
+{
+    const char *name = tu_name("mode");
+    char path[128];
+    path_for(path, sizeof path, name);
+    am_arena *a = tu_open(name, 1 << 20, 1);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    am_arena_close(a);
+    am_arena_unlink(name);
+    am_arena_opts o = { .size = 1 << 20, .mode = 0640 };
+    ck_assert_int_eq(am_arena_open(name, &o, &a), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0640);
+    am_arena_close(a);
+    if (geteuid() == 0) {           /* give it to another user: refused unless trusted */
+        ck_assert_int_eq(chown(path, 65534, 65534), 0);
+        ck_assert_int_eq(am_arena_open(name, NULL, &a), AM_EPERM);
+        am_arena_opts trust = { .flags = AM_TRUST_OTHER_OWNER };
+        ck_assert_int_eq(am_arena_open(name, &trust, &a), 0);
+        am_arena_close(a);
+    }
+    tu_cleanup();
+}
+END_TEST
+
+START_TEST(symlink_refused)
+{
+    const char *name = tu_name("link");
+    const char *target = tu_name("target");
+    am_arena *a = tu_open(target, 1 << 20, 1);
+    char path[128], tpath[128];
+    path_for(path, sizeof path, name);
+    path_for(tpath, sizeof tpath, target);
+    ck_assert_int_eq(symlink(tpath, path), 0);
+    am_arena *b = NULL;
+    ck_assert_int_eq(am_arena_open(name, NULL, &b), AM_EPERM);
+    unlink(path);
+    am_arena_close(a);
+    tu_cleanup();
+}
+END_TEST
+
+/* Write a file at the arena's path and return what am_arena_open says of it. */
+static int open_image(const char *name, const void *data, size_t len, off_t trunc)
+{
+    char path[128];
+    path_for(path, sizeof path, name);
+    unlink(path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+    if (trunc >= 0) ck_assert_int_eq(ftruncate(fd, trunc), 0);
+    close(fd);
+    am_arena *a = NULL;
+    int rc = am_arena_open(name, NULL, &a);
+    if (rc == 0) {
+        ck_assert_int_eq(am_arena_check(a), 0);
+        am_arena_close(a);
+    } else {
+        ck_assert_ptr_null(a);
+    }
+    unlink(path);
+    return rc;
+}
+
+#define EXPECT(expr, want) do { int rc_ = (expr); \
+    ck_assert_msg(rc_ == (want), "%s: got %d (%s), want %s", #expr, rc_, am_strerror(rc_), #want); } while (0)
+
+START_TEST(bad_files)
+{
+    const char *name = tu_name("bad");
+    /* a real arena's image, to corrupt one field at a time */
+    const char *good = tu_name("good");
+    am_arena *a = tu_open(good, 1 << 20, 2);
+    am_arena_close(a);
+    char gpath[128];
+    path_for(gpath, sizeof gpath, good);
+    int fd = open(gpath, O_RDONLY);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    size_t len = (size_t)st.st_size;
+    uint8_t *img = malloc(len), *bad = malloc(len);
+    ck_assert_int_eq(pread(fd, img, len, 0), (ssize_t)len);
+    close(fd);
+    am_seg_header *h = (am_seg_header *)bad;
+
+    EXPECT(open_image(name, img, len, -1), 0);                     /* the copy is fine */
+    EXPECT(open_image(name, "", 0, -1), AM_EFORMAT);                /* empty file */
+    EXPECT(open_image(name, "hello, I am a text file\n", 24, -1), AM_EFORMAT); /* foreign */
+    memset(bad, 0x5a, len);
+    EXPECT(open_image(name, bad, len, -1), AM_EFORMAT);             /* foreign, big */
+    EXPECT(open_image(name, img, len, (off_t)len / 2), AM_ECORRUPT); /* truncated */
+    EXPECT(open_image(name, img, 100, -1), AM_ECORRUPT);            /* truncated in the header */
+    EXPECT(open_image(name, img, len, (off_t)len * 2), AM_ECORRUPT); /* grown */
+
+#define MUTATE(stmt, want) do { memcpy(bad, img, len); stmt; EXPECT(open_image(name, bad, len, -1), want); } while (0)
+    MUTATE(h->magic ^= 1, AM_EFORMAT);
+    MUTATE(h->version = AM_VERSION + 1, AM_EVERSION);
+    MUTATE(h->layout ^= 0x100, AM_EVERSION);
+    MUTATE(h->size = len * 4, AM_ECORRUPT);
+    MUTATE(atomic_store(&h->state, AM_STATE_FORMATTING), AM_ECORRUPT);
+    MUTATE(h->nsectors = 0, AM_ECORRUPT);
+    MUTATE(h->nsectors = 100000, AM_ECORRUPT);
+    MUTATE(h->nsectors = 1, AM_ECORRUPT);
+    MUTATE(h->heap_off = 4096, AM_ECORRUPT);
+    MUTATE(h->sector_size += 16, AM_ECORRUPT);
+    MUTATE(h->parts_off = len, AM_ECORRUPT);
+    MUTATE(h->sectors_off = 0, AM_ECORRUPT);
+    MUTATE(h->nparticipants = 3, AM_ECORRUPT);
+    free(img);
+    free(bad);
+    tu_cleanup();
+}
+END_TEST
+
+/* Eight processes race to create-or-open one name; all end in one formatted arena. */
+struct race { const char *name; _Atomic int go; _Atomic int idx; _Atomic uint64_t seen[8]; _Atomic int won; };
+
+static int racer(void *arg)
+{
+    struct race *r = arg;
+    int me = atomic_fetch_add(&r->idx, 1);
+    while (!atomic_load(&r->go)) {
+    }
+    am_arena *a = NULL;
+    if (am_arena_open(r->name, NULL, &a) != 0) return 1;
+    if (am_arena_root_cas(a, 0, 1000 + (uint64_t)getpid()) == 0) atomic_fetch_add(&r->won, 1);
+    void *p = am_alloc(a, 4096);
+    if (!p) return 2;
+    tu_fill(p, 4096, (uint64_t)me);
+    if (!tu_verify(p, 4096, (uint64_t)me) || am_ack(a, p) != 0) return 3;
+    atomic_store(&r->seen[me % 8], am_arena_root(a));
+    int rc = am_arena_check(a) == 0 ? 0 : 4;
+    am_arena_close(a);
+    return rc;
+}
+
+START_TEST(eight_racing_creators)
+{
+    struct race *r = tu_shared(sizeof *r);
+    for (int round = 0; round < 10; round++) {
+        memset(r, 0, sizeof *r);
+        r->name = tu_name("race");
+        pid_t pids[8];
+        for (int i = 0; i < 8; i++) pids[i] = tu_fork(racer, r);
+        atomic_store(&r->go, 1);
+        for (int i = 0; i < 8; i++) ck_assert_int_eq(tu_wait(pids[i]), 0);
+        ck_assert_int_eq(atomic_load(&r->won), 1);          /* one segment: one root */
+        for (int i = 1; i < 8; i++) ck_assert_uint_eq(atomic_load(&r->seen[i]), atomic_load(&r->seen[0]));
+        am_arena *a = tu_open(r->name, 0, 0);
+        ck_assert_uint_eq(am_arena_root(a), atomic_load(&r->seen[0]));
+        ck_assert(tu_all_free(a));
+        ck_assert_int_eq(am_arena_check(a), 0);
+        am_arena_close(a);
+        am_arena_unlink(r->name);
+    }
+    tu_cleanup();
+}
+END_TEST
+
+START_TEST(dead_creator_leaves_no_trap)
+{
+    const char *name = tu_name("orphan");
+    char path[128], orphan[200];
+    path_for(path, sizeof path, name);
+    /* a creator that died while formatting leaves only its private file */
+    snprintf(orphan, sizeof orphan, "%s.tmp.999999.0", path);
+    int fd = open(orphan, O_RDWR | O_CREAT | O_EXCL, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    am_arena *a = NULL;
+    ck_assert_int_eq(am_arena_open(name, NULL, &a), 0);
+    ck_assert_int_eq(access(orphan, F_OK), -1);     /* cleaned up */
+    am_arena_close(a);
+    am_arena_unlink(name);
+    /* a zero-length file at the name (another program's, or an older protocol's):
+     * a clear error at once, not a wait */
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    close(fd);
+    ck_assert_int_eq(am_arena_open(name, NULL, &a), AM_EFORMAT);
+    unlink(path);
+    tu_cleanup();
+}
+END_TEST
+
+static am_arena *inherited;
+static int use_inherited(void *arg)
+{
+    (void)arg;
+    if (am_alloc(inherited, 16) != NULL) return 1;
+    if (am_arena_check(inherited) != AM_EINVAL) return 2;
+    am_arena_close(inherited);                 /* allowed: unmaps only */
+    return 0;
+}
+
+START_TEST(fork_child_cannot_use_parent_handle)
+{
+    const char *name = tu_name("fork");
+    inherited = tu_open(name, 1 << 20, 1);
+    ck_assert_int_eq(tu_wait(tu_fork(use_inherited, NULL)), 0);
+    /* the parent's participant is still alive and its handle still works */
+    void *p = am_alloc(inherited, 16);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(am_ack(inherited, p), 0);
+    ck_assert_int_eq(am_arena_participant_alive(inherited, am_arena_slot(inherited)), 1);
+    am_arena_close(inherited);
+    tu_cleanup();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- hostile neighbour */
+
+/* Run ops against an arena after corrupting it; report how the child ended. */
+static am_arena *victim;
+static int exercise(void *arg)
+{
+    uint64_t seed = (uint64_t)(uintptr_t)arg, rng = seed;
+    void *held[64] = { 0 };
+    for (int i = 0; i < 2000; i++) {
+        unsigned j = (unsigned)(tu_rand(&rng) % 64);
+        if (held[j]) {
+            (void)am_ack(victim, held[j]);
+            held[j] = NULL;
+        } else {
+            held[j] = am_alloc(victim, 1 + tu_rand(&rng) % 3000);
+        }
+        if (i % 500 == 0) {
+            am_stats st;
+            (void)am_arena_check(victim);
+            (void)am_arena_stats(victim, &st);
+            (void)am_arena_reclaim(victim);
+        }
+    }
+    return 0;
+}
+
+static int scribble_run(uint64_t seed, int where)
+{
+    const char *name = tu_name("scribble");
+    am_arena *a = tu_open(name, 1 << 20, 4);
+    /* some live and freed blocks first, so lists and chains are non-trivial */
+    void *p[40];
+    for (int i = 0; i < 40; i++) p[i] = am_alloc(a, 100 + (size_t)i * 37);
+    for (int i = 0; i < 40; i += 2) am_ack(a, p[i]);
+    uint64_t rng = seed;
+    uint8_t *lo = a->base + (where == 0 ? a->g.sectors_off : a->g.heap_off);
+    uint64_t span = where == 0 ? a->g.heap_off - a->g.sectors_off : a->g.nsectors * a->g.sector_size;
+    for (int i = 0; i < 64; i++) {
+        uint64_t at = tu_rand(&rng) % (span - 8) & ~3ull;
+        uint32_t v = (uint32_t)tu_rand(&rng);
+        if (i % 4 == 0) v &= 0xffff;              /* plausible small values too */
+        memcpy(lo + at, &v, 4);
+    }
+    victim = a;
+    int rc = tu_wait(tu_fork(exercise, (void *)(uintptr_t)seed));
+    am_arena_close(a);
+    am_arena_unlink(name);
+    return rc;
+}
+
+START_TEST(scribbled_arena_never_crashes)
+{
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        int rc = scribble_run(seed * 7919, (int)(seed % 2));
+        ck_assert_msg(rc == 0, "seed %llu: child ended with %d (signal %d)", (unsigned long long)seed, rc, rc - 128);
+    }
+    tu_cleanup();
+}
+END_TEST
+
+START_TEST(targeted_corruption)
+{
+    const char *name = tu_name("target");
+    am_arena *a = tu_open(name, 1 << 20, 1);
+    char *p = am_alloc(a, 200), *q = am_alloc(a, 200);
+    am_block *bq = am_blk(a, am_offset(a, q) - AM_HDR);
+    /* a header size that runs off the sector */
+    uint32_t saved = atomic_load(&bq->size16);
+    atomic_store(&bq->size16, 0xffffffffu);
+    EXPECT(am_arena_check(a), AM_ECORRUPT);
+    ck_assert_str_ne(am_arena_check_report(), "");
+    EXPECT(am_ack(a, q), AM_EINVAL);
+    atomic_store(&bq->size16, 1);                   /* below the minimum */
+    EXPECT(am_arena_check(a), AM_ECORRUPT);
+    atomic_store(&bq->size16, saved);
+    EXPECT(am_arena_check(a), 0);
+    /* a free-list head pointing into the middle of a block */
+    am_sector *s = &a->sectors[0];
+    unsigned fl = (unsigned)__builtin_ctz(atomic_load(&s->fl_bitmap));
+    unsigned sl = (unsigned)__builtin_ctz(atomic_load(&s->sl_bitmap[fl]));
+    uint32_t head = atomic_load(&s->heads[fl][sl]);
+    atomic_store(&s->heads[fl][sl], (uint32_t)(am_offset(a, p) / 16 + 2));
+    void *r = NULL;
+    EXPECT(am_try_alloc(a, 100, &r), AM_ECORRUPT);
+    EXPECT(am_arena_check(a), AM_ECORRUPT);
+    atomic_store(&s->heads[fl][sl], head);
+    EXPECT(am_arena_check(a), 0);
+    /* a lock stamp of garbage: taken as a dead holder's, stolen and repaired */
+    atomic_store(&s->lock, 0xdeadbeefdeadbeefull);
+    r = am_alloc(a, 100);
+    ck_assert_ptr_nonnull(r);
+    EXPECT(am_arena_check(a), 0);
+    ck_assert_uint_ge(atomic_load(&s->repairs), 1);
+    /* a deferred stack pointing at garbage is dropped, not walked */
+    atomic_store(&s->pending, 12345);
+    EXPECT(am_arena_check(a), AM_ECORRUPT);
+    EXPECT(am_arena_check(a), 0);
+    /* an intent record of garbage in a dead slot's table */
+    atomic_store(&a->parts[200].state, AM_PART_LIVE);
+    atomic_store(&a->parts[200].intent[3], 0xffffffffffffffffull);
+    ck_assert_int_ge(am_arena_reclaim(a), 0);
+    ck_assert_uint_eq(atomic_load(&a->parts[200].state), AM_PART_FREE);
+    am_ack(a, p);
+    am_ack(a, q);
+    am_ack(a, r);
+    ck_assert(tu_all_free(a));
+    EXPECT(am_arena_check(a), 0);
+    am_arena_close(a);
+    tu_cleanup();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("segment");
+    TCase *tc = tcase_create("segment");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, open_flags_and_names);
+    tcase_add_test(tc, mode_and_trust);
+    tcase_add_test(tc, symlink_refused);
+    tcase_add_test(tc, bad_files);
+    tcase_add_test(tc, eight_racing_creators);
+    tcase_add_test(tc, dead_creator_leaves_no_trap);
+    tcase_add_test(tc, fork_child_cannot_use_parent_handle);
+    tcase_add_test(tc, targeted_corruption);
+    tcase_add_test(tc, scribbled_arena_never_crashes);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
