@@ -6,6 +6,7 @@
 #define AM_TEST_UTIL_H
 
 #include <check.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,3 +48,19 @@ uint64_t tu_rand(uint64_t *s);
 int tu_run(Suite *s);
 
 #endif
+
+/* The ownership map: one 32-bit owner id per 16-byte granule of the heap, in memory
+ * shared by all test processes. A block's payload granules are claimed by CAS
+ * (0 -> id) after allocation and released (id -> 0) before the last ack; a CAS that
+ * finds another id means two live blocks overlap. In crash tests a granule left by a
+ * dead id may be taken over: is_dead(id) says whether that owner is gone. */
+typedef struct tu_map {
+    uint64_t heap_off;
+    uint64_t granules;
+    _Atomic uint32_t owner[];
+} tu_map;
+
+tu_map *tu_map_new(am_arena *a);
+/* 0, or the foreign id found (an overlap). */
+uint32_t tu_map_claim(tu_map *m, uint64_t off, uint64_t len, uint32_t id, int (*is_dead)(uint32_t));
+uint32_t tu_map_release(tu_map *m, uint64_t off, uint64_t len, uint32_t id);
