@@ -92,8 +92,9 @@ int  am_sector_lock(am_arena *a, unsigned k);     /* waits; steals from the dead
 void am_sector_unlock(am_arena *a, unsigned k);   /* and drains what came meanwhile */
 int  am_sector_drain(am_arena *a, unsigned k);
 void am_sector_push(am_arena *a, unsigned k, uint64_t off);
-int  am_sector_repair(am_arena *a, unsigned k, unsigned dead_slot);
-/* Finish the frees that dead participant `slot` was making in sector k (lock held). */
+int  am_sector_repair(am_arena *a, unsigned k);
+/* Finish the frees that dead participant `slot` was making in sector k (sector lock
+ * and the slot's byte lock held). */
 int  am_sector_resolve_intents(am_arena *a, unsigned k, unsigned slot);
 /* Free the block at off (state ALLOCATED or PENDING as claimed) under the lock,
  * with an intent record of this handle covering the window. */
@@ -117,8 +118,8 @@ int  am_check_fail(const char *fmt, ...);        /* records the report, returns 
 
 /* ---- crash.c: crash points for fault-injection tests */
 extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
-void am__crash_maybe(void);
+void am__crash_maybe(const char *file, int line);
 #define AM_CRASH_POINT() \
-    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(); } while (0)
+    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(__FILE__, __LINE__); } while (0)
 
 #endif

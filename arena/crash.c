@@ -8,6 +8,9 @@
  * external kills could. Off (rate 0), a point costs one relaxed load and a branch.
  */
 #include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 #include "arena_internal.h"
 #include "atomicmatrix/testing.h"
 
@@ -21,8 +24,18 @@ void am_test_set_crash_rate(double probability, uint64_t seed)
     atomic_store(&am__crash_rate, (uint32_t)r);
 }
 
-void am__crash_maybe(void)
+/* AM_CRASH_ONLY=file.c:line limits the points to one (to find which one matters). */
+void am__crash_maybe(const char *file, int line)
 {
+    static _Thread_local char only_file[64];
+    static _Thread_local int only_line = -1;
+    if (only_line < 0) {
+        const char *only = getenv("AM_CRASH_ONLY");
+        const char *colon = only ? strchr(only, ':') : NULL;
+        only_line = colon ? atoi(colon + 1) : 0;
+        if (colon) snprintf(only_file, sizeof only_file, "%.*s", (int)(colon - only), only);
+    }
+    if (only_line > 0 && (line != only_line || !strstr(file, only_file))) return;
     if (rng == 0) rng = 0x9E3779B97F4A7C15ull;
     rng ^= rng << 13;
     rng ^= rng >> 7;

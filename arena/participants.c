@@ -135,6 +135,7 @@ int am_arena_reclaim(am_arena *a)
         if (slot == a->slot || atomic_load_explicit(&p->state, memory_order_acquire) == AM_PART_FREE) continue;
         if (am_byte_trylock(a->fd, slot) != 0) continue;          /* alive, or being reclaimed */
         if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
+            atomic_store_explicit(&p->state, AM_PART_RECLAIMING, memory_order_seq_cst);
             int r = am_reclaim_slot(a, slot);
             if (r < 0) bad = 1; else total += r;
             AM_CRASH_POINT();

@@ -40,8 +40,7 @@ int am_sector_lock(am_arena *a, unsigned k)
                 atomic_compare_exchange_strong_explicit(&s->lock, &holder, a->stamp,
                                                         memory_order_acquire, memory_order_relaxed)) {
                 atomic_store_explicit(&a->dead_seen, 1, memory_order_relaxed);
-                unsigned slot = (unsigned)(holder & 0xffffffffu) - 1u;
-                return am_sector_repair(a, k, slot);
+                return am_sector_repair(a, k);
             }
             sched_yield();
         } else {
@@ -208,7 +207,7 @@ static int repair_chain(am_arena *a, unsigned k)
     return 0;
 }
 
-int am_sector_repair(am_arena *a, unsigned k, unsigned dead_slot)
+int am_sector_repair(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
     int rc = repair_chain(a, k);
@@ -230,7 +229,10 @@ int am_sector_repair(am_arena *a, unsigned k, unsigned dead_slot)
         off += size;
     }
     atomic_store_explicit(&s->used_blocks, used, memory_order_relaxed);
-    if (dead_slot < AM_MAX_PARTICIPANTS) rc = am_sector_resolve_intents(a, k, dead_slot);
+    /* The dead holder's unfinished frees (PENDING blocks named by its intent records)
+     * are NOT finished here: its slot may already have a new incarnation using the
+     * same intent table. They wait, harmlessly unusable, for am_reclaim_slot, which
+     * runs under the slot's byte lock and so sees only the dead incarnation's. */
     atomic_fetch_add_explicit(&s->repairs, 1, memory_order_relaxed);
-    return rc;
+    return 0;
 }

@@ -80,7 +80,9 @@ typedef struct am_free_links {
  * open-file-description lock on byte `slot` of the segment file (fcntl F_OFD_SETLK),
  * released when the process dies. Whoever holds that byte lock may act for the slot:
  * its live owner, or a reclaimer undoing what a dead owner left. */
-enum { AM_PART_FREE = 0, AM_PART_LIVE = 1 };
+/* FREE: nobody; LIVE: attached; RECLAIMING: dead, and a reclaimer is undoing what
+ * it held (a reclaimer that dies leaves it so, and the next one starts over). */
+enum { AM_PART_FREE = 0, AM_PART_LIVE = 1, AM_PART_RECLAIMING = 2 };
 #define AM_INTENTS 16u
 
 typedef struct am_participant {
