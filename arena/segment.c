@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,11 @@ static void remove_orphans(const char *name)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, prefix, (size_t)plen) != 0) continue;
+        /* Only a dead creator's file: its pid (in the name) is gone, and nobody holds
+         * its format lock. The pid test keeps us off a live creator's file in the
+         * instant between its O_EXCL create and its lock. */
+        int pid = atoi(e->d_name + plen);
+        if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH) continue;
         int fd = openat(dirfd(d), e->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) continue;
         struct stat st;
@@ -191,7 +197,9 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     bind_handle(a, base, &g, fd);
     format(a);
     if (link(tmp, path) != 0) {
-        rc = errno == EEXIST ? AM_EEXIST : AM_ESYS;
+        /* EEXIST: another creator won. ENOENT: a racing creator took our private file
+         * for an orphan (in the instant before we locked it): just try again. */
+        rc = errno == EEXIST ? AM_EEXIST : errno == ENOENT ? AM_EAGAIN : AM_ESYS;
         munmap(base, size);
         goto fail;
     }
@@ -262,6 +270,7 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
             if (o->flags & AM_ATTACH_ONLY) { rc = AM_ENOENT; break; }
         }
         rc = create_segment(a, name, path, o);
+        if (rc == AM_EAGAIN) continue;
         if (rc != AM_EEXIST || (o->flags & AM_CREATE_ONLY)) break;
         /* Another creator won the race (or the name came back): attach to it. */
     }

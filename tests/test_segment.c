@@ -176,14 +176,18 @@ static int racer(void *arg)
     while (!atomic_load(&r->go)) {
     }
     am_arena *a = NULL;
-    if (am_arena_open(r->name, NULL, &a) != 0) return 1;
+    int rc = am_arena_open(r->name, NULL, &a);
+    if (rc != 0) {
+        fprintf(stderr, "racer: am_arena_open: %s\n", am_strerror(rc));
+        return 1;
+    }
     if (am_arena_root_cas(a, 0, 1000 + (uint64_t)getpid()) == 0) atomic_fetch_add(&r->won, 1);
     void *p = am_alloc(a, 4096);
     if (!p) return 2;
     tu_fill(p, 4096, (uint64_t)me);
     if (!tu_verify(p, 4096, (uint64_t)me) || am_ack(a, p) != 0) return 3;
     atomic_store(&r->seen[me % 8], am_arena_root(a));
-    int rc = am_arena_check(a) == 0 ? 0 : 4;
+    rc = am_arena_check(a) == 0 ? 0 : 4;
     am_arena_close(a);
     return rc;
 }
