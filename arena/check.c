@@ -160,12 +160,14 @@ int am_arena_stats(am_arena *a, am_stats *st)
     *st = (am_stats){ .size = a->g.size, .sectors = a->g.nsectors, .sector_size = a->g.sector_size,
                       .heap = (uint64_t)a->g.nsectors * a->g.sector_size };
     int rc = 0;
+    uint64_t largest_sum = 0;   /* bytes of each sector's largest free block, summed */
     for (unsigned k = 0; k < a->g.nsectors; k++) {
         am_sector *s = &a->sectors[k];
         if (atomic_load(&s->corrupt)) { rc = AM_ECORRUPT; continue; }
         if (am_sector_lock(a, k) == 0 && am_sector_drain(a, k) == 0) {
             uint64_t big = largest_in_sector(a, k);
             if (big > st->largest_free) st->largest_free = big;
+            if (big) largest_sum += big + AM_HDR;
         } else {
             rc = AM_ECORRUPT;
         }
@@ -179,7 +181,9 @@ int am_arena_stats(am_arena *a, am_stats *st)
         am_sector_unlock(a, k);
     }
     st->used = st->heap > st->free ? st->heap - st->free : 0;
-    st->fragmentation = st->free ? 1.0 - (double)(st->largest_free + AM_HDR) / (double)st->free : 0.0;
+    /* Sectors are separate heaps, so a fresh arena (one block per sector) counts as
+     * unfragmented: the share of free bytes outside each sector's largest block. */
+    st->fragmentation = st->free ? 1.0 - (double)largest_sum / (double)st->free : 0.0;
     if (st->fragmentation < 0) st->fragmentation = 0;
     for (unsigned i = 0; i < AM_MAX_PARTICIPANTS; i++) {
         if (atomic_load(&a->parts[i].state) == AM_PART_LIVE && am_arena_participant_alive(a, i) == 1) st->participants++;

@@ -62,7 +62,8 @@ typedef struct am_stats {
     uint64_t used_blocks;   /* allocated or pending blocks                            */
     uint32_t sectors;       /* number of sectors                                      */
     uint32_t participants;  /* live participants                                      */
-    double   fragmentation; /* 1 - largest free block / free bytes; 0 = none          */
+    double   fragmentation; /* share of free bytes outside each sector's largest free
+                               block: 0 = none (e.g. a fresh arena), near 1 = crumbs */
     uint64_t allocs;        /* successful allocations since the arena was made        */
     uint64_t frees;         /* blocks freed                                           */
     uint64_t repairs;       /* sectors repaired after their lock holder died          */

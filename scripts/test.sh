@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: build and run every Check suite through CTest, then again
+# under ASan+UBSan, then the threaded tests under TSan.
+#   scripts/test.sh            all three
+#   scripts/test.sh plain|asan|tsan   one of them
+# Long runs: AM_SOAK_SECONDS=N (stress), AM_CRASH_DEATHS=N (crash injection).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+mode=${1:-all}
+jobs=$(nproc)
+
+run() {   # run NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
+    local name=$1 dir=$2 ctest_args=$3
+    shift 3
+    echo "== $name: configure and build ($dir/)"
+    cmake -S . -B "$dir" "$@" > /dev/null
+    cmake --build "$dir" -j"$jobs" > /dev/null
+    echo "== $name: tests"
+    (cd "$dir" && ctest --output-on-failure --timeout 900 $ctest_args)
+}
+
+if [ "$mode" = all ] || [ "$mode" = plain ]; then
+    run plain build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    echo "== plain: allocator benchmark smoke run"
+    ./build/bench_alloc --quick > /dev/null
+fi
+if [ "$mode" = all ] || [ "$mode" = asan ]; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run "ASan+UBSan" build-asan "" -DCMAKE_BUILD_TYPE=Debug -DAM_SANITIZE=address
+fi
+if [ "$mode" = all ] || [ "$mode" = tsan ]; then
+    TSAN_OPTIONS=halt_on_error=1 run TSan build-tsan "-L threads" -DCMAKE_BUILD_TYPE=Debug -DAM_SANITIZE=thread
+fi
+echo "== all tests passed ($mode)"
