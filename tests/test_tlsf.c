@@ -204,6 +204,40 @@ START_TEST(ownership_and_close)
 }
 END_TEST
 
+/* The largest arena (64 GiB, sparse in /dev/shm): offsets and sizes do not wrap. */
+START_TEST(sixty_four_gib)
+{
+    unsigned sectors[] = { 0, 1 };
+    for (unsigned i = 0; i < 2; i++) {
+        const char *name = tu_name("64g");
+        am_arena_opts o = { .size = (size_t)AM_MAX_SIZE, .sectors = sectors[i] };
+        am_arena *a = NULL;
+        ck_assert_int_eq(am_arena_open(name, &o, &a), 0);
+        am_stats st;
+        ck_assert_int_eq(am_arena_stats(a, &st), 0);
+        ck_assert_uint_eq(st.size, AM_MAX_SIZE);
+        ck_assert_uint_gt(st.largest_free, (uint64_t)st.heap / st.sectors - 4096);
+        /* nearly the biggest block there is (room left for small ones behind it) */
+        size_t want = st.largest_free - 65536;
+        char *big = am_alloc(a, want);
+        ck_assert_ptr_nonnull(big);
+        big[0] = 1;
+        big[want - 1] = 2;                       /* the last byte is ours and mapped */
+        ck_assert_uint_ge(am_offset(a, big + want - 1), (uint64_t)st.heap / st.sectors - 65536);
+        void *small[8];
+        for (int j = 0; j < 8; j++) ck_assert_ptr_nonnull((small[j] = am_alloc(a, 100)));
+        if (st.sectors == 1) ck_assert_ptr_null(am_alloc(a, 100000));    /* the one sector is full */
+        ck_assert_int_eq(am_ack(a, big), 0);
+        for (int j = 0; j < 8; j++) ck_assert_int_eq(am_ack(a, small[j]), 0);
+        ck_assert(tu_all_free(a));
+        ck_assert_msg(am_arena_check(a) == 0, "%s", am_arena_check_report());
+        am_arena_close(a);
+        am_arena_unlink(name);
+    }
+    tu_cleanup();
+}
+END_TEST
+
 /* Random alloc/free in one process with the checker run often. */
 START_TEST(random_single_process)
 {
@@ -247,6 +281,7 @@ int main(void)
     tcase_add_test(tc, bad_pointers);
     tcase_add_test(tc, ownership_and_close);
     tcase_add_test(tc, random_single_process);
+    tcase_add_test(tc, sixty_four_gib);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
