@@ -215,6 +215,7 @@ int am_sector_repair(am_arena *a, unsigned k)
         atomic_store_explicit(&s->corrupt, 1, memory_order_relaxed);
         return rc;
     }
+    AM_CRASH_POINT();
     am_tlsf_clear(a, k);
     uint64_t used = 0, end = am_sector_end(a, k);
     for (uint64_t off = am_sector_start(a, k); off < end;) {
@@ -223,6 +224,7 @@ int am_sector_repair(am_arena *a, unsigned k)
         if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) == AM_BLK_FREE) {
             rc = am_tlsf_insert(a, k, off);
             if (rc) return rc;
+            AM_CRASH_POINT();
         } else {
             used++;
         }
