@@ -26,7 +26,9 @@ static void reclaim_if_dead_seen(am_arena *a)
     }
 }
 
-static _Thread_local unsigned thread_spread;
+/* The sector this thread last allocated from (its home; AM_MAX_SECTORS = none yet):
+ * each participant starts at its own, so processes rarely meet on one lock. */
+static _Thread_local unsigned thread_spread = AM_MAX_SECTORS;
 
 int am_try_alloc(am_arena *a, size_t size, void **out)
 {
@@ -37,14 +39,14 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
     if (need == 0 || need > a->g.sector_size) return AM_ETOOBIG;
 
     unsigned n = a->g.nsectors;
-    unsigned home = (a->slot + thread_spread) % n;
+    unsigned home = thread_spread < n ? thread_spread : a->slot % n;
     int rc = AM_ENOMEM;
     /* Pass 0 skips busy sectors; pass 1 waits for those it skipped. */
     uint8_t busy[AM_MAX_SECTORS];
     unsigned nbusy = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < n; i++) {
-            unsigned k = (home + i) % n;
+            unsigned k = home + i < n ? home + i : home + i - n;
             if (atomic_load_explicit(&a->sectors[k].corrupt, memory_order_relaxed)) continue;
             if (pass == 0) {
                 busy[k] = 0;
@@ -59,7 +61,7 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
             am_sector_unlock(a, k);
             if (r == 0) {
                 *out = a->base + off + AM_HDR;
-                thread_spread = (k + n - a->slot % n) % n;   /* stay where it worked */
+                thread_spread = k;                            /* stay where it worked */
                 reclaim_if_dead_seen(a);
                 return 0;
             }
@@ -140,13 +142,9 @@ int am_ack(am_arena *a, void *p)
             if (rc == 0) rc = am_sector_drain(a, k);
             am_sector_unlock(a, k);
         } else {
-            am_sector_push(a, k, off);
+            am_sector_push(a, k, off);          /* the next holder merges it */
             AM_CRASH_POINT();
             am_intent_release(a, ix);
-            if (am_sector_trylock(a, k)) {      /* the holder may have left meanwhile */
-                rc = am_sector_drain(a, k);
-                am_sector_unlock(a, k);
-            }
         }
         return rc == AM_ECORRUPT ? rc : 0;
     }

@@ -87,10 +87,26 @@ int      am_tlsf_free(am_arena *a, unsigned k, uint64_t off);
 void     am_tlsf_clear(am_arena *a, unsigned k);
 
 /* ---- sector.c: locking, the deferred stack, repair */
-bool am_sector_trylock(am_arena *a, unsigned k);
-int  am_sector_lock(am_arena *a, unsigned k);     /* waits; steals from the dead */
-void am_sector_unlock(am_arena *a, unsigned k);   /* and drains what came meanwhile */
-int  am_sector_drain(am_arena *a, unsigned k);
+static inline bool am_sector_trylock(am_arena *a, unsigned k)
+{
+    uint64_t free_word = 0;
+    return atomic_compare_exchange_strong_explicit(&a->sectors[k].lock, &free_word, a->stamp,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+/* Waits for the lock; steals it from a dead holder and repairs the sector. The lock
+ * is held on return even when the repair reports AM_ECORRUPT. */
+int  am_sector_lock(am_arena *a, unsigned k);
+static inline void am_sector_unlock(am_arena *a, unsigned k)
+{
+    atomic_store_explicit(&a->sectors[k].lock, 0, memory_order_release);
+}
+/* Merge the blocks on the deferred stack (lock held); the empty case stays inline. */
+int  am_sector_drain_slow(am_arena *a, unsigned k);
+static inline int am_sector_drain(am_arena *a, unsigned k)
+{
+    if (atomic_load_explicit(&a->sectors[k].pending, memory_order_acquire) == 0) return 0;
+    return am_sector_drain_slow(a, k);
+}
 void am_sector_push(am_arena *a, unsigned k, uint64_t off);
 int  am_sector_repair(am_arena *a, unsigned k);
 /* Finish the frees that dead participant `slot` was making in sector k (sector lock
@@ -107,7 +123,10 @@ bool am_stamp_dead(am_arena *a, uint64_t stamp);
 int  am_reclaim_slot(am_arena *a, unsigned slot);
 /* Intent records: claim one for {off, gen} (returns its index), then release it. */
 unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen);
-void     am_intent_release(am_arena *a, unsigned ix);
+static inline void am_intent_release(am_arena *a, unsigned ix)
+{
+    atomic_store_explicit(&a->parts[a->slot].intent[ix], 0, memory_order_release);
+}
 /* Byte-range locks on the segment file (liveness and slot ownership). */
 int  am_byte_trylock(int fd, uint64_t byte);  /* 0 taken, -1 held elsewhere */
 void am_byte_unlock(int fd, uint64_t byte);

@@ -57,13 +57,16 @@ int am_arena_participant_alive(am_arena *a, unsigned slot)
     return am_byte_locked_elsewhere(a->fd, slot) ? 1 : 0;
 }
 
-/* Thread-local preferred intent index, spread over the table. */
+/* Intent records: a thread claims a free entry of its participant's table by CAS
+ * from 0, so threads of one process never overwrite each other's, and a dead
+ * predecessor's entries (still to be finished by a reclaim) are skipped, not lost.
+ * Each thread starts at its own entry, so the first CAS nearly always succeeds. */
 static _Atomic unsigned next_thread_ix;
 static _Thread_local unsigned thread_ix = ~0u;
 
 unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen)
 {
-    if (thread_ix == ~0u) thread_ix = atomic_fetch_add(&next_thread_ix, 1) % AM_INTENTS;
+    if (__builtin_expect(thread_ix == ~0u, 0)) thread_ix = atomic_fetch_add(&next_thread_ix, 1) % AM_INTENTS;
     uint64_t v = ((uint64_t)gen << 32) | (off / AM_GRAN);
     _Atomic uint64_t *it = a->parts[a->slot].intent;
     for (unsigned i = thread_ix;; i = (i + 1) % AM_INTENTS) {
@@ -72,11 +75,6 @@ unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen)
             return i;
         }
     }
-}
-
-void am_intent_release(am_arena *a, unsigned ix)
-{
-    atomic_store_explicit(&a->parts[a->slot].intent[ix], 0, memory_order_release);
 }
 
 /* Undo everything participant `slot` (dead; its byte lock held by us) left behind:

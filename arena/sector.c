@@ -7,20 +7,14 @@
  * header writes in tlsf.c keeps walkable at every instruction.
  *
  * Frees never wait: a block whose sector is busy is pushed on the sector's deferred
- * stack (many pushers, one popper — the lock holder — so a plain CAS is ABA-free) and
- * the holder merges it before it unlocks. The unlock re-reads the stack after
- * releasing (both seq_cst), and a pusher tries the lock after pushing, so a push that
- * raced with an unlock is drained by one of the two.
+ * stack (many pushers, one popper — the lock holder — so a plain CAS is ABA-free).
+ * Whoever takes the lock drains the stack before it reads the free lists (alloc,
+ * check, stats, reclaim all do), so a pushed block is always merged before anyone
+ * could miss it. That is why unlocking is a plain release store with no re-check of
+ * the stack: a push that races with an unlock waits, harmlessly, for the next holder.
  */
 #include <sched.h>
 #include "arena_internal.h"
-
-bool am_sector_trylock(am_arena *a, unsigned k)
-{
-    uint64_t free_word = 0;
-    return atomic_compare_exchange_strong_explicit(&a->sectors[k].lock, &free_word, a->stamp,
-                                                   memory_order_acquire, memory_order_relaxed);
-}
 
 static inline void cpu_relax(void)
 {
@@ -49,19 +43,6 @@ int am_sector_lock(am_arena *a, unsigned k)
     }
 }
 
-void am_sector_unlock(am_arena *a, unsigned k)
-{
-    am_sector *s = &a->sectors[k];
-    for (;;) {
-        /* seq_cst store then seq_cst load, against the pusher's seq_cst push then
-         * try-lock: one of the two sees the other's write. */
-        atomic_store_explicit(&s->lock, 0, memory_order_seq_cst);
-        if (atomic_load_explicit(&s->pending, memory_order_seq_cst) == 0) return;
-        if (!am_sector_trylock(a, k)) return;    /* the new holder drains it */
-        (void)am_sector_drain(a, k);
-    }
-}
-
 void am_sector_push(am_arena *a, unsigned k, uint64_t off)
 {
     am_sector *s = &a->sectors[k];
@@ -70,7 +51,7 @@ void am_sector_push(am_arena *a, unsigned k, uint64_t off)
     do {
         atomic_store_explicit(&b->pend, top, memory_order_relaxed);
     } while (!atomic_compare_exchange_weak_explicit(&s->pending, &top, (uint32_t)(off / AM_GRAN),
-                                                    memory_order_seq_cst, memory_order_relaxed));
+                                                    memory_order_release, memory_order_relaxed));
 }
 
 /* A PENDING block of sector k at off16, or NULL (the stack is then corrupt). */
@@ -81,7 +62,7 @@ static am_block *pending_block(am_arena *a, unsigned k, uint32_t off16)
     return b;
 }
 
-int am_sector_drain(am_arena *a, unsigned k)
+int am_sector_drain_slow(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
     uint32_t top;

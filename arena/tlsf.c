@@ -21,7 +21,7 @@ static inline unsigned fls64(uint64_t x) /* index of the highest set bit, x > 0 
     return 63u - (unsigned)__builtin_clzll(x);
 }
 
-void am_tlsf_mapping_insert(uint64_t size, unsigned *fl, unsigned *sl)
+static inline void mapping_insert(uint64_t size, unsigned *fl, unsigned *sl)
 {
     if (size < AM_SMALL_LIMIT) {
         *fl = 0;
@@ -33,14 +33,17 @@ void am_tlsf_mapping_insert(uint64_t size, unsigned *fl, unsigned *sl)
     }
 }
 
-int am_tlsf_mapping_search(uint64_t size, unsigned *fl, unsigned *sl)
+static inline int mapping_search(uint64_t size, unsigned *fl, unsigned *sl)
 {
     if (size >= AM_SMALL_LIMIT) {
         size += (1ull << (fls64(size) - AM_SL_LOG)) - 1; /* round up to the next class */
     }
-    am_tlsf_mapping_insert(size, fl, sl);
+    mapping_insert(size, fl, sl);
     return *fl < AM_FL_COUNT ? 0 : -1;
 }
+
+void am_tlsf_mapping_insert(uint64_t size, unsigned *fl, unsigned *sl) { mapping_insert(size, fl, sl); }
+int am_tlsf_mapping_search(uint64_t size, unsigned *fl, unsigned *sl) { return mapping_search(size, fl, sl); }
 
 uint64_t am_block_bytes(size_t payload)
 {
@@ -54,10 +57,27 @@ static inline am_free_links *links(am_arena *a, uint64_t off)
     return (am_free_links *)(a->base + off + AM_HDR);
 }
 
-/* A free-list neighbour read from shared memory: 0 (none) or a block of sector k. */
-static int link_ok(am_arena *a, unsigned k, uint32_t off16)
+/* Bitmaps are written only by the sector's lock holder (and read racily by tools):
+ * a plain load and store, no locked read-modify-write on the hot path. */
+static inline void set_bits(_Atomic uint32_t *w, uint32_t bits)
 {
-    return off16 == 0 || am_blk_checked(a, k, (uint64_t)off16 * AM_GRAN) != NULL;
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | bits, memory_order_relaxed);
+}
+static inline uint32_t clear_bits(_Atomic uint32_t *w, uint32_t bits)
+{
+    uint32_t v = atomic_load_explicit(w, memory_order_relaxed) & ~bits;
+    atomic_store_explicit(w, v, memory_order_relaxed);
+    return v;
+}
+
+/* A free-list neighbour read from shared memory: 0 (none), or an offset whose header
+ * and links lie inside sector k. That is what keeps the list code's reads and writes
+ * in bounds; whether the block there is really free is the checker's business (and
+ * am_tlsf_alloc checks the block it takes). */
+static inline int link_ok(const am_arena *a, unsigned k, uint32_t off16)
+{
+    uint64_t off = (uint64_t)off16 * AM_GRAN, start = am_sector_start(a, k);
+    return off16 == 0 || (off >= start && off - start <= a->g.sector_size - AM_MIN_BLOCK);
 }
 
 void am_tlsf_clear(am_arena *a, unsigned k)
@@ -82,7 +102,7 @@ int am_tlsf_insert(am_arena *a, unsigned k, uint64_t off)
     uint64_t size = am_blk_size(a, k, off, b);
     if (size == 0) return am_check_fail("sector %u: free block at %llu has a bad size", k, (unsigned long long)off);
     unsigned fl, sl;
-    am_tlsf_mapping_insert(size, &fl, &sl);
+    mapping_insert(size, &fl, &sl);
     uint32_t head = atomic_load_explicit(&s->heads[fl][sl], memory_order_relaxed);
     if (!link_ok(a, k, head)) return am_check_fail("sector %u: bad list head", k);
     am_free_links *l = links(a, off);
@@ -90,8 +110,8 @@ int am_tlsf_insert(am_arena *a, unsigned k, uint64_t off)
     atomic_store_explicit(&l->prev16, 0, memory_order_relaxed);
     if (head) atomic_store_explicit(&links(a, (uint64_t)head * AM_GRAN)->prev16, (uint32_t)(off / AM_GRAN), memory_order_relaxed);
     atomic_store_explicit(&s->heads[fl][sl], (uint32_t)(off / AM_GRAN), memory_order_relaxed);
-    atomic_fetch_or_explicit(&s->sl_bitmap[fl], 1u << sl, memory_order_relaxed);
-    atomic_fetch_or_explicit(&s->fl_bitmap, 1u << fl, memory_order_relaxed);
+    set_bits(&s->sl_bitmap[fl], 1u << sl);
+    set_bits(&s->fl_bitmap, 1u << fl);
     atomic_store_explicit(&s->free_bytes, atomic_load_explicit(&s->free_bytes, memory_order_relaxed) + size, memory_order_relaxed);
     atomic_store_explicit(&s->free_blocks, atomic_load_explicit(&s->free_blocks, memory_order_relaxed) + 1, memory_order_relaxed);
     return 0;
@@ -102,7 +122,7 @@ static int tlsf_remove(am_arena *a, unsigned k, uint64_t off, uint64_t size)
 {
     am_sector *s = &a->sectors[k];
     unsigned fl, sl;
-    am_tlsf_mapping_insert(size, &fl, &sl);
+    mapping_insert(size, &fl, &sl);
     am_free_links *l = links(a, off);
     uint32_t next = atomic_load_explicit(&l->next16, memory_order_relaxed);
     uint32_t prev = atomic_load_explicit(&l->prev16, memory_order_relaxed);
@@ -117,10 +137,7 @@ static int tlsf_remove(am_arena *a, unsigned k, uint64_t off, uint64_t size)
             return am_check_fail("sector %u: block %llu is not where its size files it", k, (unsigned long long)off);
         }
         atomic_store_explicit(&s->heads[fl][sl], next, memory_order_relaxed);
-        if (next == 0) {
-            uint32_t m = atomic_fetch_and_explicit(&s->sl_bitmap[fl], ~(1u << sl), memory_order_relaxed) & ~(1u << sl);
-            if (m == 0) atomic_fetch_and_explicit(&s->fl_bitmap, ~(1u << fl), memory_order_relaxed);
-        }
+        if (next == 0 && clear_bits(&s->sl_bitmap[fl], 1u << sl) == 0) clear_bits(&s->fl_bitmap, 1u << fl);
     }
     atomic_store_explicit(&s->free_bytes, atomic_load_explicit(&s->free_bytes, memory_order_relaxed) - size, memory_order_relaxed);
     atomic_store_explicit(&s->free_blocks, atomic_load_explicit(&s->free_blocks, memory_order_relaxed) - 1, memory_order_relaxed);
@@ -148,7 +165,7 @@ static uint32_t find_suitable(am_sector *s, unsigned fl, unsigned sl)
 static uint32_t find_in_own_class(am_arena *a, unsigned k, uint64_t need)
 {
     unsigned fl, sl;
-    am_tlsf_mapping_insert(need, &fl, &sl);
+    mapping_insert(need, &fl, &sl);
     if (fl >= AM_FL_COUNT) return 0;
     uint32_t cur = atomic_load_explicit(&a->sectors[k].heads[fl][sl], memory_order_relaxed);
     for (int n = 0; cur && n < 8; n++) {
@@ -196,7 +213,7 @@ int am_tlsf_alloc(am_arena *a, unsigned k, uint64_t need, uint64_t *out)
     am_sector *s = &a->sectors[k];
     unsigned fl, sl;
     uint32_t cur = 0;
-    if (am_tlsf_mapping_search(need, &fl, &sl) == 0) cur = find_suitable(s, fl, sl);
+    if (mapping_search(need, &fl, &sl) == 0) cur = find_suitable(s, fl, sl);
     if (!cur) cur = find_in_own_class(a, k, need);
     if (!cur) return AM_ENOMEM;
 
