@@ -58,6 +58,7 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
             uint64_t off = 0;
             int r = am_sector_drain(a, k);
             if (r == 0) r = am_tlsf_alloc(a, k, need, &off);
+            am_sector_recover(a, k, r);
             am_sector_unlock(a, k);
             if (r == 0) {
                 *out = a->base + off + AM_HDR;
@@ -140,6 +141,7 @@ int am_ack(am_arena *a, void *p)
             rc = am_tlsf_free(a, k, off);
             am_intent_release(a, ix);
             if (rc == 0) rc = am_sector_drain(a, k);
+            am_sector_recover(a, k, rc);
             am_sector_unlock(a, k);
         } else {
             am_sector_push(a, k, off);          /* the next holder merges it */

@@ -109,6 +109,12 @@ static inline int am_sector_drain(am_arena *a, unsigned k)
 }
 void am_sector_push(am_arena *a, unsigned k, uint64_t off);
 int  am_sector_repair(am_arena *a, unsigned k);
+/* After an operation under the lock met a bad value (rc AM_ECORRUPT), its lists may be
+ * half-updated: rebuild them from the chain (a broken chain fences the sector off). */
+static inline void am_sector_recover(am_arena *a, unsigned k, int rc)
+{
+    if (__builtin_expect(rc == AM_ECORRUPT, 0)) (void)am_sector_repair(a, k);
+}
 /* Finish the frees that dead participant `slot` was making in sector k (sector lock
  * and the slot's byte lock held). */
 int  am_sector_resolve_intents(am_arena *a, unsigned k, unsigned slot);

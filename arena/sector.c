@@ -85,7 +85,10 @@ int am_sector_drain_slow(am_arena *a, unsigned k)
         AM_CRASH_POINT();
         int rc = am_tlsf_free(a, k, off);
         am_intent_release(a, ix);
-        if (rc) return rc;
+        if (rc) {
+            am_sector_recover(a, k, rc);
+            return rc;
+        }
     }
     return 0;
 }

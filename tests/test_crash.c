@@ -32,15 +32,17 @@ typedef struct shared {
 static shared *sh;
 static am_arena *arena;
 
-/* Is worker id dead, as the arena sees it? Its slot has a newer incarnation, or is
- * being reclaimed (RECLAIMING is set before anything is freed), or nobody holds the
- * slot's byte lock. Blocks the arena gave back always belong to a dead id. */
+/* Is worker id dead, as the arena sees it? Its slot is being reclaimed (RECLAIMING is
+ * set before anything is freed) or free, or has a newer incarnation, or nobody holds
+ * the slot's byte lock. Blocks the arena gave back always belong to a dead id.
+ * The state is read before the gen: a joiner bumps the gen before it turns LIVE, so a
+ * LIVE read first and the old gen after can only be the old incarnation's. */
 static int id_dead(uint32_t id)
 {
     uint64_t w = id < MAX_IDS ? atomic_load(&sh->who[id]) : 0;
     if (w == 0) return 0;
     am_participant *p = &arena->parts[(w & 0xffffffffu) - 1];
-    if (atomic_load(&p->gen) != (uint32_t)(w >> 32) || atomic_load(&p->state) != AM_PART_LIVE) return 1;
+    if (atomic_load(&p->state) != AM_PART_LIVE || atomic_load(&p->gen) != (uint32_t)(w >> 32)) return 1;
     return am_arena_participant_alive(arena, (unsigned)(w & 0xffffffffu) - 1) == 0;
 }
 
