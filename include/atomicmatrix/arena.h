@@ -80,8 +80,10 @@ typedef struct am_stats {
  * inconsistent), AM_ETOOBIG (size above AM_MAX_SIZE), AM_EFULL, AM_ESYS. */
 int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out);
 
-/* Detach: frees nothing the caller still owns in the arena (those blocks stay until
- * reclaimed, as if the process had died; free or disown them first). NULL is ignored. */
+/* Detach. Blocks this handle still owns (allocated and not disowned) are freed, as
+ * they would be if the process died: disown what must outlive the handle. Pointers
+ * from this handle are invalid afterwards. NULL is ignored. In a fork child, closing
+ * an inherited handle only unmaps it. */
 void  am_arena_close(am_arena *a);
 
 /* Remove the arena's name; processes attached keep using it until they close. */
