@@ -50,6 +50,17 @@ bool am_stamp_dead(am_arena *a, uint64_t stamp)
     return !am_byte_locked_elsewhere(a->fd, slot1 - 1);
 }
 
+uint64_t am_arena_stamp(const am_arena *a)
+{
+    return a ? a->stamp : 0;
+}
+
+int am_arena_stamp_alive(am_arena *a, uint64_t stamp)
+{
+    if (!a || stamp == 0) return 0;
+    return am_stamp_dead(a, stamp) ? 0 : 1;
+}
+
 int am_arena_participant_alive(am_arena *a, unsigned slot)
 {
     if (!a || slot >= AM_MAX_PARTICIPANTS) return AM_EINVAL;

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -266,6 +267,52 @@ START_TEST(fork_child_cannot_use_parent_handle)
 }
 END_TEST
 
+/* Stamps: a live handle's reads alive to everyone; a closed or killed one reads dead,
+ * and a slot taken again by a new participant does not bring the old stamp back. */
+static const char *stamp_arena;
+static int hold_and_report(void *arg)
+{
+    _Atomic uint64_t *out = arg;
+    am_arena *a = NULL;
+    if (am_arena_open(stamp_arena, NULL, &a) != 0) return 1;
+    atomic_store(out, am_arena_stamp(a));
+    pause();                                   /* until SIGKILL */
+    return 0;
+}
+
+START_TEST(stamps_tell_the_living_from_the_dead)
+{
+    stamp_arena = tu_name("stamps");
+    am_arena *a = tu_open(stamp_arena, 1 << 20, 1);
+    am_arena *b = tu_open(stamp_arena, 0, 0);
+    uint64_t sb = am_arena_stamp(b);
+    ck_assert_uint_ne(sb, 0);
+    ck_assert_uint_ne(sb, am_arena_stamp(a));
+    ck_assert_int_eq(am_arena_stamp_alive(a, am_arena_stamp(a)), 1);
+    ck_assert_int_eq(am_arena_stamp_alive(a, sb), 1);
+    am_arena_close(b);
+    ck_assert_int_eq(am_arena_stamp_alive(a, sb), 0);
+    b = tu_open(stamp_arena, 0, 0);                       /* likely the same slot again */
+    ck_assert_int_eq(am_arena_stamp_alive(a, sb), 0);
+    ck_assert_int_eq(am_arena_stamp_alive(a, am_arena_stamp(b)), 1);
+    am_arena_close(b);
+    /* another process, killed */
+    _Atomic uint64_t *theirs = tu_shared(sizeof *theirs);
+    pid_t pid = tu_fork(hold_and_report, (void *)theirs);
+    while (atomic_load(theirs) == 0) usleep(1000);
+    ck_assert_int_eq(am_arena_stamp_alive(a, atomic_load(theirs)), 1);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(tu_wait(pid), 128 + SIGKILL);
+    ck_assert_int_eq(am_arena_stamp_alive(a, atomic_load(theirs)), 0);
+    /* malformed stamps read from shared memory are simply not alive */
+    ck_assert_int_eq(am_arena_stamp_alive(a, 0), 0);
+    ck_assert_int_eq(am_arena_stamp_alive(a, 0xffffffffffffffffull), 0);
+    ck_assert_int_eq(am_arena_stamp_alive(a, ((uint64_t)7 << 32) | 100000), 0);
+    am_arena_close(a);
+    tu_cleanup();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- hostile neighbour */
 
 /* Run ops against an arena after corrupting it; report how the child ended. */
@@ -315,6 +362,62 @@ static int scribble_run(uint64_t seed, int where)
     am_arena_unlink(name);
     return rc;
 }
+
+/* Random byte flips anywhere in the metadata of an arena file (header, participants,
+ * sector table) and in its first blocks, then open and use it: errors are fine, a
+ * signal is not. */
+static const char *mutant_name;
+static int open_and_use(void *arg)
+{
+    (void)arg;
+    am_arena *a = NULL;
+    if (am_arena_open(mutant_name, NULL, &a) != 0) return 0;
+    am_stats st;
+    (void)am_arena_check(a);
+    (void)am_arena_stats(a, &st);
+    void *p[16];
+    for (int i = 0; i < 16; i++) p[i] = am_alloc(a, 100 + (size_t)i * 500);
+    for (int i = 0; i < 16; i++) (void)am_ack(a, p[i]);
+    (void)am_arena_reclaim(a);
+    (void)am_arena_check(a);
+    am_arena_close(a);
+    return 0;
+}
+
+START_TEST(mutated_files_never_crash)
+{
+    mutant_name = tu_name("mutant");
+    const char *good = tu_name("mutant-src");
+    am_arena *a = tu_open(good, 1 << 20, 4);
+    void *keep[8];
+    for (int i = 0; i < 8; i++) keep[i] = am_alloc(a, 300 + (size_t)i * 100);
+    for (int i = 0; i < 8; i += 2) am_ack(a, keep[i]);
+    size_t meta = (size_t)(a->g.heap_off + 8192);       /* metadata and the first blocks */
+    size_t len = (size_t)a->g.size;
+    uint8_t *img = malloc(len), *bad = malloc(len);
+    memcpy(img, a->base, len);
+    am_arena_close(a);
+    char path[128];
+    path_for(path, sizeof path, mutant_name);
+    uint64_t rng = 99;
+    for (int round = 0; round < 1000; round++) {
+        memcpy(bad, img, len);
+        int flips = 1 + (int)(tu_rand(&rng) % 8);
+        for (int f = 0; f < flips; f++) bad[tu_rand(&rng) % meta] ^= (uint8_t)(1u << (tu_rand(&rng) % 8));
+        unlink(path);
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, bad, len), (ssize_t)len);
+        close(fd);
+        int rc = tu_wait(tu_fork(open_and_use, NULL));
+        ck_assert_msg(rc == 0, "round %d: the child ended with %d", round, rc);
+    }
+    unlink(path);
+    free(img);
+    free(bad);
+    tu_cleanup();
+}
+END_TEST
 
 START_TEST(scribbled_arena_never_crashes)
 {
@@ -391,8 +494,10 @@ int main(void)
     tcase_add_test(tc, eight_racing_creators);
     tcase_add_test(tc, dead_creator_leaves_no_trap);
     tcase_add_test(tc, fork_child_cannot_use_parent_handle);
+    tcase_add_test(tc, stamps_tell_the_living_from_the_dead);
     tcase_add_test(tc, targeted_corruption);
     tcase_add_test(tc, scribbled_arena_never_crashes);
+    tcase_add_test(tc, mutated_files_never_crash);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

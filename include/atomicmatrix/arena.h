@@ -143,6 +143,15 @@ unsigned am_arena_slot(const am_arena *a);
 /* Is the participant in slot alive? 1 yes, 0 no, negative on a bad argument. */
 int   am_arena_participant_alive(am_arena *a, unsigned slot);
 
+/* This handle's liveness stamp (its participant's incarnation and slot; never 0): the
+ * layer above writes it into shared records it owns, so anyone can later ask
+ * am_arena_stamp_alive() whether that owner still lives (pid reuse cannot fool it). */
+uint64_t am_arena_stamp(const am_arena *a);
+
+/* 1 if the participant incarnation that had this stamp is alive, 0 if it is dead
+ * (or the stamp is malformed: a stamp read from shared memory is untrusted). */
+int   am_arena_stamp_alive(am_arena *a, uint64_t stamp);
+
 #ifdef __cplusplus
 }
 #endif
