@@ -78,8 +78,10 @@ static int check_sector(am_arena *a, unsigned k)
 
     uint32_t fl_map = atomic_load(&s->fl_bitmap);
     uint64_t listed = 0;
+    if (fl_map >> AM_FL_COUNT) FAIL("sector %u: fl bitmap has bits past the last class", k);
     for (unsigned fl = 0; fl < AM_FL_COUNT; fl++) {
         uint32_t sl_map = atomic_load(&s->sl_bitmap[fl]);
+        if (sl_map >> AM_SL_COUNT) FAIL("sector %u: sl bitmap %u has bits past the last class", k, fl);
         if (!!(fl_map & (1u << fl)) != !!sl_map) FAIL("sector %u: fl bitmap disagrees at %u", k, fl);
         for (unsigned sl = 0; sl < AM_SL_COUNT; sl++) {
             uint32_t cur = atomic_load(&s->heads[fl][sl]), back = 0;
@@ -134,11 +136,10 @@ int am_arena_check(am_arena *a)
 static uint64_t largest_in_sector(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
-    uint32_t fl_map = atomic_load(&s->fl_bitmap);
+    uint32_t fl_map = atomic_load(&s->fl_bitmap) & ((1u << AM_FL_COUNT) - 1);  /* untrusted bits */
     if (!fl_map) return 0;
     unsigned fl = 31u - (unsigned)__builtin_clz(fl_map);
-    if (fl >= AM_FL_COUNT) return 0;
-    uint32_t sl_map = atomic_load(&s->sl_bitmap[fl]);
+    uint32_t sl_map = atomic_load(&s->sl_bitmap[fl]) & ((1u << AM_SL_COUNT) - 1);
     if (!sl_map) return 0;
     unsigned sl = 31u - (unsigned)__builtin_clz(sl_map);
     uint64_t best = 0, limit = a->g.sector_size / AM_MIN_BLOCK + 1;

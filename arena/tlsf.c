@@ -147,13 +147,15 @@ static int tlsf_remove(am_arena *a, unsigned k, uint64_t off, uint64_t size)
 /* Head of the first non-empty list at or above class (fl, sl), 0 if none. */
 static uint32_t find_suitable(am_sector *s, unsigned fl, unsigned sl)
 {
-    uint32_t sl_map = atomic_load_explicit(&s->sl_bitmap[fl], memory_order_relaxed) & (~0u << sl);
+    /* Bitmaps come from shared memory: bits beyond the classes that exist are masked
+     * off, so no index derived from them leaves the tables. */
+    const uint32_t sl_valid = (1u << AM_SL_COUNT) - 1, fl_valid = (1u << AM_FL_COUNT) - 1;
+    uint32_t sl_map = atomic_load_explicit(&s->sl_bitmap[fl], memory_order_relaxed) & (~0u << sl) & sl_valid;
     if (!sl_map) {
-        uint32_t fl_map = fl + 1 < 32 ? atomic_load_explicit(&s->fl_bitmap, memory_order_relaxed) & (~0u << (fl + 1)) : 0;
+        uint32_t fl_map = fl + 1 < 32 ? atomic_load_explicit(&s->fl_bitmap, memory_order_relaxed) & (~0u << (fl + 1)) & fl_valid : 0;
         if (!fl_map) return 0;
         fl = (unsigned)__builtin_ctz(fl_map);
-        if (fl >= AM_FL_COUNT) return 0;
-        sl_map = atomic_load_explicit(&s->sl_bitmap[fl], memory_order_relaxed);
+        sl_map = atomic_load_explicit(&s->sl_bitmap[fl], memory_order_relaxed) & sl_valid;
         if (!sl_map) return 0;
     }
     sl = (unsigned)__builtin_ctz(sl_map);
