@@ -136,7 +136,7 @@ int am_ack(am_arena *a, void *p)
             am_intent_release(a, ix);
             continue;
         }
-        AM_CRASH_POINT();
+        AM_CRASH_POINT(FREE_CLAIMED);
         if (am_sector_trylock(a, k)) {
             rc = am_tlsf_free(a, k, off);
             am_intent_release(a, ix);
@@ -145,7 +145,7 @@ int am_ack(am_arena *a, void *p)
             am_sector_unlock(a, k);
         } else {
             am_sector_push(a, k, off);          /* the next holder merges it */
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(FREE_PUSHED);
             am_intent_release(a, ix);
         }
         return rc == AM_ECORRUPT ? rc : 0;

@@ -141,10 +141,37 @@ bool am_byte_locked_elsewhere(int fd, uint64_t byte);
 /* ---- check.c */
 int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
 
-/* ---- crash.c: crash points for fault-injection tests */
+/* ---- crash.c: crash points for fault-injection tests. Each sits between two steps
+ * of a multi-step operation; a test makes them kill the process (testing.h). */
+#define AM_CRASH_POINT_LIST(X)                                                          \
+    X(ALLOC_REMOVED, "alloc: block taken off its list")                                 \
+    X(SPLIT_HEADER, "split: remainder header written, not linked")                     \
+    X(SPLIT_LINKED, "split: remainder linked, neighbour hint stale")                   \
+    X(ALLOC_DONE, "alloc: block marked allocated")                                     \
+    X(FREE_CLAIMED, "free: block claimed (pending), not yet merged or pushed")         \
+    X(FREE_PUSHED, "free: block pushed on the deferred stack, intent still set")       \
+    X(FREE_MARKED, "merge: block marked free, not yet merged")                         \
+    X(MERGE_NEXT_REMOVED, "merge: next block off its list, not yet absorbed")         \
+    X(MERGE_NEXT_LINKED, "merge: next block absorbed, hint stale")                    \
+    X(MERGE_PREV_REMOVED, "merge: previous block off its list, not yet grown")        \
+    X(MERGE_PREV_LINKED, "merge: previous block grown, hint stale")                   \
+    X(DRAIN_POPPED, "drain: block popped off the deferred stack, not yet merged")      \
+    X(RECLAIM_CLAIMED, "reclaim: a dead owner's block claimed, not yet freed")         \
+    X(RECLAIM_DONE, "reclaim: slot reclaimed, not yet marked free")                    \
+    X(RESOLVE_INTENT, "reclaim: finishing a dead process's free")                      \
+    X(REPAIR_MERGE, "repair: merging a run of free blocks")                            \
+    X(REPAIR_CLEARED, "repair: lists cleared, not yet rebuilt")                        \
+    X(REPAIR_REBUILD, "repair: lists half rebuilt")                                    \
+    X(JOIN, "join: new incarnation stamped, slot not yet live")
+enum {
+#define AM_CP_ENUM(id, text) AM_CP_##id,
+    AM_CRASH_POINT_LIST(AM_CP_ENUM)
+#undef AM_CP_ENUM
+    AM_CP_COUNT
+};
 extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
-void am__crash_maybe(const char *file, int line);
-#define AM_CRASH_POINT() \
-    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(__FILE__, __LINE__); } while (0)
+void am__crash_maybe(unsigned point);
+#define AM_CRASH_POINT(id) \
+    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(AM_CP_##id); } while (0)
 
 #endif

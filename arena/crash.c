@@ -1,44 +1,79 @@
 /*
  * crash.c — crash points for fault-injection tests.
  *
- * AM_CRASH_POINT() sits between the steps of every multi-step operation (split, merge,
- * drain, reclaim, repair, the free claim). A test sets a rate with
- * am_test_set_crash_rate(); each point then kills the process with SIGKILL with that
- * probability, which lands deaths inside critical sections far more often than
- * external kills could. Off (rate 0), a point costs one relaxed load and a branch.
+ * AM_CRASH_POINT(id) sits between the steps of every multi-step operation (split,
+ * merge, drain, the free claim, reclaim, repair, join; the list is in
+ * arena_internal.h). A test sets a rate with am_test_set_crash_rate(); each point then
+ * kills the process with SIGKILL with that probability, which lands deaths inside
+ * critical sections far more often than external kills could. A test may also weight
+ * one point more heavily and have each death counted per point (its last words).
+ * Off (rate 0), a point costs one relaxed load and a branch.
  */
 #include <signal.h>
-#include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 #include "arena_internal.h"
 #include "atomicmatrix/testing.h"
 
 _Atomic uint32_t am__crash_rate;
+static uint32_t focus_rate;            /* the rate at the focused point               */
+static unsigned focus = AM_CP_COUNT;   /* AM_CP_COUNT: no point focused               */
+static uint64_t *death_counts;         /* test-provided shared array, or NULL         */
 static _Thread_local uint64_t rng;
+
+static const char *const point_names[AM_CP_COUNT] = {
+#define AM_CP_NAME(id, text) #id,
+    AM_CRASH_POINT_LIST(AM_CP_NAME)
+#undef AM_CP_NAME
+};
+
+static uint32_t rate_of(double probability)
+{
+    return probability <= 0 ? 0 : probability >= 1 ? UINT32_MAX : (uint32_t)(probability * 4294967296.0);
+}
 
 void am_test_set_crash_rate(double probability, uint64_t seed)
 {
     rng = seed | 1;
-    double r = probability <= 0 ? 0 : probability >= 1 ? 4294967295.0 : probability * 4294967296.0;
-    atomic_store(&am__crash_rate, (uint32_t)r);
+    atomic_store(&am__crash_rate, rate_of(probability));
 }
 
-/* AM_CRASH_ONLY=file.c:line limits the points to one (to find which one matters). */
-void am__crash_maybe(const char *file, int line)
+int am_test_focus_crash_point(const char *name, double probability)
 {
-    static _Thread_local char only_file[64];
-    static _Thread_local int only_line = -1;
-    if (only_line < 0) {
-        const char *only = getenv("AM_CRASH_ONLY");
-        const char *colon = only ? strchr(only, ':') : NULL;
-        only_line = colon ? atoi(colon + 1) : 0;
-        if (colon) snprintf(only_file, sizeof only_file, "%.*s", (int)(colon - only), only);
+    for (unsigned i = 0; i < AM_CP_COUNT; i++) {
+        if (name && strcmp(name, point_names[i]) == 0) {
+            focus = i;
+            focus_rate = rate_of(probability);
+            return 0;
+        }
     }
-    if (only_line > 0 && (line != only_line || !strstr(file, only_file))) return;
+    focus = AM_CP_COUNT;
+    return name ? AM_EINVAL : 0;
+}
+
+void am_test_count_crashes(uint64_t *counts)
+{
+    death_counts = counts;
+}
+
+unsigned am_test_crash_points(void)
+{
+    return AM_CP_COUNT;
+}
+
+const char *am_test_crash_point_name(unsigned i)
+{
+    return i < AM_CP_COUNT ? point_names[i] : NULL;
+}
+
+void am__crash_maybe(unsigned point)
+{
     if (rng == 0) rng = 0x9E3779B97F4A7C15ull;
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
-    if ((uint32_t)(rng >> 32) < atomic_load_explicit(&am__crash_rate, memory_order_relaxed)) raise(SIGKILL);
+    uint32_t rate = point == focus ? focus_rate : atomic_load_explicit(&am__crash_rate, memory_order_relaxed);
+    if ((uint32_t)(rng >> 32) < rate) {
+        if (death_counts) __atomic_fetch_add(&death_counts[point], 1, __ATOMIC_SEQ_CST);
+        raise(SIGKILL);
+    }
 }

@@ -147,7 +147,7 @@ int am_arena_reclaim(am_arena *a)
             atomic_store_explicit(&p->state, AM_PART_RECLAIMING, memory_order_seq_cst);
             int r = am_reclaim_slot(a, slot);
             if (r < 0) bad = 1; else total += r;
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(RECLAIM_DONE);
             if (r >= 0) atomic_store_explicit(&p->state, AM_PART_FREE, memory_order_release);
         }
         am_byte_unlock(a->fd, slot);
@@ -167,7 +167,7 @@ int am_participant_join(am_arena *a)
         a->slot = slot;
         a->gen = gen;
         a->stamp = ((uint64_t)gen << 32) | (slot + 1);
-        AM_CRASH_POINT();
+        AM_CRASH_POINT(JOIN);
         if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
             (void)am_reclaim_slot(a, slot);   /* a dead predecessor's leftovers */
         }

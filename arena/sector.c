@@ -82,7 +82,7 @@ int am_sector_drain_slow(am_arena *a, unsigned k)
             am_intent_release(a, ix);
             continue;
         }
-        AM_CRASH_POINT();
+        AM_CRASH_POINT(DRAIN_POPPED);
         int rc = am_tlsf_free(a, k, off);
         am_intent_release(a, ix);
         if (rc) {
@@ -118,7 +118,7 @@ int am_sector_release_locked(am_arena *a, unsigned k, uint64_t off)
                                                   memory_order_acq_rel, memory_order_acquire)) {
     }
     if (AM_ST_STATE(st) == AM_BLK_ALLOCATED) {  /* we claimed it */
-        AM_CRASH_POINT();
+        AM_CRASH_POINT(RECLAIM_CLAIMED);
         rc = am_tlsf_free(a, k, off);
         if (rc == 0) rc = 1;
     }
@@ -142,7 +142,7 @@ int am_sector_resolve_intents(am_arena *a, unsigned k, unsigned slot)
             int there = on_stack(a, k, (uint32_t)(off / AM_GRAN));
             if (there < 0) rc = am_check_fail("sector %u: deferred stack is corrupt", k);
             if (there == 0) {  /* the dead claimed it and never pushed it: finish */
-                AM_CRASH_POINT();
+                AM_CRASH_POINT(RESOLVE_INTENT);
                 int r = am_tlsf_free(a, k, off);
                 if (r) rc = r;
             }
@@ -170,7 +170,7 @@ static int repair_chain(am_arena *a, unsigned k)
             am_block *l = am_blk(a, last_free);
             prev_size += size;
             atomic_store_explicit(&l->size16, (uint32_t)(prev_size / AM_GRAN), memory_order_release);
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(REPAIR_MERGE);
             off += size;
             continue;
         }
@@ -199,7 +199,7 @@ int am_sector_repair(am_arena *a, unsigned k)
         atomic_store_explicit(&s->corrupt, 1, memory_order_relaxed);
         return rc;
     }
-    AM_CRASH_POINT();
+    AM_CRASH_POINT(REPAIR_CLEARED);
     am_tlsf_clear(a, k);
     uint64_t used = 0, end = am_sector_end(a, k);
     for (uint64_t off = am_sector_start(a, k); off < end;) {
@@ -208,7 +208,7 @@ int am_sector_repair(am_arena *a, unsigned k)
         if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) == AM_BLK_FREE) {
             rc = am_tlsf_insert(a, k, off);
             if (rc) return rc;
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(REPAIR_REBUILD);
         } else {
             used++;
         }

@@ -227,13 +227,13 @@ int am_tlsf_alloc(am_arena *a, unsigned k, uint64_t need, uint64_t *out)
     }
     int rc = tlsf_remove(a, k, off, size);
     if (rc) return rc;
-    AM_CRASH_POINT();
+    AM_CRASH_POINT(ALLOC_REMOVED);
 
     if (size - need >= AM_MIN_BLOCK) {           /* split: right part stays free */
         write_free_header(a, off + need, size - need, need);
-        AM_CRASH_POINT();
+        AM_CRASH_POINT(SPLIT_HEADER);
         atomic_store_explicit(&b->size16, (uint32_t)(need / AM_GRAN), memory_order_release);
-        AM_CRASH_POINT();
+        AM_CRASH_POINT(SPLIT_LINKED);
         set_next_prev(a, k, off + need, size - need);
         rc = am_tlsf_insert(a, k, off + need);
         if (rc) return rc;
@@ -246,7 +246,7 @@ int am_tlsf_alloc(am_arena *a, unsigned k, uint64_t need, uint64_t *out)
     atomic_store_explicit(&s->alloc_gen, gen, memory_order_relaxed);
     atomic_store_explicit(&b->gen, gen, memory_order_relaxed);
     atomic_store_explicit(&b->st, AM_ST_MAKE(AM_BLK_ALLOCATED, 1), memory_order_release);
-    AM_CRASH_POINT();
+    AM_CRASH_POINT(ALLOC_DONE);
     atomic_store_explicit(&s->used_blocks, atomic_load_explicit(&s->used_blocks, memory_order_relaxed) + 1, memory_order_relaxed);
     atomic_store_explicit(&s->allocs, atomic_load_explicit(&s->allocs, memory_order_relaxed) + 1, memory_order_relaxed);
     *out = off;
@@ -263,7 +263,7 @@ int am_tlsf_free(am_arena *a, unsigned k, uint64_t off)
     atomic_store_explicit(&b->owner, 0, memory_order_relaxed);
     atomic_store_explicit(&s->used_blocks, atomic_load_explicit(&s->used_blocks, memory_order_relaxed) - 1, memory_order_relaxed);
     atomic_store_explicit(&s->frees, atomic_load_explicit(&s->frees, memory_order_relaxed) + 1, memory_order_relaxed);
-    AM_CRASH_POINT();
+    AM_CRASH_POINT(FREE_MARKED);
 
     /* Merge with the next block if it is free. */
     uint64_t next = off + size;
@@ -275,10 +275,10 @@ int am_tlsf_free(am_arena *a, unsigned k, uint64_t off)
             if (nsize == 0) return am_check_fail("sector %u: bad size at %llu", k, (unsigned long long)next);
             int rc = tlsf_remove(a, k, next, nsize);
             if (rc) return rc;
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(MERGE_NEXT_REMOVED);
             size += nsize;
             atomic_store_explicit(&b->size16, (uint32_t)(size / AM_GRAN), memory_order_release);
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(MERGE_NEXT_LINKED);
             set_next_prev(a, k, off, size);
         }
     }
@@ -293,11 +293,11 @@ int am_tlsf_free(am_arena *a, unsigned k, uint64_t off)
         if (AM_ST_STATE(atomic_load_explicit(&p->st, memory_order_acquire)) == AM_BLK_FREE) {
             int rc = tlsf_remove(a, k, prev, (uint64_t)p16 * AM_GRAN);
             if (rc) return rc;
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(MERGE_PREV_REMOVED);
             size += (uint64_t)p16 * AM_GRAN;
             off = prev;
             atomic_store_explicit(&p->size16, (uint32_t)(size / AM_GRAN), memory_order_release);
-            AM_CRASH_POINT();
+            AM_CRASH_POINT(MERGE_PREV_LINKED);
             set_next_prev(a, k, off, size);
         }
     }

@@ -13,6 +13,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@ enum { WORKERS = 4, KEEP = 48, MAX_IDS = 1 << 16 };
 typedef struct shared {
     const char *name;
     _Atomic uint64_t who[MAX_IDS];      /* id -> (arena participant gen << 32 | slot + 1) */
+    uint64_t deaths_at[64];             /* per crash point, counted by the dying worker */
+    char focus[64];                     /* a crash point weighted up, or "" */
     _Atomic uint64_t ops, allocs;
     tu_map *map;
 } shared;
@@ -53,10 +56,12 @@ static int worker(void *arg)
     uint32_t id = (uint32_t)(uintptr_t)arg;
     tu_shift_mappings(id);
     /* ~1 death per few hundred operations; joining and reclaiming can die too */
-    am_test_set_crash_rate(getenv("AM_CRASH_RATE") ? atof(getenv("AM_CRASH_RATE")) : 1.0 / 1500, 0x9e3779b97f4a7c15ull * id);
+    am_test_set_crash_rate(sh->focus[0] ? 1.0 / 4000 : 1.0 / 1500, 0x9e3779b97f4a7c15ull * id);
+    if (sh->focus[0] && am_test_focus_crash_point(sh->focus, 1.0 / 20) != 0) return 31;
+    am_test_count_crashes(sh->deaths_at);
     am_arena *a = NULL;
     if (am_arena_open(sh->name, NULL, &a) != 0) return 10;
-    arena = a;
+    arena = a;   /* id_dead reads this worker's own mapping */
     atomic_store(&sh->who[id], ((uint64_t)a->gen << 32) | (a->slot + 1));
     uint64_t rng = id * 2654435761u + 1;
     held h[KEEP];
@@ -95,20 +100,28 @@ static int worker(void *arg)
     return 0;
 }
 
-START_TEST(kill_inside_critical_sections)
+/* Run workers on a fresh arena, respawning the dead, until `want` deaths (or, with a
+ * focused point, until it caused `want_focus` of them or `want` passed); then check
+ * that nothing overlapped, nothing leaked after reclaim, and the checker passes. */
+static void run_deaths(const char *focus, int want, int want_focus)
 {
     sh = tu_shared(sizeof *sh);
     sh->name = tu_name("crash");
-    const char *want_env = getenv("AM_CRASH_DEATHS");
-    int want = want_env ? atoi(want_env) : 1000;
+    snprintf(sh->focus, sizeof sh->focus, "%s", focus);
     am_arena *a = tu_open(sh->name, 2 << 20, 2);
+    arena = a;
     sh->map = tu_map_new(a);
+    unsigned fp = am_test_crash_points();
+    for (unsigned i = 0; i < am_test_crash_points(); i++) {
+        if (focus[0] && strcmp(focus, am_test_crash_point_name(i)) == 0) fp = i;
+    }
+    ck_assert(!focus[0] || fp < am_test_crash_points());
 
     pid_t pids[WORKERS];
     uint32_t next_id = 1;
     int deaths = 0, clean = 0;
     for (unsigned w = 0; w < WORKERS; w++) pids[w] = tu_fork(worker, (void *)(uintptr_t)next_id++);
-    while (deaths < want) {
+    while (deaths < want && (fp == am_test_crash_points() || __atomic_load_n(&sh->deaths_at[fp], __ATOMIC_SEQ_CST) < (uint64_t)want_focus)) {
         int st;
         pid_t pid = wait(&st);
         ck_assert_int_gt(pid, 0);
@@ -133,20 +146,45 @@ START_TEST(kill_inside_critical_sections)
         ck_assert_msg(rc == 0 || rc == 128 + SIGKILL, "worker ended with %d", rc);
         deaths += rc != 0;
     }
-    printf("crash: %d deaths, %d clean exits, %llu operations, %llu allocations\n", deaths, clean,
-           (unsigned long long)atomic_load(&sh->ops), (unsigned long long)atomic_load(&sh->allocs));
     int reclaimed = am_arena_reclaim(a);
     ck_assert_int_ge(reclaimed, 0);
     ck_assert_msg(am_arena_check(a) == 0, "%s", am_arena_check_report());
     am_stats st;
     ck_assert_int_eq(am_arena_stats(a, &st), 0);
-    printf("crash: %llu sector repairs, %llu blocks reclaimed\n", (unsigned long long)st.repairs,
-           (unsigned long long)st.reclaimed);
     ck_assert_msg(tu_all_free(a), "leak: %llu blocks still used", (unsigned long long)st.used_blocks);
-    ck_assert_uint_gt(st.repairs, 0);        /* deaths did land inside critical sections */
-    ck_assert_uint_gt(st.reclaimed, 0);
+    if (!focus[0]) {
+        printf("crash: %d deaths, %d clean exits, %llu operations, %llu allocations, "
+               "%llu sector repairs, %llu blocks reclaimed\ncrash: deaths by point:",
+               deaths, clean, (unsigned long long)atomic_load(&sh->ops), (unsigned long long)atomic_load(&sh->allocs),
+               (unsigned long long)st.repairs, (unsigned long long)st.reclaimed);
+        for (unsigned i = 0; i < am_test_crash_points(); i++) {
+            printf(" %s %llu", am_test_crash_point_name(i), (unsigned long long)sh->deaths_at[i]);
+        }
+        printf("\n");
+        ck_assert_int_ge(deaths, want);
+        ck_assert_uint_gt(st.repairs, 0);        /* deaths did land inside critical sections */
+        ck_assert_uint_gt(st.reclaimed, 0);
+    } else {
+        ck_assert_msg(sh->deaths_at[fp] > 0, "no death at %s in %d deaths", focus, deaths);
+    }
     am_arena_close(a);
     tu_cleanup();
+}
+
+START_TEST(kill_inside_critical_sections)
+{
+    const char *want = getenv("AM_CRASH_DEATHS");
+    run_deaths("", want ? atoi(want) : 1000, 0);
+}
+END_TEST
+
+/* Every crash point in turn, weighted up: each must be reached, kill, and be
+ * recovered from (split, merge, drain, the free claim, reclaim, repair, join). */
+START_TEST(every_crash_point_recovers)
+{
+    for (unsigned i = 0; i < am_test_crash_points(); i++) {
+        run_deaths(am_test_crash_point_name(i), 600, 5);
+    }
 }
 END_TEST
 
@@ -156,6 +194,7 @@ int main(void)
     TCase *tc = tcase_create("crash");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, kill_inside_critical_sections);
+    tcase_add_test(tc, every_crash_point_recovers);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -14,6 +14,18 @@ extern "C" {
  * given probability (0 turns them off). seed seeds this thread's generator. */
 void am_test_set_crash_rate(double probability, uint64_t seed);
 
+/* Give the crash point called name (see am_test_crash_point_name) its own probability;
+ * NULL removes the focus. AM_EINVAL for an unknown name. */
+int am_test_focus_crash_point(const char *name, double probability);
+
+/* Count each death by its crash point: counts[i] (am_test_crash_points() entries, in
+ * memory the test shares between processes) is incremented before the kill. */
+void am_test_count_crashes(uint64_t *counts);
+
+/* The crash points: how many, and the name of point i (NULL past the end). */
+unsigned am_test_crash_points(void);
+const char *am_test_crash_point_name(unsigned i);
+
 #ifdef __cplusplus
 }
 #endif
