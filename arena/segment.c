@@ -218,7 +218,9 @@ static int validate_and_map(am_arena *a, int fd, unsigned flags)
     struct stat st;
     if (fstat(fd, &st) != 0) return AM_ESYS;
     if (!S_ISREG(st.st_mode)) return AM_EFORMAT;
-    if (st.st_uid != geteuid() && !(flags & AM_TRUST_OTHER_OWNER)) return AM_EPERM;
+    /* Another user's arena, or one anybody may write (any process could scribble on
+     * it), is attached only on request. */
+    if ((st.st_uid != geteuid() || (st.st_mode & S_IWOTH)) && !(flags & AM_TRUST_OTHER_OWNER)) return AM_EPERM;
     am_seg_header h;
     memset(&h, 0, sizeof h);
     ssize_t got = pread(fd, &h, sizeof h, 0);

@@ -66,6 +66,13 @@ START_TEST(mode_and_trust)
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0640);
     am_arena_close(a);
+    /* world-writable: anybody could scribble on it, so attached only when trusted */
+    ck_assert_int_eq(chmod(path, 0666), 0);
+    ck_assert_int_eq(am_arena_open(name, NULL, &a), AM_EPERM);
+    am_arena_opts trusted = { .flags = AM_TRUST_OTHER_OWNER };
+    ck_assert_int_eq(am_arena_open(name, &trusted, &a), 0);
+    am_arena_close(a);
+    ck_assert_int_eq(chmod(path, 0640), 0);
     if (geteuid() == 0) {           /* give it to another user: refused unless trusted */
         ck_assert_int_eq(chown(path, 65534, 65534), 0);
         ck_assert_int_eq(am_arena_open(name, NULL, &a), AM_EPERM);

@@ -37,7 +37,8 @@ typedef struct am_arena am_arena;
 /* Flags for am_arena_opts.flags. */
 #define AM_ATTACH_ONLY       0x1u /* fail with AM_ENOENT rather than create            */
 #define AM_CREATE_ONLY       0x2u /* fail with AM_EEXIST rather than attach            */
-#define AM_TRUST_OTHER_OWNER 0x4u /* attach to an arena owned by another user          */
+#define AM_TRUST_OTHER_OWNER 0x4u /* attach to an arena owned by another user, or one
+                                     writable by everybody                             */
 
 #define AM_DEFAULT_SIZE  ((size_t)64 << 20)   /* 64 MiB                                */
 #define AM_MAX_SIZE      ((uint64_t)64 << 30) /* 64 GiB: the largest arena             */
