@@ -190,11 +190,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("crash");
-    TCase *tc = tcase_create("crash");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, kill_inside_critical_sections);
-    tcase_add_test(tc, every_crash_point_recovers);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    return tu_main("crash", 600, (const TTest *[]){
+        kill_inside_critical_sections,
+        every_crash_point_recovers,
+        NULL });
 }

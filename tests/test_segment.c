@@ -491,20 +491,17 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("segment");
-    TCase *tc = tcase_create("segment");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, open_flags_and_names);
-    tcase_add_test(tc, mode_and_trust);
-    tcase_add_test(tc, symlink_refused);
-    tcase_add_test(tc, bad_files);
-    tcase_add_test(tc, eight_racing_creators);
-    tcase_add_test(tc, dead_creator_leaves_no_trap);
-    tcase_add_test(tc, fork_child_cannot_use_parent_handle);
-    tcase_add_test(tc, stamps_tell_the_living_from_the_dead);
-    tcase_add_test(tc, targeted_corruption);
-    tcase_add_test(tc, scribbled_arena_never_crashes);
-    tcase_add_test(tc, mutated_files_never_crash);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    return tu_main("segment", 120, (const TTest *[]){
+        open_flags_and_names,
+        mode_and_trust,
+        symlink_refused,
+        bad_files,
+        eight_racing_creators,
+        dead_creator_leaves_no_trap,
+        fork_child_cannot_use_parent_handle,
+        stamps_tell_the_living_from_the_dead,
+        targeted_corruption,
+        scribbled_arena_never_crashes,
+        mutated_files_never_crash,
+        NULL });
 }

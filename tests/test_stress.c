@@ -171,11 +171,6 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("stress");
-    TCase *tc = tcase_create("stress");
     const char *soak = getenv("AM_SOAK_SECONDS");
-    tcase_set_timeout(tc, soak ? atof(soak) + 120 : 120);
-    tcase_add_test(tc, processes_hand_blocks_around);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    return tu_main("stress", soak ? atof(soak) + 120 : 120, (const TTest *[]){ processes_hand_blocks_around, NULL });
 }

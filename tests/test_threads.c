@@ -135,11 +135,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("threads");
-    TCase *tc = tcase_create("threads");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, threads_share_one_handle);
-    tcase_add_test(tc, threads_with_own_handles);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    return tu_main("threads", 300, (const TTest *[]){
+        threads_share_one_handle,
+        threads_with_own_handles,
+        NULL });
 }

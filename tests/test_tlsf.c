@@ -271,17 +271,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("tlsf");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, mapping_exhaustive);
-    tcase_add_test(tc, sizes_checked);
-    tcase_add_test(tc, split_and_merge_both_ways);
-    tcase_add_test(tc, refcounts);
-    tcase_add_test(tc, bad_pointers);
-    tcase_add_test(tc, ownership_and_close);
-    tcase_add_test(tc, random_single_process);
-    tcase_add_test(tc, sixty_four_gib);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    return tu_main("tlsf", 120, (const TTest *[]){
+        mapping_exhaustive,
+        sizes_checked,
+        split_and_merge_both_ways,
+        refcounts,
+        bad_pointers,
+        ownership_and_close,
+        random_single_process,
+        sixty_four_gib,
+        NULL });
 }

@@ -99,8 +99,13 @@ void tu_shift_mappings(unsigned salt)
     (void)mmap(NULL, pages * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 }
 
-int tu_run(Suite *s)
+int tu_main(const char *name, double timeout, const TTest *const *tests)
 {
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout);
+    for (; *tests; tests++) tcase_add_test(tc, *tests);
+    suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -44,8 +44,9 @@ void tu_shift_mappings(unsigned salt);
 
 uint64_t tu_rand(uint64_t *s);
 
-/* Standard main: run the suite, return non-zero on failures. */
-int tu_run(Suite *s);
+/* A test program's main: one suite and one case called `name`, each test with the
+ * given timeout (seconds), tests a NULL-terminated list. Non-zero on failures. */
+int tu_main(const char *name, double timeout, const TTest *const *tests);
 
 #endif
 
