@@ -80,8 +80,14 @@ void *am_alloc(am_arena *a, size_t size)
     return am_try_alloc(a, size, &p) == 0 ? p : NULL;
 }
 
-/* The live block behind payload pointer p: its offset and sector, or an error. */
-static int live_block(am_arena *a, const void *p, uint64_t *off, unsigned *sector, am_block **blk)
+/* The block behind payload pointer p, located and sanity-checked (not its state). */
+typedef struct block_ref {
+    uint64_t  off;      /* offset of its header */
+    unsigned  k;        /* its sector           */
+    am_block *b;
+} block_ref;
+
+static int find_block(am_arena *a, const void *p, block_ref *r)
 {
     if (!usable(a) || !p) return AM_EINVAL;
     const uint8_t *q = p;
@@ -91,60 +97,54 @@ static int live_block(am_arena *a, const void *p, uint64_t *off, unsigned *secto
     if (k < 0) return AM_EINVAL;
     am_block *b = am_blk_checked(a, (unsigned)k, o);
     if (!b || am_blk_size(a, (unsigned)k, o, b) == 0) return AM_EINVAL;
-    *off = o;
-    *sector = (unsigned)k;
-    *blk = b;
+    *r = (block_ref){ o, (unsigned)k, b };
     return 0;
 }
 
 int am_retain(am_arena *a, void *p, uint32_t n)
 {
-    uint64_t off;
-    unsigned k;
-    am_block *b;
-    int rc = live_block(a, p, &off, &k, &b);
+    block_ref r;
+    int rc = find_block(a, p, &r);
     if (rc) return rc;
-    uint32_t st = atomic_load_explicit(&b->st, memory_order_relaxed);
+    uint32_t st = atomic_load_explicit(&r.b->st, memory_order_relaxed);
     do {
         if (AM_ST_STATE(st) != AM_BLK_ALLOCATED || n > AM_MAX_REFS - AM_ST_REFS(st)) return AM_EINVAL;
-    } while (!atomic_compare_exchange_weak_explicit(&b->st, &st, st + (n << 2),
+    } while (!atomic_compare_exchange_weak_explicit(&r.b->st, &st, st + (n << 2),
                                                     memory_order_relaxed, memory_order_relaxed));
     return 0;
 }
 
 int am_ack(am_arena *a, void *p)
 {
-    uint64_t off;
-    unsigned k;
-    am_block *b;
-    int rc = live_block(a, p, &off, &k, &b);
+    block_ref r;
+    int rc = find_block(a, p, &r);
     if (rc) return rc;
-    uint32_t st = atomic_load_explicit(&b->st, memory_order_acquire);
+    uint32_t st = atomic_load_explicit(&r.b->st, memory_order_acquire);
     for (;;) {
         if (AM_ST_STATE(st) != AM_BLK_ALLOCATED || AM_ST_REFS(st) == 0) return AM_EINVAL;
         if (AM_ST_REFS(st) > 1) {
-            if (atomic_compare_exchange_weak_explicit(&b->st, &st, st - (1u << 2),
+            if (atomic_compare_exchange_weak_explicit(&r.b->st, &st, st - (1u << 2),
                                                       memory_order_release, memory_order_acquire)) {
                 return 0;
             }
             continue;
         }
         /* The last reference: record the intent, then claim the block. */
-        unsigned ix = am_intent_claim(a, off, atomic_load_explicit(&b->gen, memory_order_relaxed));
-        if (!atomic_compare_exchange_strong_explicit(&b->st, &st, AM_ST_MAKE(AM_BLK_PENDING, 0),
+        unsigned ix = am_intent_claim(a, r.off, atomic_load_explicit(&r.b->gen, memory_order_relaxed));
+        if (!atomic_compare_exchange_strong_explicit(&r.b->st, &st, AM_ST_MAKE(AM_BLK_PENDING, 0),
                                                      memory_order_acq_rel, memory_order_acquire)) {
             am_intent_release(a, ix);
             continue;
         }
         AM_CRASH_POINT(FREE_CLAIMED);
-        if (am_sector_trylock(a, k)) {
-            rc = am_tlsf_free(a, k, off);
+        if (am_sector_trylock(a, r.k)) {
+            rc = am_tlsf_free(a, r.k, r.off);
             am_intent_release(a, ix);
-            if (rc == 0) rc = am_sector_drain(a, k);
-            am_sector_recover(a, k, rc);
-            am_sector_unlock(a, k);
+            if (rc == 0) rc = am_sector_drain(a, r.k);
+            am_sector_recover(a, r.k, rc);
+            am_sector_unlock(a, r.k);
         } else {
-            am_sector_push(a, k, off);          /* the next holder merges it */
+            am_sector_push(a, r.k, r.off);          /* the next holder merges it */
             AM_CRASH_POINT(FREE_PUSHED);
             am_intent_release(a, ix);
         }
@@ -154,14 +154,12 @@ int am_ack(am_arena *a, void *p)
 
 int am_disown(am_arena *a, void *p)
 {
-    uint64_t off;
-    unsigned k;
-    am_block *b;
-    int rc = live_block(a, p, &off, &k, &b);
+    block_ref r;
+    int rc = find_block(a, p, &r);
     if (rc) return rc;
-    if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return AM_EINVAL;
+    if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return AM_EINVAL;
     uint32_t me = a->slot + 1;
-    return atomic_compare_exchange_strong_explicit(&b->owner, &me, 0, memory_order_release, memory_order_relaxed)
+    return atomic_compare_exchange_strong_explicit(&r.b->owner, &me, 0, memory_order_release, memory_order_relaxed)
                ? 0 : AM_EPERM;
 }
 
@@ -184,10 +182,8 @@ void *am_ptr(am_arena *a, uint64_t off)
 
 size_t am_block_size(am_arena *a, const void *p)
 {
-    uint64_t off;
-    unsigned k;
-    am_block *b;
-    if (live_block(a, p, &off, &k, &b) != 0) return 0;
-    if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return 0;
-    return (size_t)(am_blk_size(a, k, off, b) - AM_HDR);
+    block_ref r;
+    if (find_block(a, p, &r) != 0) return 0;
+    if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return 0;
+    return (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
 }

@@ -126,10 +126,7 @@ START_TEST(threads_with_own_handles)
     ctx c = { .shared = NULL, .name = name, .boxes = boxes };
     run_threads(&c);
     ck_assert_int_eq(atomic_load(&c.failures), 0);
-    ck_assert_msg(am_arena_check(probe) == 0, "%s", am_arena_check_report());
-    ck_assert(tu_all_free(probe));
-    am_arena_close(probe);
-    tu_cleanup();
+    tu_finish(probe);
 }
 END_TEST
 

@@ -60,10 +60,7 @@ START_TEST(sizes_checked)
     memset(p, 0xab, st.largest_free);
     ck_assert_int_eq(am_try_alloc(a, 1, &(void *){0}), AM_ENOMEM);
     ck_assert_int_eq(am_ack(a, p), 0);
-    ck_assert(tu_all_free(a));
-    ck_assert_int_eq(am_arena_check(a), 0);
-    am_arena_close(a);
-    tu_cleanup();
+    tu_finish(a);
 }
 END_TEST
 
@@ -169,10 +166,7 @@ START_TEST(bad_pointers)
     ck_assert_ptr_eq(am_ptr(a, am_offset(a, p)), p);
     ck_assert_uint_eq(am_offset(a, local), 0);
     ck_assert_int_eq(am_ack(a, p), 0);
-    ck_assert(tu_all_free(a));
-    ck_assert_int_eq(am_arena_check(a), 0);
-    am_arena_close(a);
-    tu_cleanup();
+    tu_finish(a);
 }
 END_TEST
 
@@ -197,10 +191,7 @@ START_TEST(ownership_and_close)
     ck_assert_uint_eq(st.reclaimed, 1);
     (void)kept;
     ck_assert_int_eq(am_ack(a, given_a), 0);
-    ck_assert(tu_all_free(a));
-    ck_assert_int_eq(am_arena_check(a), 0);
-    am_arena_close(a);
-    tu_cleanup();
+    tu_finish(a);
 }
 END_TEST
 
@@ -262,10 +253,7 @@ START_TEST(random_single_process)
     for (unsigned j = 0; j < LIVE; j++) {
         if (live[j]) ck_assert_int_eq(am_ack(a, live[j]), 0);
     }
-    ck_assert_msg(am_arena_check(a) == 0, "%s", am_arena_check_report());
-    ck_assert(tu_all_free(a));
-    am_arena_close(a);
-    tu_cleanup();
+    tu_finish(a);
 }
 END_TEST
 

@@ -69,6 +69,14 @@ int tu_all_free(am_arena *a)
     return st.free_blocks == st.sectors && st.used_blocks == 0 && st.free == st.heap;
 }
 
+void tu_finish(am_arena *a)
+{
+    ck_assert_msg(am_arena_check(a) == 0, "%s", am_arena_check_report());
+    ck_assert_msg(tu_all_free(a), "blocks are still in use");
+    am_arena_close(a);
+    tu_cleanup();
+}
+
 uint64_t tu_rand(uint64_t *s)
 {
     uint64_t x = *s ? *s : 0x2545F4914F6CDD1Dull;

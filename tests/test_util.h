@@ -35,6 +35,9 @@ void *tu_shared(size_t bytes);
 /* Every sector is one free block and nothing is used. */
 int tu_all_free(am_arena *a);
 
+/* The end of most tests: the checker passes, everything is free; close, clean up. */
+void tu_finish(am_arena *a);
+
 /* Fill / verify a payload with a pattern derived from seed. */
 void tu_fill(void *p, size_t n, uint64_t seed);
 int  tu_verify(const void *p, size_t n, uint64_t seed);
