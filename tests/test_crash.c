@@ -21,7 +21,7 @@
 #include "arena_internal.h"
 #include "test_util.h"
 
-enum { WORKERS = 4, KEEP = 48, MAX_IDS = 1 << 16 };
+enum { WORKERS = 4, KEEP = 48, MAX_IDS = 1 << 20 };
 
 typedef struct shared {
     const char *name;
