@@ -169,7 +169,9 @@ int am_participant_join(am_arena *a)
         a->stamp = ((uint64_t)gen << 32) | (slot + 1);
         AM_CRASH_POINT(JOIN);
         if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
-            (void)am_reclaim_slot(a, slot);   /* a dead predecessor's leftovers */
+            /* A dead predecessor's leftovers. AM_ECORRUPT here means some sector is
+             * fenced off; joining still works and the checker reports the sector. */
+            (void)am_reclaim_slot(a, slot);
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
