@@ -26,9 +26,10 @@ static void reclaim_if_dead_seen(am_arena *a)
     }
 }
 
-/* The sector this thread last allocated from (its home; AM_MAX_SECTORS = none yet):
+/* The sector this thread last allocated from in arena handle `spread_for` (its home):
  * each participant starts at its own, so processes rarely meet on one lock. */
-static _Thread_local unsigned thread_spread = AM_MAX_SECTORS;
+static _Thread_local const am_arena *spread_for;
+static _Thread_local unsigned thread_spread;
 
 int am_try_alloc(am_arena *a, size_t size, void **out)
 {
@@ -39,7 +40,7 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
     if (need == 0 || need > a->g.sector_size) return AM_ETOOBIG;
 
     unsigned n = a->g.nsectors;
-    unsigned home = thread_spread < n ? thread_spread : a->slot % n;
+    unsigned home = spread_for == a && thread_spread < n ? thread_spread : a->slot % n;
     int rc = AM_ENOMEM;
     /* Pass 0 skips busy sectors; pass 1 waits for those it skipped. */
     uint8_t busy[AM_MAX_SECTORS];
@@ -53,7 +54,11 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
                 if (!am_sector_trylock(a, k)) { busy[k] = 1; nbusy++; continue; }
             } else {
                 if (!busy[k]) continue;
-                if (am_sector_lock(a, k) != 0) { am_sector_unlock(a, k); continue; }
+                if (am_sector_lock(a, k) != 0) {          /* repair found it broken */
+                    am_sector_unlock(a, k);
+                    rc = AM_ECORRUPT;
+                    continue;
+                }
             }
             uint64_t off = 0;
             int r = am_sector_drain(a, k);
@@ -62,7 +67,8 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
             am_sector_unlock(a, k);
             if (r == 0) {
                 *out = a->base + off + AM_HDR;
-                thread_spread = k;                            /* stay where it worked */
+                spread_for = a;                               /* stay where it worked */
+                thread_spread = k;
                 reclaim_if_dead_seen(a);
                 return 0;
             }

@@ -160,7 +160,7 @@ int  am_check_fail(const char *fmt, ...);        /* records the report, returns 
     X(RECLAIM_DONE, "reclaim: slot reclaimed, not yet marked free")                    \
     X(RESOLVE_INTENT, "reclaim: finishing a dead process's free")                      \
     X(REPAIR_MERGE, "repair: merging a run of free blocks")                            \
-    X(REPAIR_CLEARED, "repair: lists cleared, not yet rebuilt")                        \
+    X(REPAIR_CLEARED, "repair: free runs merged, lists not rebuilt")                   \
     X(REPAIR_REBUILD, "repair: lists half rebuilt")                                    \
     X(JOIN, "join: new incarnation stamped, slot not yet live")
 enum {

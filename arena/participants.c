@@ -111,7 +111,11 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
             if (AM_ST_STATE(st) == AM_BLK_ALLOCATED &&
                 atomic_load_explicit(&b->owner, memory_order_relaxed) == slot + 1) {
                 int r = am_sector_release_locked(a, k, off);
-                if (r < 0) { bad = 1; break; }
+                if (r < 0) {
+                    am_sector_recover(a, k, r);
+                    bad = 1;
+                    break;
+                }
                 if (r > 0) {
                     freed++;
                     atomic_fetch_add_explicit(&s->reclaimed, 1, memory_order_relaxed);
@@ -125,7 +129,9 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
             prev_off = off;
             off += size;
         }
-        am_sector_drain(a, k);
+        int r = am_sector_drain(a, k);
+        am_sector_recover(a, k, r);
+        if (r) bad = 1;
         am_sector_unlock(a, k);
     }
     for (unsigned i = 0; i < AM_INTENTS; i++) {

@@ -85,10 +85,7 @@ int am_sector_drain_slow(am_arena *a, unsigned k)
         AM_CRASH_POINT(DRAIN_POPPED);
         int rc = am_tlsf_free(a, k, off);
         am_intent_release(a, ix);
-        if (rc) {
-            am_sector_recover(a, k, rc);
-            return rc;
-        }
+        if (rc) return rc;          /* the caller recovers the sector */
     }
     return 0;
 }
@@ -152,12 +149,12 @@ int am_sector_resolve_intents(am_arena *a, unsigned k, unsigned slot)
     return rc;
 }
 
-/* Walk the chain: fix prev hints and check words, merge runs of free blocks. Each
- * step is one store that leaves a valid tiling, so a repairer may die here too. */
-static int repair_chain(am_arena *a, unsigned k)
+/* First pass: walk the chain, fix check words, merge runs of free blocks. Each merge
+ * is one store that leaves a valid tiling, so a repairer may die here too. */
+static int merge_free_runs(am_arena *a, unsigned k)
 {
     uint64_t end = am_sector_end(a, k), off = am_sector_start(a, k);
-    uint64_t last_free = 0, prev_size = 0;
+    uint64_t last_free = 0, run = 0;
     while (off < end) {
         am_block *b = am_blk(a, off);
         uint64_t size = am_blk_size(a, k, off, b);
@@ -165,60 +162,58 @@ static int repair_chain(am_arena *a, unsigned k)
         if (atomic_load_explicit(&b->check, memory_order_relaxed) != am_block_check(off)) {
             atomic_store_explicit(&b->check, am_block_check(off), memory_order_relaxed);
         }
-        uint32_t state = AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire));
-        if (state == AM_BLK_FREE && last_free) {
-            am_block *l = am_blk(a, last_free);
-            prev_size += size;
-            atomic_store_explicit(&l->size16, (uint32_t)(prev_size / AM_GRAN), memory_order_release);
+        bool is_free = AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) == AM_BLK_FREE;
+        if (is_free && last_free) {
+            run += size;
+            atomic_store_explicit(&am_blk(a, last_free)->size16, (uint32_t)(run / AM_GRAN), memory_order_release);
             AM_CRASH_POINT(REPAIR_MERGE);
-            off += size;
-            continue;
+        } else {
+            last_free = is_free ? off : 0;
+            run = size;
         }
-        atomic_store_explicit(&b->prev16, (uint32_t)(prev_size / AM_GRAN), memory_order_relaxed);
-        last_free = state == AM_BLK_FREE ? off : 0;
-        prev_size = size;
         off += size;
     }
-    /* The block after a merged run needs its hint again: one more cheap pass. */
-    uint64_t prev = 0;
-    for (off = am_sector_start(a, k); off < end;) {
+    return 0;
+}
+
+/* Second pass: previous-size hints, free lists and bitmaps, counters, from the chain.
+ * The chain is re-checked: a hostile peer may have written it since the first pass. */
+static int rebuild_lists(am_arena *a, unsigned k)
+{
+    am_tlsf_clear(a, k);
+    uint64_t used = 0, prev = 0, end = am_sector_end(a, k);
+    for (uint64_t off = am_sector_start(a, k); off < end;) {
         am_block *b = am_blk(a, off);
         uint64_t size = am_blk_size(a, k, off, b);
+        if (size == 0) return am_check_fail("sector %u: chain broken at %llu", k, (unsigned long long)off);
         atomic_store_explicit(&b->prev16, (uint32_t)(prev / AM_GRAN), memory_order_relaxed);
+        if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) == AM_BLK_FREE) {
+            int rc = am_tlsf_insert(a, k, off);
+            if (rc) return rc;
+            AM_CRASH_POINT(REPAIR_REBUILD);
+        } else {
+            used++;
+        }
         prev = size;
         off += size;
     }
+    atomic_store_explicit(&a->sectors[k].used_blocks, used, memory_order_relaxed);
     return 0;
 }
 
 int am_sector_repair(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
-    int rc = repair_chain(a, k);
+    int rc = merge_free_runs(a, k);
+    AM_CRASH_POINT(REPAIR_CLEARED);
+    if (rc == 0) rc = rebuild_lists(a, k);
     if (rc) {
-        atomic_store_explicit(&s->corrupt, 1, memory_order_relaxed);
+        atomic_store_explicit(&s->corrupt, 1, memory_order_relaxed);   /* fenced off */
         return rc;
     }
-    AM_CRASH_POINT(REPAIR_CLEARED);
-    am_tlsf_clear(a, k);
-    uint64_t used = 0, end = am_sector_end(a, k);
-    for (uint64_t off = am_sector_start(a, k); off < end;) {
-        am_block *b = am_blk(a, off);
-        uint64_t size = am_blk_size(a, k, off, b);
-        if (AM_ST_STATE(atomic_load_explicit(&b->st, memory_order_acquire)) == AM_BLK_FREE) {
-            rc = am_tlsf_insert(a, k, off);
-            if (rc) return rc;
-            AM_CRASH_POINT(REPAIR_REBUILD);
-        } else {
-            used++;
-        }
-        off += size;
-    }
-    atomic_store_explicit(&s->used_blocks, used, memory_order_relaxed);
-    /* The dead holder's unfinished frees (PENDING blocks named by its intent records)
-     * are NOT finished here: its slot may already have a new incarnation using the
-     * same intent table. They wait, harmlessly unusable, for am_reclaim_slot, which
-     * runs under the slot's byte lock and so sees only the dead incarnation's. */
+    /* Unfinished frees of dead processes (PENDING blocks named by intent records) are
+     * left to am_reclaim_slot, which holds the dead slot's byte lock and so reads an
+     * intent table nobody alive is using; until then those blocks are just unusable. */
     atomic_fetch_add_explicit(&s->repairs, 1, memory_order_relaxed);
     return 0;
 }

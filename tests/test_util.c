@@ -125,18 +125,16 @@ tu_map *tu_map_new(am_arena *a)
 {
     am_stats st;
     ck_assert_int_eq(am_arena_stats(a, &st), 0);
-    uint64_t heap_off = 0;   /* the map covers the whole segment: simple and enough */
     uint64_t granules = st.size / 16;
     tu_map *m = tu_shared(sizeof *m + granules * sizeof(uint32_t));
-    m->heap_off = heap_off;
     m->granules = granules;
     return m;
 }
 
 uint32_t tu_map_claim(tu_map *m, uint64_t off, uint64_t len, uint32_t id, int (*is_dead)(uint32_t))
 {
-    uint64_t g0 = (off - m->heap_off) / 16, g1 = (off + len - m->heap_off + 15) / 16;
-    if (off < m->heap_off || g1 > m->granules) return UINT32_MAX;
+    uint64_t g0 = off / 16, g1 = (off + len + 15) / 16;
+    if (g1 > m->granules) return UINT32_MAX;
     for (uint64_t g = g0; g < g1; g++) {
         uint32_t cur = 0;
         while (!atomic_compare_exchange_strong(&m->owner[g], &cur, id)) {
@@ -148,8 +146,8 @@ uint32_t tu_map_claim(tu_map *m, uint64_t off, uint64_t len, uint32_t id, int (*
 
 uint32_t tu_map_release(tu_map *m, uint64_t off, uint64_t len, uint32_t id)
 {
-    uint64_t g0 = (off - m->heap_off) / 16, g1 = (off + len - m->heap_off + 15) / 16;
-    if (off < m->heap_off || g1 > m->granules) return UINT32_MAX;
+    uint64_t g0 = off / 16, g1 = (off + len + 15) / 16;
+    if (g1 > m->granules) return UINT32_MAX;
     for (uint64_t g = g0; g < g1; g++) {
         uint32_t cur = id;
         if (!atomic_compare_exchange_strong(&m->owner[g], &cur, 0)) return cur ? cur : UINT32_MAX;

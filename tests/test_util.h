@@ -59,8 +59,7 @@ int tu_main(const char *name, double timeout, const TTest *const *tests);
  * finds another id means two live blocks overlap. In crash tests a granule left by a
  * dead id may be taken over: is_dead(id) says whether that owner is gone. */
 typedef struct tu_map {
-    uint64_t heap_off;
-    uint64_t granules;
+    uint64_t granules;          /* the whole segment, from offset 0 */
     _Atomic uint32_t owner[];
 } tu_map;
 
