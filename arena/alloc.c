@@ -193,3 +193,31 @@ size_t am_block_size(am_arena *a, const void *p)
     if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return 0;
     return (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
 }
+
+/* ---- for the channel layer (arena_internal.h) */
+
+int am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, size_t *payload)
+{
+    block_ref r;
+    int rc = find_block(a, p, &r);
+    if (rc) return rc;
+    if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return AM_EINVAL;
+    *off = r.off + AM_HDR;
+    *gen = atomic_load_explicit(&r.b->gen, memory_order_relaxed);
+    if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
+    return 0;
+}
+
+void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload)
+{
+    void *p = am_ptr(a, off);
+    block_ref r;
+    if (!p || find_block(a, p, &r) != 0) return NULL;
+    if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED ||
+        atomic_load_explicit(&r.b->gen, memory_order_relaxed) != gen) {
+        return NULL;
+    }
+    if (owner) *owner = atomic_load_explicit(&r.b->owner, memory_order_acquire);
+    if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
+    return p;
+}

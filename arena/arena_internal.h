@@ -13,6 +13,7 @@ typedef struct am_geom {
     uint64_t size;
     uint64_t parts_off;
     uint64_t sectors_off;
+    uint64_t upper_off;   /* the layer above's area (AM_UPPER_BYTES, zeroed at creation) */
     uint64_t heap_off;
     uint64_t sector_size;
     uint32_t nsectors;
@@ -138,6 +139,22 @@ int  am_byte_trylock(int fd, uint64_t byte);  /* 0 taken, -1 held elsewhere */
 void am_byte_unlock(int fd, uint64_t byte);
 bool am_byte_locked_elsewhere(int fd, uint64_t byte);
 
+/* The area reserved for the layer above (the channel directory): AM_UPPER_BYTES,
+ * zero in a fresh arena, outside the heap so an idle arena's heap is untouched. */
+static inline void *am_upper(const am_arena *a)
+{
+    return a->base + a->g.upper_off;
+}
+
+/* ---- alloc.c: what the channel layer needs to name blocks exactly */
+/* The live block at payload pointer p: its payload offset, generation and usable
+ * payload bytes. AM_EINVAL if p is not a live block. */
+int   am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, size_t *payload);
+/* The payload pointer of the live block {off, gen} (the same allocation, not a reuse of
+ * its bytes), its owner (participant slot + 1, 0 = disowned) and payload bytes; NULL
+ * if that allocation is no longer live. */
+void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload);
+
 /* ---- check.c */
 int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
 
@@ -162,7 +179,21 @@ int  am_check_fail(const char *fmt, ...);        /* records the report, returns 
     X(REPAIR_MERGE, "repair: merging a run of free blocks")                            \
     X(REPAIR_CLEARED, "repair: free runs merged, lists not rebuilt")                   \
     X(REPAIR_REBUILD, "repair: lists half rebuilt")                                    \
-    X(JOIN, "join: new incarnation stamped, slot not yet live")
+    X(JOIN, "join: new incarnation stamped, slot not yet live")                        \
+    /* the channel layer's (names start with CH_) */                                  \
+    X(CH_SEND_RECORDED, "send: in-flight record written, sample not yet disowned")     \
+    X(CH_SEND_DISOWNED, "send: sample disowned, not yet queued anywhere")              \
+    X(CH_SEND_QUEUED, "send: sample queued for some of its receivers")                 \
+    X(CH_HIST_EVICTED, "history: oldest kept sample released, entry not yet reused")   \
+    X(CH_EVICT_DEQUEUED, "drop-oldest: oldest sample dequeued, not yet released")      \
+    X(CH_TAKE_HELD, "take: sample in the held list and still in the queue")            \
+    X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \
+    X(CH_CLEAN_HELD, "cleanup: part of a dead port's held list released")              \
+    X(CH_CLEAN_RING, "cleanup: a dead port's queue released, ring block not yet freed") \
+    X(CH_CLEAN_FREED, "cleanup: ring block freed, port record not yet cleared")        \
+    X(CH_ATTACH_RING, "attach: ring recorded in the port, not yet disowned")          \
+    X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
+    X(CH_DESTROY_CLEARED, "destroy: directory entry cleared, channel block not yet freed")
 enum {
 #define AM_CP_ENUM(id, text) AM_CP_##id,
     AM_CRASH_POINT_LIST(AM_CP_ENUM)

@@ -102,7 +102,8 @@ static int compute_geometry(uint64_t size, uint32_t nsectors, am_geom *g)
     g->nsectors = nsectors;
     g->parts_off = AM_HEADER_BYTES;
     g->sectors_off = align_up(g->parts_off + AM_MAX_PARTICIPANTS * sizeof(am_participant), 64);
-    g->heap_off = align_up(g->sectors_off + (uint64_t)nsectors * sizeof(am_sector), 4096);
+    g->upper_off = align_up(g->sectors_off + (uint64_t)nsectors * sizeof(am_sector), 64);
+    g->heap_off = align_up(g->upper_off + AM_UPPER_BYTES, 4096);
     if (size < g->heap_off + (uint64_t)nsectors * MIN_SECTOR_BYTES) return AM_EINVAL;
     g->sector_size = (size - g->heap_off) / nsectors / AM_GRAN * AM_GRAN;
     return 0;

@@ -6,6 +6,7 @@
  *   am_seg_header     one page: identity, geometry, root slot
  *   am_participant[]  AM_MAX_PARTICIPANTS slots, one per attached handle
  *   am_sector[]       the sector table: lock, deferred-free stack, TLSF lists
+ *   upper area        AM_UPPER_BYTES for the layer above (the channel directory)
  *   heap              nsectors * sector_size bytes, each sector a tiling of blocks
  *
  * Everything here may be written by a buggy, crashed or hostile process: code reads
@@ -22,7 +23,8 @@
 #include "atomicmatrix/arena.h"
 
 #define AM_MAGIC        0x58525441544d4d41ull /* "AMMTATRX" little-endian */
-#define AM_VERSION      1u
+#define AM_VERSION      2u           /* 2: the upper area for the channel layer  */
+#define AM_UPPER_BYTES  (64u << 10)
 #define AM_STATE_FORMATTING 1u
 #define AM_STATE_READY      2u
 
@@ -164,7 +166,7 @@ static inline uint32_t am_layout_hash(void)
     const uint32_t parts[] = { (uint32_t)sizeof(am_block), (uint32_t)sizeof(am_participant),
                                (uint32_t)sizeof(am_sector), (uint32_t)sizeof(am_seg_header),
                                AM_FL_COUNT, AM_SL_COUNT, AM_INTENTS, AM_MAX_PARTICIPANTS,
-                               AM_HEADER_BYTES };
+                               AM_HEADER_BYTES, AM_UPPER_BYTES };
     for (unsigned i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         h = (h ^ parts[i]) * 16777619u;
     }

@@ -178,12 +178,14 @@ START_TEST(kill_inside_critical_sections)
 }
 END_TEST
 
-/* Every crash point in turn, weighted up: each must be reached, kill, and be
+/* Every arena crash point in turn, weighted up: each must be reached, kill, and be
  * recovered from (split, merge, drain, the free claim, reclaim, repair, join). */
 START_TEST(every_crash_point_recovers)
 {
     for (unsigned i = 0; i < am_test_crash_points(); i++) {
-        run_deaths(am_test_crash_point_name(i), 600, 5);
+        const char *name = am_test_crash_point_name(i);
+        if (strncmp(name, "CH_", 3) == 0) continue;   /* the channel's: test_channel_crash */
+        run_deaths(name, 600, 5);
     }
 }
 END_TEST

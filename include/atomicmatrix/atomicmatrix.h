@@ -7,5 +7,6 @@
 
 #include "atomicmatrix/error.h"
 #include "atomicmatrix/arena.h"
+#include "atomicmatrix/channel.h"
 
 #endif

@@ -28,7 +28,8 @@ enum {
     AM_EFORMAT   = -12, /* the file is not an atomicmatrix arena                      */
     AM_EVERSION  = -13, /* an arena of another format version or layout               */
     AM_EFULL     = -14, /* the participants table is full                             */
-    AM_ESYS      = -15  /* a system call failed; errno says which                     */
+    AM_ESYS      = -15, /* a system call failed; errno says which                     */
+    AM_ENAME     = -16  /* a topic, service or type name that is too long or has bad characters */
 };
 
 /* A sentence describing err (any int; unknown codes get a generic sentence). */

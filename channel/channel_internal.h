@@ -1,0 +1,185 @@
+/*
+ * The channel layer's private interface: the process-local port handle (amc_conn) that
+ * every public handle (am_pub, am_sub, am_server, am_client) wraps, and the functions
+ * the channel files share.
+ *
+ *   lock.c       stamp locks stolen from dead holders
+ *   directory.c  names -> channels: open/create, destroy, gc of the whole arena
+ *   port.c       attach/detach, dead-port cleanup, repair after a stolen lock,
+ *                releasing a holder's bit of a sample
+ *   send.c       one send to a set of receiving ports, with queue policies and history
+ *   recv.c       take and ack on a receiving port
+ *   wait.c       spinning, futex sleep and wake
+ */
+#ifndef AMC_CHANNEL_INTERNAL_H
+#define AMC_CHANNEL_INTERNAL_H
+
+#include <stdbool.h>
+#include "arena_internal.h"
+#include "channel_layout.h"
+
+CK_RING_PROTOTYPE(amc, amc_slot)
+
+/* What a sender knows about one receiving port, re-read whenever the channel's
+ * version changes (so the ring pointer and mask never come from shared memory on the
+ * fast path). */
+typedef struct amc_view {
+    uint32_t        gen;     /* port incarnation this view is of; 0 = not receiving */
+    uint32_t        mask;    /* depth - 1, as validated                             */
+    uint32_t        cap;     /* queue limit (<= mask)                               */
+    uint32_t        policy;
+    uint32_t        role;
+    amc_ring       *ring;
+    amc_slot       *slots;
+} amc_view;
+
+/* A port attached to a channel, in this process. */
+typedef struct amc_conn {
+    am_arena  *a;
+    amc_chan  *ch;
+    uint64_t   ch_off;
+    uint32_t   ch_gen;
+    unsigned   kind;
+    unsigned   port;
+    uint32_t   port_gen;
+    unsigned   role;
+    /* receiving side */
+    amc_ring  *ring;
+    amc_slot  *slots;
+    amc_slot  *held;
+    uint32_t   mask;
+    uint32_t   policy;
+    unsigned   max_held;
+    unsigned   nheld;
+    unsigned   held_hint;    /* where to look for a free held entry first           */
+    uint64_t   received;
+    /* sending side */
+    uint32_t   version;      /* channel version the views are of                    */
+    uint64_t   seq;
+    uint64_t   last_gc_ns;
+    amc_view   views[AM_MAX_PORTS];
+} amc_conn;
+
+/* ---- lock.c */
+/* Take a stamp lock; true if it was stolen from a dead holder (repair what it left). */
+bool amc_lock(am_arena *a, _Atomic uint64_t *lock);
+void amc_unlock(_Atomic uint64_t *lock);
+/* The channel lock; a steal repairs the channel before returning. */
+void amc_chan_lock(amc_conn *c);
+void amc_chan_unlock(amc_conn *c);
+
+/* ---- directory.c */
+int  amc_validate_name(const char *name);
+/* Attach a port of role to the channel `name` of kind, creating it if needed. */
+int  amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const am_type *type,
+              unsigned history, unsigned depth, unsigned max_held, am_policy policy, amc_conn **out);
+/* Detach and free c; the channel goes when its last port has. */
+void amc_close(amc_conn *c);
+
+/* ---- port.c */
+/* The channel block {off, gen} if it is live and sane, else NULL. */
+amc_chan *amc_chan_at(am_arena *a, uint64_t off, uint32_t gen);
+/* Under the channel lock: finish what a dead lock holder left (in-flight record,
+ * history). */
+void amc_chan_repair(am_arena *a, amc_chan *ch);
+/* Under the channel lock: release everything port i holds and free the port. */
+void amc_port_release(am_arena *a, amc_chan *ch, unsigned i);
+/* Under the channel lock: release ports whose owner is dead. Returns how many. */
+int  amc_chan_gc(am_arena *a, amc_chan *ch);
+/* Ports in use (any role). */
+unsigned amc_chan_ports(const amc_chan *ch);
+/* Attach a port (chan lock held): allocate its ring if it receives. */
+int  amc_port_attach(amc_conn *c, unsigned role, unsigned depth, unsigned max_held, am_policy policy);
+/* Drop holder `bit` (a port bit or AMC_OWE_HIST) of sample s, freeing the block if it
+ * was the last; `freer` names who acts (port + 1 or AMC_FREER_HIST). With recover set,
+ * also finish a free that an earlier release by the same freer did not get to. */
+int  amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover);
+/* Ring of port i as validated now (NULL if it has none or it is bad). */
+amc_ring *amc_port_ring(am_arena *a, amc_chan *ch, unsigned i, uint32_t *mask);
+static inline amc_slot *amc_ring_slots(amc_ring *r) { return (amc_slot *)(r + 1); }
+static inline amc_slot *amc_ring_held(amc_ring *r, uint32_t depth) { return amc_ring_slots(r) + depth; }
+static inline size_t amc_ring_bytes(uint32_t depth, uint32_t max_held)
+{
+    return sizeof(amc_ring) + ((size_t)depth + max_held) * sizeof(amc_slot);
+}
+
+/* ---- send.c */
+/* Whom a send goes to: receiving ports of `role` among the bits of `want`; with `gen`
+ * non-zero only a port of that incarnation; with `one`, a single one of them (round
+ * robin among those with room: a service call). */
+typedef struct amc_target {
+    uint64_t want;
+    uint32_t role;
+    uint32_t gen;
+    bool     one;
+    bool     history;     /* also keep it in the topic's history */
+} amc_target;
+/* Send the sample at payload (a loan: owned by this process, header in front). Waits
+ * up to timeout_ns for full blocking queues. Returns 0 (the loan is gone),
+ * AM_ETIMEDOUT (nothing sent, the loan is still ours) or AM_E*. *delivered gets the
+ * ports it reached (0: nobody, and the loan was freed). */
+int  amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_ns, uint64_t *delivered);
+/* The sample header in front of a payload. */
+static inline amc_msg *amc_msg_of(void *payload) { return (amc_msg *)((uint8_t *)payload - AMC_MSG_HDR); }
+/* Loan: a block with a sample header; returns the payload pointer. */
+int  amc_loan(amc_conn *c, size_t size, void **payload);
+int  amc_discard(amc_conn *c, void *payload);
+/* Under the channel lock: keep sample s in the topic's history (evicting the oldest). */
+void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s);
+/* Under the channel lock: queue the kept samples (the newest n, oldest first) for
+ * c's own port, which has just attached. */
+void amc_hist_replay(amc_conn *c, unsigned n);
+/* Refresh the views of receiving ports if the channel changed. */
+void amc_refresh_views(amc_conn *c);
+/* Is there room in port i's queue (view v)? */
+static inline bool amc_view_room(const amc_view *v)
+{
+    struct ck_ring *r = &v->ring->ring;
+    unsigned tail = r->p_tail, head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+    return tail - head < v->cap;
+}
+
+/* ---- recv.c */
+/* Take the next sample into *out (payload, length, header). 0, AM_EAGAIN (nothing
+ * queued), AM_ENOMEM (held list full), AM_ECORRUPT (a bad slot, skipped). */
+int  amc_take(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg, const void **data, size_t *len);
+/* Release held entry ix naming offset off. */
+int  amc_ack(amc_conn *c, unsigned ix, uint64_t off);
+/* Queued samples in this port's ring. */
+unsigned amc_queued(const amc_conn *c);
+/* Take with waiting: spin, then sleep until a sample comes or the deadline. */
+int  amc_take_wait(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg,
+                   const void **data, size_t *len, int64_t timeout_ns);
+
+/* ---- wait.c */
+uint64_t amc_now_ns(void);
+/* Deadline for timeout_ns from now: UINT64_MAX for forever. */
+uint64_t amc_deadline(int64_t timeout_ns);
+/* How long to spin before sleeping (AM_SPIN_NS, default 20 us). */
+uint64_t amc_spin_ns(void);
+/* Sleep on a futex word while it holds `expect`, up to the deadline (and at most
+ * max_ns). */
+void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, uint64_t max_ns);
+void amc_futex_wake(_Atomic uint32_t *word);
+/* After queuing for port p: wake its receiver if it sleeps. */
+static inline void amc_wake_receiver(amc_port *p)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->sleeping, memory_order_relaxed)) {
+        atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->wake, 1, memory_order_release);
+        amc_futex_wake(&p->wake);
+    }
+}
+/* After taking from port p: wake senders that wait for room. */
+static inline void amc_wake_senders(amc_port *p)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->room_wanted, memory_order_relaxed)) {
+        atomic_store_explicit(&p->room_wanted, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->room, 1, memory_order_release);
+        amc_futex_wake(&p->room);
+    }
+}
+
+#endif

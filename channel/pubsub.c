@@ -1,0 +1,198 @@
+/*
+ * pubsub.c — the public publish/subscribe calls, over the channel core.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "channel_internal.h"
+
+#define DEFAULT_SEND_TIMEOUT_NS 1000000000ll
+#define DEFAULT_DEPTH    64u
+#define DEFAULT_HELD     16u
+#define MAX_LOANS        64u   /* loans a publisher may have out at once */
+
+struct am_pub {
+    amc_conn *c;
+    int64_t   timeout_ns;
+    unsigned  nloans;
+    void     *loans[MAX_LOANS];
+};
+
+struct am_sub {
+    amc_conn *c;
+};
+
+int am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out)
+{
+    if (!out) return AM_EINVAL;
+    *out = NULL;
+    am_pub_opts o = opts ? *opts : (am_pub_opts){ 0 };
+    if (!a || o.history > AM_MAX_HISTORY) return AM_EINVAL;
+    am_pub *p = calloc(1, sizeof *p);
+    if (!p) return AM_ENOMEM;
+    p->timeout_ns = o.send_timeout_ns == 0 ? DEFAULT_SEND_TIMEOUT_NS : o.send_timeout_ns;
+    int rc = amc_open(a, topic, AMC_KIND_TOPIC, AMC_ROLE_PUB, &o.type, o.history, 0, 0, AM_POLICY_BLOCK, &p->c);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static int find_loan(const am_pub *p, const void *payload)
+{
+    for (unsigned i = 0; i < p->nloans; i++) {
+        if (p->loans[i] == payload) return (int)i;
+    }
+    return -1;
+}
+
+static void forget_loan(am_pub *p, int i)
+{
+    p->loans[i] = p->loans[--p->nloans];
+}
+
+int am_pub_loan(am_pub *p, size_t size, void **payload)
+{
+    if (!payload) return AM_EINVAL;
+    *payload = NULL;
+    if (!p) return AM_EINVAL;
+    if (p->nloans == MAX_LOANS) return AM_EAGAIN;
+    int rc = amc_loan(p->c, size, payload);
+    if (rc == 0) p->loans[p->nloans++] = *payload;
+    return rc;
+}
+
+int am_pub_send(am_pub *p, void *payload, size_t len)
+{
+    if (!p || !payload) return AM_EINVAL;
+    int i = find_loan(p, payload);
+    if (i < 0) return AM_EINVAL;
+    size_t cap = am_block_size(p->c->a, amc_msg_of(payload));
+    if (cap < AMC_MSG_HDR || len > cap - AMC_MSG_HDR) return AM_EINVAL;
+    amc_msg *m = amc_msg_of(payload);
+    m->len = (uint32_t)len;
+    m->seq = p->c->seq + 1;
+    if (len > UINT32_MAX) return AM_ETOOBIG;
+    amc_target to = { AMC_OWE_PORTS, AMC_ROLE_SUB, 0, false, true };
+    int rc = amc_send(p->c, payload, &to, p->timeout_ns, NULL);
+    if (rc == 0) {
+        p->c->seq++;
+        forget_loan(p, i);
+    }
+    return rc;
+}
+
+int am_pub_discard(am_pub *p, void *payload)
+{
+    if (!p || !payload) return AM_EINVAL;
+    int i = find_loan(p, payload);
+    if (i < 0) return AM_EINVAL;
+    forget_loan(p, i);
+    return amc_discard(p->c, payload);
+}
+
+int am_pub_publish(am_pub *p, const void *data, size_t len)
+{
+    if (!p || (!data && len)) return AM_EINVAL;
+    void *buf;
+    int rc = am_pub_loan(p, len, &buf);
+    if (rc) return rc;
+    if (len) memcpy(buf, data, len);
+    rc = am_pub_send(p, buf, len);
+    if (rc) (void)am_pub_discard(p, buf);
+    return rc;
+}
+
+static uint32_t count_role(const amc_chan *ch, uint32_t role)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0; i < AM_MAX_PORTS; i++) {
+        n += atomic_load_explicit(&ch->ports[i].state, memory_order_acquire) == AMC_PORT_ACTIVE &&
+             ch->ports[i].role == role;
+    }
+    return n;
+}
+
+int am_pub_stats(am_pub *p, am_pub_counts *st)
+{
+    if (!p || !st) return AM_EINVAL;
+    amc_port *port = &p->c->ch->ports[p->c->port];
+    st->sent = atomic_load_explicit(&port->sent, memory_order_relaxed);
+    st->dropped = atomic_load_explicit(&port->dropped, memory_order_relaxed);
+    st->timeouts = atomic_load_explicit(&port->timeouts, memory_order_relaxed);
+    st->subscribers = count_role(p->c->ch, AMC_ROLE_SUB);
+    return 0;
+}
+
+void am_pub_close(am_pub *p)
+{
+    if (!p) return;
+    while (p->nloans) (void)am_pub_discard(p, p->loans[p->nloans - 1]);
+    amc_close(p->c);
+    free(p);
+}
+
+int am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+{
+    if (!out) return AM_EINVAL;
+    *out = NULL;
+    am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
+    if (!a || o.depth > AM_MAX_DEPTH || o.max_held > AM_MAX_DEPTH || o.history > AM_MAX_HISTORY ||
+        (unsigned)o.policy > AM_POLICY_DROP_OLDEST) {
+        return AM_EINVAL;
+    }
+    unsigned depth = o.depth ? o.depth : DEFAULT_DEPTH;
+    if (o.history > depth) depth = o.history;
+    am_sub *s = calloc(1, sizeof *s);
+    if (!s) return AM_ENOMEM;
+    int rc = amc_open(a, topic, AMC_KIND_TOPIC, AMC_ROLE_SUB, &o.type, o.history, depth,
+                      o.max_held ? o.max_held : DEFAULT_HELD, o.policy, &s->c);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns)
+{
+    if (!s || !out) return AM_EINVAL;
+    amc_slot slot;
+    unsigned ix;
+    amc_msg *m;
+    const void *data;
+    size_t len;
+    int rc = amc_take_wait(s->c, &slot, &ix, &m, &data, &len, timeout_ns);
+    if (rc == AM_ENOMEM) return AM_EAGAIN;
+    if (rc) return rc;
+    *out = (am_sample){ data, len, m->seq, m->send_ns, m->from, ix, slot.off };
+    return 0;
+}
+
+int am_sub_ack(am_sub *s, am_sample *sample)
+{
+    if (!s || !sample) return AM_EINVAL;
+    int rc = amc_ack(s->c, sample->_held, sample->_id);
+    if (rc == 0) sample->_id = 0;
+    return rc;
+}
+
+int am_sub_stats(am_sub *s, am_sub_counts *st)
+{
+    if (!s || !st) return AM_EINVAL;
+    amc_port *port = &s->c->ch->ports[s->c->port];
+    st->received = s->c->received;
+    st->dropped = atomic_load_explicit(&port->dropped, memory_order_relaxed);
+    st->queued = amc_queued(s->c);
+    st->held = s->c->nheld;
+    return 0;
+}
+
+void am_sub_close(am_sub *s)
+{
+    if (!s) return;
+    amc_close(s->c);
+    free(s);
+}

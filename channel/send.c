@@ -1,0 +1,284 @@
+/*
+ * send.c — one send: a loaned sample to a set of receiving ports.
+ *
+ * Under the channel lock the sender first makes sure every target can take the sample
+ * (a full queue is waited for, skipped or made room in, by its policy), so that once it
+ * starts queuing nothing can stop it but death. Then, in this order:
+ *   1. the sample's `owe` word gets one bit per target (and the history bit);
+ *   2. the in-flight record names the sample and its targets;
+ *   3. the sample is disowned (before this, the sender's death frees it; after it,
+ *      whoever steals the lock completes the send from the record);
+ *   4. one ck_ring enqueue per target (a single commit store each: a queue is either
+ *      given the sample or not), then the history;
+ *   5. the record is cleared.
+ * Waiting for room happens with the lock let go, on the full queue's `room` futex.
+ */
+#include <string.h>
+#include "channel_internal.h"
+
+#define GC_EVERY_NS   100000000ull   /* look for dead ports at most every 100 ms */
+#define ALIVE_EVERY_NS  5000000ull   /* a blocked sender checks its receiver every 5 ms */
+
+int amc_loan(amc_conn *c, size_t size, void **payload)
+{
+    *payload = NULL;
+    if (size > AM_MAX_SIZE) return AM_ETOOBIG;
+    void *blk;
+    int rc = am_try_alloc(c->a, size + AMC_MSG_HDR, &blk);
+    if (rc) return rc;
+    memset(blk, 0, AMC_MSG_HDR);
+    *payload = (uint8_t *)blk + AMC_MSG_HDR;
+    return 0;
+}
+
+int amc_discard(amc_conn *c, void *payload)
+{
+    if (!payload) return AM_EINVAL;
+    uint64_t off;
+    uint32_t gen;
+    if (am_block_identify(c->a, amc_msg_of(payload), &off, &gen, NULL) != 0) return AM_EINVAL;
+    return am_ack(c->a, amc_msg_of(payload));
+}
+
+void amc_refresh_views(amc_conn *c)
+{
+    amc_chan *ch = c->ch;
+    uint32_t v = atomic_load_explicit(&ch->version, memory_order_acquire);
+    if (v == c->version && v != 0) return;
+    for (unsigned i = 0; i < AM_MAX_PORTS; i++) {
+        amc_port *p = &ch->ports[i];
+        amc_view *w = &c->views[i];
+        w->gen = 0;
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != AMC_PORT_ACTIVE) continue;
+        uint32_t mask;
+        amc_ring *r = amc_port_ring(c->a, ch, i, &mask);
+        if (!r) continue;
+        uint32_t cap = p->cap;
+        *w = (amc_view){ atomic_load_explicit(&p->gen, memory_order_relaxed), mask, cap < 1 || cap > mask ? mask : cap,
+                         p->policy, p->role, r, amc_ring_slots(r) };
+        if (w->gen == 0) w->gen = 1;
+    }
+    c->version = v;
+}
+
+void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s)
+{
+    if (ch->history == 0) return;
+    unsigned victim = 0;
+    for (unsigned k = 0; k < ch->history; k++) {
+        if (ch->hist[k].sample.off == 0) { victim = k; break; }
+        if (ch->hist[k].order < ch->hist[victim].order) victim = k;
+    }
+    amc_hist *h = &ch->hist[victim];
+    if (h->sample.off != 0) {
+        (void)amc_release(a, h->sample, AMC_OWE_HIST, AMC_FREER_HIST, false);
+        AM_CRASH_POINT(CH_HIST_EVICTED);
+    }
+    h->order = ++ch->hist_order;
+    h->sample = s;
+}
+
+void amc_hist_replay(amc_conn *c, unsigned n)
+{
+    amc_chan *ch = c->ch;
+    uint64_t bit = 1ull << c->port;
+    /* Oldest first among the newest n: pick by increasing order above a floor. */
+    unsigned have = 0;
+    for (unsigned k = 0; k < ch->history; k++) have += ch->hist[k].sample.off != 0;
+    unsigned skip = have > n ? have - n : 0;
+    uint64_t floor = 0;
+    for (unsigned done = 0; done < have; done++) {
+        unsigned best = ch->history;
+        for (unsigned k = 0; k < ch->history; k++) {
+            if (ch->hist[k].sample.off == 0 || ch->hist[k].order <= floor) continue;
+            if (best == ch->history || ch->hist[k].order < ch->hist[best].order) best = k;
+        }
+        if (best == ch->history) break;
+        floor = ch->hist[best].order;
+        if (done < skip) continue;
+        amc_slot s = ch->hist[best].sample;
+        amc_msg *m = am_block_probe(c->a, s.off, s.gen, NULL, NULL);
+        if (!m || !(atomic_load_explicit(&m->owe, memory_order_acquire) & AMC_OWE_HIST)) continue;
+        /* Queue first, then hold: the history bit keeps it alive meanwhile, and if we
+         * die in between, our cleanup clears a bit that is already clear. */
+        if (!ck_ring_enqueue_spsc_amc(&c->ring->ring, c->slots, &s)) break;
+        atomic_fetch_or_explicit(&m->owe, bit, memory_order_acq_rel);
+    }
+}
+
+/* Receiver-side lock for DROP_OLDEST queues, taken by an evicting sender (which holds
+ * the channel lock). A dead holder can only be the port's owner: then the port is
+ * released instead, and false returned. */
+static bool evict_lock(amc_conn *c, unsigned t)
+{
+    amc_port *p = &c->ch->ports[t];
+    uint64_t me = am_arena_stamp(c->a);
+    for (unsigned spins = 0;; spins++) {
+        uint64_t cur = 0;
+        if (atomic_compare_exchange_weak_explicit(&p->take_lock, &cur, me, memory_order_acquire, memory_order_relaxed)) {
+            return true;
+        }
+        if ((spins & 127) == 127 && cur != 0 && !am_arena_stamp_alive(c->a, cur)) {
+            amc_port_release(c->a, c->ch, t);
+            amc_refresh_views(c);
+            return false;
+        }
+    }
+}
+
+/* Make room in port t's full queue by dropping its oldest sample. */
+static bool evict_oldest(amc_conn *c, unsigned t)
+{
+    amc_chan *ch = c->ch;
+    amc_view *v = &c->views[t];
+    if (!evict_lock(c, t)) return false;
+    ch->rec.port = t;
+    ch->rec.pos = v->ring->ring.c_head;
+    ch->rec.evicted = (amc_slot){ 0, 0, 0 };
+    atomic_store_explicit(&ch->rec.op, AMC_REC_EVICT, memory_order_release);
+    if (ck_ring_dequeue_spsc_amc(&v->ring->ring, v->slots, &ch->rec.evicted)) {
+        AM_CRASH_POINT(CH_EVICT_DEQUEUED);
+        (void)amc_release(c->a, ch->rec.evicted, 1ull << t, t + 1, false);
+        atomic_fetch_add_explicit(&ch->ports[t].dropped, 1, memory_order_relaxed);
+    }
+    atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
+    amc_unlock(&ch->ports[t].take_lock);
+    return true;
+}
+
+static void maybe_gc(amc_conn *c, bool now)
+{
+    uint64_t t = amc_now_ns();
+    if (!now && t - c->last_gc_ns < GC_EVERY_NS) return;
+    c->last_gc_ns = t;
+    if (amc_chan_gc(c->a, c->ch) > 0) amc_refresh_views(c);
+}
+
+static bool wanted(const amc_conn *c, const amc_target *to, unsigned t)
+{
+    const amc_view *v = &c->views[t];
+    return (to->want & (1ull << t)) && v->gen != 0 && t != c->port && v->role == to->role &&
+           (to->gen == 0 || v->gen == to->gen) && v->ring->ring.mask == v->mask; /* else scribbled on */
+}
+
+/* Which targets can take a sample now. Drops for DROP_NEWEST, makes room for
+ * DROP_OLDEST; *blocked gets a full AM_POLICY_BLOCK port, if any. With to->one, the
+ * first port with room from the round-robin cursor on; blocked if none has. */
+static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
+{
+    uint64_t targets = 0;
+    bool full_seen = false;
+    *blocked = -1;
+    unsigned start = to->one ? c->ch->rr % AM_MAX_PORTS : 0;
+    for (unsigned n = 0; n < AM_MAX_PORTS; n++) {
+        unsigned t = (start + n) % AM_MAX_PORTS;
+        uint64_t bit = 1ull << t;
+        amc_view *v = &c->views[t];
+        if (!wanted(c, to, t)) continue;
+        if (amc_view_room(v)) {
+            targets |= bit;
+            if (!to->one) continue;
+            c->ch->rr = t + 1;
+            *blocked = -1;
+            return targets;
+        }
+        full_seen = true;
+        if (v->policy == AM_POLICY_DROP_NEWEST) {
+            atomic_fetch_add_explicit(&c->ch->ports[t].dropped, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->ch->ports[c->port].dropped, 1, memory_order_relaxed);
+        } else if (v->policy == AM_POLICY_DROP_OLDEST) {
+            if (evict_oldest(c, t) && v->gen != 0) targets |= bit;
+            atomic_fetch_add_explicit(&c->ch->ports[c->port].dropped, 1, memory_order_relaxed);
+        } else if (!to->one) {
+            *blocked = (int)t;
+            return 0;
+        } else if (*blocked < 0) {
+            *blocked = (int)t;                /* wait on it if no server has room */
+        }
+    }
+    /* A full queue may belong to a dead receiver: look, but not on every send. */
+    if (full_seen) maybe_gc(c, false);
+    return targets;
+}
+
+int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_ns, uint64_t *delivered)
+{
+    am_arena *a = c->a;
+    amc_chan *ch = c->ch;
+    amc_msg *m = amc_msg_of(payload);
+    amc_slot s = { 0, 0, 0 };
+    size_t cap;
+    if (!payload || am_block_identify(a, m, &s.off, &s.gen, &cap) != 0 || cap < AMC_MSG_HDR) return AM_EINVAL;
+    uint64_t deadline = 0, last_alive = 0;
+    uint64_t targets;
+    for (;;) {
+        amc_chan_lock(c);
+        amc_refresh_views(c);
+        maybe_gc(c, false);
+        int blocked;
+        targets = ready_targets(c, to, &blocked);
+        if (blocked < 0) break;
+        /* A blocking receiver is full: wait for room with the lock let go. */
+        amc_port *bp = &ch->ports[blocked];
+        atomic_store_explicit(&bp->room_wanted, 1, memory_order_seq_cst);
+        uint32_t w = atomic_load_explicit(&bp->room, memory_order_acquire);
+        bool room = amc_view_room(&c->views[blocked]);
+        uint64_t stamp = atomic_load_explicit(&bp->stamp, memory_order_relaxed);
+        amc_chan_unlock(c);
+        if (room) continue;
+        uint64_t now = amc_now_ns();
+        if (deadline == 0) deadline = amc_deadline(timeout_ns);
+        if (timeout_ns == 0 || now >= deadline) {
+            atomic_fetch_add_explicit(&ch->ports[c->port].timeouts, 1, memory_order_relaxed);
+            return AM_ETIMEDOUT;
+        }
+        if (now - last_alive >= ALIVE_EVERY_NS) {
+            last_alive = now;
+            if (!am_arena_stamp_alive(a, stamp)) {
+                amc_chan_lock(c);
+                maybe_gc(c, true);
+                amc_chan_unlock(c);
+                continue;
+            }
+        }
+        amc_futex_wait(&bp->room, w, deadline, ALIVE_EVERY_NS);
+    }
+
+    uint64_t holders = targets | (to->history && ch->history ? AMC_OWE_HIST : 0);
+    m->send_ns = amc_now_ns();
+    m->from = c->port;
+    m->from_gen = c->port_gen;
+    if (holders == 0) {                      /* nobody to give it to */
+        amc_chan_unlock(c);
+        atomic_fetch_add_explicit(&ch->ports[c->port].sent, 1, memory_order_relaxed);
+        if (delivered) *delivered = 0;
+        return am_ack(a, m);
+    }
+    atomic_store_explicit(&m->owe, holders, memory_order_relaxed);
+    ch->rec.port = c->port;
+    ch->rec.targets = holders;
+    ch->rec.sample = s;
+    atomic_store_explicit(&ch->rec.op, AMC_REC_SEND, memory_order_release);
+    AM_CRASH_POINT(CH_SEND_RECORDED);
+    (void)am_disown(a, m);
+    AM_CRASH_POINT(CH_SEND_DISOWNED);
+    for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
+        uint64_t bit = 1ull << t;
+        if (!(targets & bit)) continue;
+        amc_view *v = &c->views[t];
+        if (v->ring->ring.mask != v->mask || !ck_ring_enqueue_spsc_amc(&v->ring->ring, v->slots, &s)) {
+            targets &= ~bit;                 /* only a scribbled-on queue gets here */
+            (void)amc_release(a, s, bit, t + 1, false);
+        }
+        AM_CRASH_POINT(CH_SEND_QUEUED);
+    }
+    if (holders & AMC_OWE_HIST) amc_hist_push(a, ch, s);
+    atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
+    amc_chan_unlock(c);
+    atomic_fetch_add_explicit(&ch->ports[c->port].sent, 1, memory_order_relaxed);
+    for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
+        if (targets & (1ull << t)) amc_wake_receiver(&ch->ports[t]);
+    }
+    if (delivered) *delivered = targets;
+    return 0;
+}

@@ -1,0 +1,230 @@
+/*
+ * service.c — request/response over the channel core.
+ *
+ * A service is a channel whose receiving ports are servers (request queues, lossless:
+ * a call waits for room) and clients (reply queues, DROP_NEWEST: a server never waits
+ * on a client). A call sends its request to one server (round robin among those with
+ * room), stamped with a correlation id and the client port's incarnation; the reply is
+ * sent only to that incarnation of that port, so a client that left and a new one in
+ * its port never get each other's replies; a reply whose call has ended is dropped by
+ * the client when it finds it (and counted as late).
+ *
+ * While waiting, a client looks every few milliseconds at the server that has its
+ * request: dead or gone means AM_EPEERDEAD at once, and the dead server's queue and
+ * held requests are released there and then.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "channel_internal.h"
+
+#define SERVER_DEPTH   64u
+#define SERVER_HELD    16u
+#define CLIENT_DEPTH   8u
+#define CLIENT_HELD    4u
+#define CHECK_EVERY_NS 2000000ll     /* how often a waiting client looks at its server */
+
+struct am_server {
+    amc_conn *c;
+};
+
+struct am_client {
+    amc_conn *c;
+    uint64_t  corr;
+    uint64_t  calls, timeouts;
+};
+
+int am_server_open(am_arena *a, const char *service, const am_server_opts *opts, am_server **out)
+{
+    if (!out) return AM_EINVAL;
+    *out = NULL;
+    am_server_opts o = opts ? *opts : (am_server_opts){ 0 };
+    if (!a || o.depth > AM_MAX_DEPTH || o.max_held > AM_MAX_DEPTH) return AM_EINVAL;
+    am_server *s = calloc(1, sizeof *s);
+    if (!s) return AM_ENOMEM;
+    int rc = amc_open(a, service, AMC_KIND_SERVICE, AMC_ROLE_SERVER, &o.type, 0, o.depth ? o.depth : SERVER_DEPTH,
+                      o.max_held ? o.max_held : SERVER_HELD, AM_POLICY_BLOCK, &s->c);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int am_server_take(am_server *s, am_request *req, int64_t timeout_ns)
+{
+    if (!s || !req) return AM_EINVAL;
+    amc_slot slot;
+    unsigned ix;
+    amc_msg *m;
+    const void *data;
+    size_t len;
+    int rc = amc_take_wait(s->c, &slot, &ix, &m, &data, &len, timeout_ns);
+    if (rc == AM_ENOMEM) return AM_EAGAIN;
+    if (rc) return rc;
+    *req = (am_request){ data, len, m->method, ix, slot.off };
+    return 0;
+}
+
+/* The header of a request this server holds. */
+static amc_msg *held_request(am_server *s, const am_request *req)
+{
+    amc_conn *c = s->c;
+    if (req->_held >= c->max_held || req->_id == 0 || c->held[req->_held].off != req->_id) return NULL;
+    return am_block_probe(c->a, c->held[req->_held].off, c->held[req->_held].gen, NULL, NULL);
+}
+
+int am_server_reply(am_server *s, am_request *req, const void *data, size_t len)
+{
+    if (!s || !req || (!data && len) || len > UINT32_MAX) return AM_EINVAL;
+    amc_msg *q = held_request(s, req);
+    if (!q) return AM_EINVAL;
+    void *buf;
+    int rc = amc_loan(s->c, len, &buf);
+    if (rc) return rc;
+    if (len) memcpy(buf, data, len);
+    amc_msg *m = amc_msg_of(buf);
+    m->len = (uint32_t)len;
+    m->corr = q->corr;
+    m->method = q->method;
+    m->seq = ++s->c->seq;
+    uint32_t to_port = q->from;
+    amc_target to = { to_port < AM_MAX_PORTS ? 1ull << to_port : 0, AMC_ROLE_CLIENT, q->from_gen ? q->from_gen : 1,
+                      false, false };
+    rc = amc_send(s->c, buf, &to, 0, NULL);
+    if (rc) (void)amc_discard(s->c, buf);
+    (void)amc_ack(s->c, req->_held, req->_id);
+    req->_id = 0;
+    return rc == AM_ETIMEDOUT ? 0 : rc;
+}
+
+int am_server_drop(am_server *s, am_request *req)
+{
+    if (!s || !req) return AM_EINVAL;
+    int rc = amc_ack(s->c, req->_held, req->_id);
+    if (rc == 0) req->_id = 0;
+    return rc;
+}
+
+void am_server_close(am_server *s)
+{
+    if (!s) return;
+    amc_close(s->c);
+    free(s);
+}
+
+int am_client_open(am_arena *a, const char *service, const am_client_opts *opts, am_client **out)
+{
+    if (!out) return AM_EINVAL;
+    *out = NULL;
+    am_client_opts o = opts ? *opts : (am_client_opts){ 0 };
+    if (!a || o.depth > AM_MAX_DEPTH) return AM_EINVAL;
+    am_client *c = calloc(1, sizeof *c);
+    if (!c) return AM_ENOMEM;
+    int rc = amc_open(a, service, AMC_KIND_SERVICE, AMC_ROLE_CLIENT, &o.type, 0, o.depth ? o.depth : CLIENT_DEPTH,
+                      CLIENT_HELD, AM_POLICY_DROP_NEWEST, &c->c);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Is the server port that took our request still the same, live server? */
+static bool server_there(amc_conn *c, unsigned port, uint32_t gen, uint64_t stamp)
+{
+    amc_port *p = &c->ch->ports[port];
+    return atomic_load_explicit(&p->gen, memory_order_acquire) == gen &&
+           atomic_load_explicit(&p->state, memory_order_acquire) == AMC_PORT_ACTIVE &&
+           am_arena_stamp_alive(c->a, stamp);
+}
+
+int am_client_call_method(am_client *cl, uint32_t method, const void *req, size_t len, am_sample *reply,
+                          int64_t timeout_ns)
+{
+    if (!cl || !reply || (!req && len) || len > UINT32_MAX) return AM_EINVAL;
+    amc_conn *c = cl->c;
+    uint64_t deadline = amc_deadline(timeout_ns);
+    void *buf;
+    int rc = amc_loan(c, len, &buf);
+    if (rc) return rc;
+    if (len) memcpy(buf, req, len);
+    amc_msg *m = amc_msg_of(buf);
+    m->len = (uint32_t)len;
+    m->method = method;
+    m->corr = ++cl->corr;
+    m->seq = cl->corr;
+    uint64_t corr = cl->corr, delivered = 0;
+    amc_target to = { AMC_OWE_PORTS, AMC_ROLE_SERVER, 0, true, false };
+    rc = amc_send(c, buf, &to, timeout_ns, &delivered);
+    if (rc) {
+        (void)amc_discard(c, buf);
+        if (rc == AM_ETIMEDOUT) cl->timeouts++;
+        return rc;
+    }
+    if (delivered == 0) return AM_ENOENT;              /* no server attached */
+    cl->calls++;
+    unsigned srv = (unsigned)__builtin_ctzll(delivered);
+    uint32_t srv_gen = atomic_load_explicit(&c->ch->ports[srv].gen, memory_order_acquire);
+    uint64_t srv_stamp = atomic_load_explicit(&c->ch->ports[srv].stamp, memory_order_acquire);
+    for (;;) {
+        uint64_t now = amc_now_ns();
+        if (now >= deadline) break;
+        int64_t slice = deadline - now < (uint64_t)CHECK_EVERY_NS ? (int64_t)(deadline - now) : CHECK_EVERY_NS;
+        amc_slot slot;
+        unsigned ix;
+        amc_msg *r;
+        const void *data;
+        size_t rlen;
+        rc = amc_take_wait(c, &slot, &ix, &r, &data, &rlen, slice);
+        if (rc == 0 && r->corr == corr) {
+            *reply = (am_sample){ data, rlen, r->seq, r->send_ns, r->from, ix, slot.off };
+            return 0;
+        }
+        if (rc == 0) {                                 /* an earlier call's reply */
+            atomic_fetch_add_explicit(&c->ch->ports[c->port].late, 1, memory_order_relaxed);
+            (void)amc_ack(c, ix, slot.off);
+            continue;
+        }
+        if (rc != AM_ETIMEDOUT && rc != AM_ECORRUPT) return rc;
+        if (!server_there(c, srv, srv_gen, srv_stamp)) {
+            amc_chan_lock(c);                          /* release what it held now */
+            (void)amc_chan_gc(c->a, c->ch);
+            amc_chan_unlock(c);
+            return AM_EPEERDEAD;
+        }
+    }
+    cl->timeouts++;
+    atomic_fetch_add_explicit(&c->ch->ports[c->port].timeouts, 1, memory_order_relaxed);
+    return AM_ETIMEDOUT;
+}
+
+int am_client_call(am_client *c, const void *req, size_t len, am_sample *reply, int64_t timeout_ns)
+{
+    return am_client_call_method(c, 0, req, len, reply, timeout_ns);
+}
+
+int am_client_ack(am_client *c, am_sample *reply)
+{
+    if (!c || !reply) return AM_EINVAL;
+    int rc = amc_ack(c->c, reply->_held, reply->_id);
+    if (rc == 0) reply->_id = 0;
+    return rc;
+}
+
+int am_client_stats(am_client *c, am_client_counts *st)
+{
+    if (!c || !st) return AM_EINVAL;
+    st->calls = c->calls;
+    st->timeouts = c->timeouts;
+    st->late = atomic_load_explicit(&c->c->ch->ports[c->c->port].late, memory_order_relaxed);
+    return 0;
+}
+
+void am_client_close(am_client *c)
+{
+    if (!c) return;
+    amc_close(c->c);
+    free(c);
+}

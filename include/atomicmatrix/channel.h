@@ -1,0 +1,230 @@
+/*
+ * atomicmatrix — channels: publish/subscribe topics and request/response services.
+ *
+ * Everything lives inside one arena: a directory of names, one control block per
+ * topic or service, a queue (a Concurrency Kit ring of offsets) per receiving port,
+ * and the payloads themselves, which are arena blocks written once and never copied
+ * between processes. No daemon: every port cleans up after peers it finds dead.
+ *
+ * Topics. A publisher loans a block (am_pub_loan), writes the payload in place and
+ * sends it (am_pub_send), or copies bytes in (am_pub_publish). Every subscriber that
+ * was attached when the send started gets the sample, in the publisher's order, with
+ * the publisher's sequence number. A subscriber takes samples (am_sub_take: a pointer
+ * into the arena, valid until it acks) and acks them (am_sub_ack); the last ack of the
+ * last subscriber frees the block.
+ *
+ * Queue-full policy, per subscriber: AM_POLICY_BLOCK (the default, lossless: the
+ * publisher waits up to its send timeout, then fails with AM_ETIMEDOUT having sent to
+ * nobody), AM_POLICY_DROP_NEWEST (the new sample is not queued for that subscriber),
+ * AM_POLICY_DROP_OLDEST (the oldest queued sample makes room). Drops are counted on both
+ * ends (am_sub_stats, am_pub_stats).
+ *
+ * Services. Servers take requests and reply; clients call and wait. Each call carries a
+ * correlation id: a reply that arrives after its call timed out is dropped (and
+ * counted), never handed to a later call. A call whose server dies returns
+ * AM_EPEERDEAD within a few milliseconds.
+ *
+ * Timeouts are in nanoseconds: 0 = do not wait, negative = wait forever. Waiting spins
+ * briefly, then sleeps on a futex in the arena; senders make the wake system call only
+ * when a receiver sleeps.
+ *
+ * Names: 1-63 characters of [A-Za-z0-9_.-/], not starting with '/' or '.'. Type names:
+ * up to 127 printable ASCII characters. A topic or service is created by its first
+ * opener and freed when its last port closes or is found dead.
+ *
+ * Handles are not thread-safe: use one port per thread, or guard it yourself. Ports
+ * are tied to the arena handle they were opened on; close them before the arena.
+ */
+#ifndef ATOMICMATRIX_CHANNEL_H
+#define ATOMICMATRIX_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "atomicmatrix/arena.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct am_pub     am_pub;
+typedef struct am_sub     am_sub;
+typedef struct am_server  am_server;
+typedef struct am_client  am_client;
+typedef struct am_waitset am_waitset;
+
+#define AM_NAME_MAX      63u   /* characters in a topic or service name           */
+#define AM_TYPE_MAX      127u  /* characters in a payload type name               */
+#define AM_MAX_PORTS     48u   /* ports (of all roles) on one topic or service    */
+#define AM_MAX_CHANNELS  256u  /* topics and services in one arena                */
+#define AM_MAX_HISTORY   1024u /* samples a topic may keep for late joiners       */
+#define AM_MAX_DEPTH     65535u /* samples in one receiving queue                  */
+
+typedef enum am_policy {
+    AM_POLICY_BLOCK       = 0, /* lossless: the publisher waits (up to its timeout) */
+    AM_POLICY_DROP_NEWEST = 1, /* a full queue refuses the new sample               */
+    AM_POLICY_DROP_OLDEST = 2  /* a full queue drops its oldest sample              */
+} am_policy;
+
+/* The payload type of a topic or service. NULL name: accept whatever the channel
+ * carries (raw access). Otherwise the first typed opener sets it and any later opener
+ * with another name or fingerprint gets AM_ETYPE. */
+typedef struct am_type {
+    const char *name;         /* e.g. "robot.Pose"; NULL = untyped              */
+    uint64_t    fingerprint;  /* of the schema; 0 = none                         */
+} am_type;
+
+typedef struct am_pub_opts {
+    am_type  type;
+    unsigned history;         /* keep the last N samples for late joiners (set by
+                                 the topic's creator; 0 = none, max AM_MAX_HISTORY) */
+    int64_t  send_timeout_ns; /* how long a send waits for AM_POLICY_BLOCK
+                                 subscribers: 0 = 1 s default, < 0 = forever      */
+} am_pub_opts;                /* zeroed or NULL: the defaults                      */
+
+typedef struct am_sub_opts {
+    am_type   type;
+    unsigned  depth;          /* queued samples; 0 = 64, max AM_MAX_DEPTH          */
+    unsigned  max_held;       /* samples taken and not yet acked; 0 = 16           */
+    am_policy policy;         /* what a full queue does; default AM_POLICY_BLOCK   */
+    unsigned  history;        /* how many kept samples to receive on open (0 none) */
+} am_sub_opts;
+
+/* A received sample. data points into the arena and stays valid until acked. */
+typedef struct am_sample {
+    const void *data;
+    size_t      len;
+    uint64_t    seq;          /* the publisher's sequence number, from 1           */
+    uint64_t    send_ns;      /* CLOCK_MONOTONIC when it was sent                  */
+    uint32_t    publisher;    /* the sender's port number on this topic            */
+    uint32_t    _held;        /* private                                           */
+    uint64_t    _id;          /* private                                           */
+} am_sample;
+
+typedef struct am_pub_stats {
+    uint64_t sent;            /* samples sent                                      */
+    uint64_t dropped;         /* deliveries skipped by a dropping subscriber       */
+    uint64_t timeouts;        /* sends that timed out on a full blocking queue     */
+    uint32_t subscribers;     /* subscribers attached now                          */
+} am_pub_counts;
+
+typedef struct am_sub_stats {
+    uint64_t received;        /* samples taken                                     */
+    uint64_t dropped;         /* samples lost to this subscriber's policy          */
+    uint32_t queued;          /* samples waiting in the queue now                  */
+    uint32_t held;            /* samples taken and not acked                       */
+} am_sub_counts;
+
+/* ---- publish */
+
+/* Attach a publisher to topic (creating the topic if it does not exist).
+ * AM_EINVAL (bad name or options), AM_ETYPE, AM_EFULL (AM_MAX_PORTS or
+ * AM_MAX_CHANNELS reached), AM_ENOMEM, AM_ECORRUPT. */
+int  am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out);
+/* Loan a block of size bytes (16-byte aligned) to write a sample in place. It stays
+ * the caller's (and is freed if the process dies) until am_pub_send hands it over.
+ * AM_ENOMEM, AM_ETOOBIG, AM_EINVAL. */
+int  am_pub_loan(am_pub *p, size_t size, void **payload);
+/* Send the loaned payload's first len bytes to every attached subscriber. On success
+ * the loan is gone. On AM_ETIMEDOUT (a blocking subscriber stayed full) nothing was
+ * sent and the loan is still the caller's: send again or am_pub_discard it. */
+int  am_pub_send(am_pub *p, void *payload, size_t len);
+/* Give back a loan without sending it. */
+int  am_pub_discard(am_pub *p, void *payload);
+/* Copy len bytes into a new block and send it (loan + memcpy + send). */
+int  am_pub_publish(am_pub *p, const void *data, size_t len);
+/* Fill *st. 0 or AM_EINVAL. */
+int  am_pub_stats(am_pub *p, am_pub_counts *st);
+/* Detach. Loans not sent are freed. NULL is ignored. */
+void am_pub_close(am_pub *p);
+
+/* ---- subscribe */
+
+/* Attach a subscriber to topic (creating the topic if it does not exist). Samples
+ * sent after this returns reach it (and up to opts->history kept ones first). */
+int  am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out);
+/* Take the next sample, waiting up to timeout_ns. 0, AM_ETIMEDOUT (nothing came),
+ * AM_EAGAIN (max_held samples are held: ack some), AM_ECORRUPT (a slot in shared memory
+ * was bad; it was skipped), AM_EINVAL. */
+int  am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns);
+/* Release a taken sample; the last holder frees its block. AM_EINVAL if it is not a
+ * sample this subscriber holds. */
+int  am_sub_ack(am_sub *s, am_sample *sample);
+int  am_sub_stats(am_sub *s, am_sub_counts *st);
+/* Detach: samples held or queued are released. NULL is ignored. */
+void am_sub_close(am_sub *s);
+
+/* ---- request / response */
+
+typedef struct am_server_opts {
+    am_type  type;
+    unsigned depth;           /* queued requests; 0 = 64                           */
+    unsigned max_held;        /* requests taken and not yet answered; 0 = 16       */
+} am_server_opts;
+
+typedef struct am_client_opts {
+    am_type  type;
+    unsigned depth;           /* queued replies; 0 = 8                             */
+} am_client_opts;
+
+/* A request taken by a server: answer it with am_server_reply or am_server_drop. */
+typedef struct am_request {
+    const void *data;
+    size_t      len;
+    uint32_t    method;       /* what am_client_call_method said (0 for am_client_call) */
+    uint32_t    _held;        /* private                                           */
+    uint64_t    _id;          /* private                                           */
+} am_request;
+
+typedef struct am_client_stats {
+    uint64_t calls;           /* calls sent                                        */
+    uint64_t timeouts;        /* calls that timed out                              */
+    uint64_t late;            /* replies dropped because their call had ended      */
+} am_client_counts;
+
+int  am_server_open(am_arena *a, const char *service, const am_server_opts *opts, am_server **out);
+/* Take the next request, waiting up to timeout_ns: 0, AM_ETIMEDOUT, AM_EAGAIN. */
+int  am_server_take(am_server *s, am_request *req, int64_t timeout_ns);
+/* Reply to a taken request (copying len bytes) and release it. A reply to a client
+ * that has gone or timed out is dropped; that still returns 0. */
+int  am_server_reply(am_server *s, am_request *req, const void *data, size_t len);
+/* Release a taken request without replying (its caller will time out). */
+int  am_server_drop(am_server *s, am_request *req);
+void am_server_close(am_server *s);
+
+int  am_client_open(am_arena *a, const char *service, const am_client_opts *opts, am_client **out);
+/* Send a request and wait for its reply: 0 and *reply (ack it with am_client_ack),
+ * AM_ETIMEDOUT, AM_ENOENT (no server attached), AM_EPEERDEAD (the server that had
+ * the request died), AM_ENOMEM, AM_EINVAL. */
+int  am_client_call(am_client *c, const void *req, size_t len, am_sample *reply, int64_t timeout_ns);
+/* The same with a method number the server sees in am_request.method. */
+int  am_client_call_method(am_client *c, uint32_t method, const void *req, size_t len,
+                           am_sample *reply, int64_t timeout_ns);
+int  am_client_ack(am_client *c, am_sample *reply);
+int  am_client_stats(am_client *c, am_client_counts *st);
+void am_client_close(am_client *c);
+
+/* ---- waiting on several ports at once */
+
+/* A waitset holds up to 64 subscribers and servers; am_waitset_wait returns when any
+ * of them has something to take. Entries carry a caller pointer to tell them apart. */
+int  am_waitset_open(am_waitset **out);
+int  am_waitset_add_sub(am_waitset *w, am_sub *s, void *user);
+int  am_waitset_add_server(am_waitset *w, am_server *s, void *user);
+/* Remove the entry whose port is port (an am_sub* or am_server*). AM_ENOENT if absent. */
+int  am_waitset_remove(am_waitset *w, const void *port);
+/* Wait up to timeout_ns until an entry is ready; store up to max ready entries' user
+ * pointers in ready[]. Returns how many (>= 1), AM_ETIMEDOUT or AM_EINVAL. */
+int  am_waitset_wait(am_waitset *w, void **ready, unsigned max, int64_t timeout_ns);
+void am_waitset_close(am_waitset *w);
+
+/* ---- housekeeping */
+
+/* Release what dead ports held on every topic and service of the arena, and free the
+ * channels nobody uses any more. Ports do this by themselves when they meet a dead
+ * peer; this does it now. Returns the number of dead ports cleaned (>= 0) or AM_E*. */
+int  am_channels_gc(am_arena *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
