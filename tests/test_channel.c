@@ -1,0 +1,679 @@
+/*
+ * test_channel.c — topics and services across processes: names and types, fan-out of
+ * 100k messages of random sizes, several publishers with subscribers coming and going,
+ * each queue policy with its counters, history for late joiners, request/response with
+ * concurrent clients, timeouts, late replies and server death, waitsets, and an idle
+ * arena back to its fresh state after every test.
+ */
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "test_util.h"
+
+#define SEC 1000000000ll
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Payload pattern, 8 bytes at a time (fan-out moves gigabytes). */
+static void fill(void *p, size_t n, uint64_t seed)
+{
+    uint8_t *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = seed ^ (i * 0x9E3779B97F4A7C15ull);
+        memcpy(b + i, &w, 8);
+    }
+    for (; i < n; i++) b[i] = (uint8_t)(seed >> (i % 8 * 8)) ^ (uint8_t)i;
+}
+
+static int verify(const void *p, size_t n, uint64_t seed)
+{
+    const uint8_t *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        if (w != (seed ^ (i * 0x9E3779B97F4A7C15ull))) return 0;
+    }
+    for (; i < n; i++) {
+        if (b[i] != ((uint8_t)(seed >> (i % 8 * 8)) ^ (uint8_t)i)) return 0;
+    }
+    return 1;
+}
+
+/* The fresh-arena figures every test ends with (tu_finish checks them). */
+static am_arena *open_arena(const char *tag, size_t size)
+{
+    return tu_open(tu_name(tag), size, 0);
+}
+
+/* ------------------------------------------------------------------ names */
+
+START_TEST(names_and_types)
+{
+    am_arena *a = open_arena("names", 16 << 20);
+    am_pub *p = NULL;
+    am_sub *s = NULL;
+    const char *bad[] = { "", "/abs", ".hidden", "sp ace", "tab\t", "semi;colon",
+                          "x123456789012345678901234567890123456789012345678901234567890123" };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(am_pub_open(a, bad[i], NULL, &p), AM_ENAME);
+        ck_assert_ptr_null(p);
+    }
+    ck_assert_int_eq(am_pub_open(a, NULL, NULL, &p), AM_EINVAL);
+    ck_assert_int_eq(am_pub_open(a, "ok/with-all_chars.0", &(am_pub_opts){ .type = { "bad type", 1 } }, &p), AM_ENAME);
+
+    am_type pose = { "robot.Pose", 42 };
+    ck_assert_int_eq(am_pub_open(a, "pose", &(am_pub_opts){ .type = pose }, &p), 0);
+    ck_assert_int_eq(am_sub_open(a, "pose", &(am_sub_opts){ .type = { "robot.Twist", 42 } }, &s), AM_ETYPE);
+    ck_assert_int_eq(am_sub_open(a, "pose", &(am_sub_opts){ .type = { "robot.Pose", 43 } }, &s), AM_ETYPE);
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(am_sub_open(a, "pose", &(am_sub_opts){ .type = pose }, &s), 0);
+    am_sub *raw;
+    ck_assert_int_eq(am_sub_open(a, "pose", NULL, &raw), 0);       /* untyped: raw access */
+    am_server *srv;
+    ck_assert_int_eq(am_server_open(a, "pose", NULL, &srv), AM_ETYPE); /* a topic, not a service */
+    /* The first typed opener of an untyped topic sets its type. */
+    am_sub *u1, *u2;
+    ck_assert_int_eq(am_sub_open(a, "later", NULL, &u1), 0);
+    ck_assert_int_eq(am_sub_open(a, "later", &(am_sub_opts){ .type = pose }, &u2), 0);
+    am_pub *wrong;
+    ck_assert_int_eq(am_pub_open(a, "later", &(am_pub_opts){ .type = { "other", 0 } }, &wrong), AM_ETYPE);
+    am_sub_close(u1);
+    am_sub_close(u2);
+    /* Once the last port has gone, the name is free for any type. */
+    ck_assert_int_eq(am_pub_open(a, "later", &(am_pub_opts){ .type = { "other", 0 } }, &wrong), 0);
+    am_pub_close(wrong);
+    am_sub_close(raw);
+    am_sub_close(s);
+    am_pub_close(p);
+    /* Bad options. */
+    ck_assert_int_eq(am_sub_open(a, "x", &(am_sub_opts){ .depth = AM_MAX_DEPTH + 1 }, &s), AM_EINVAL);
+    ck_assert_int_eq(am_sub_open(a, "x", &(am_sub_opts){ .policy = (am_policy)7 }, &s), AM_EINVAL);
+    ck_assert_int_eq(am_pub_open(a, "x", &(am_pub_opts){ .history = AM_MAX_HISTORY + 1 }, &p), AM_EINVAL);
+    tu_finish(a);
+}
+END_TEST
+
+START_TEST(loans_and_bad_calls)
+{
+    am_arena *a = open_arena("loans", 16 << 20);
+    am_pub *p;
+    am_sub *s;
+    ck_assert_int_eq(am_pub_open(a, "loans", NULL, &p), 0);
+    ck_assert_int_eq(am_sub_open(a, "loans", NULL, &s), 0);
+    void *x, *y;
+    ck_assert_int_eq(am_pub_loan(p, 100, &x), 0);
+    ck_assert_int_eq((uintptr_t)x % AM_ALIGN, 0);
+    ck_assert_int_eq(am_pub_loan(p, 200, &y), 0);
+    ck_assert_int_eq(am_pub_send(p, x, 101 + 15 + 1000), AM_EINVAL);  /* longer than the loan */
+    char local[8];
+    ck_assert_int_eq(am_pub_send(p, local, 8), AM_EINVAL);              /* not a loan */
+    ck_assert_int_eq(am_pub_discard(p, y), 0);
+    ck_assert_int_eq(am_pub_discard(p, y), AM_EINVAL);                  /* twice */
+    memcpy(x, "zero-copy", 9);
+    ck_assert_int_eq(am_pub_send(p, x, 9), 0);
+    ck_assert_int_eq(am_pub_send(p, x, 9), AM_EINVAL);                  /* the loan is gone */
+    am_sample m;
+    ck_assert_int_eq(am_sub_take(s, &m, 0), 0);
+    ck_assert_int_eq(m.len, 9);
+    ck_assert_int_eq(memcmp(m.data, "zero-copy", 9), 0);
+    ck_assert_int_eq(m.seq, 1);
+    am_sample copy = m;
+    ck_assert_int_eq(am_sub_ack(s, &m), 0);
+    ck_assert_int_eq(am_sub_ack(s, &copy), AM_EINVAL);                  /* double ack */
+    ck_assert_int_eq(am_sub_take(s, &m, 0), AM_ETIMEDOUT);
+    ck_assert_int_eq(am_sub_take(s, &m, 2000000), AM_ETIMEDOUT);
+    /* Held list full: AM_EAGAIN until something is acked. */
+    am_sub *h;
+    ck_assert_int_eq(am_sub_open(a, "loans", &(am_sub_opts){ .max_held = 2 }, &h), 0);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(am_pub_publish(p, "abc", 3), 0);
+    am_sample t1, t2, t3;
+    ck_assert_int_eq(am_sub_take(h, &t1, 0), 0);
+    ck_assert_int_eq(am_sub_take(h, &t2, 0), 0);
+    ck_assert_int_eq(am_sub_take(h, &t3, 0), AM_EAGAIN);
+    ck_assert_int_eq(am_sub_ack(h, &t1), 0);
+    ck_assert_int_eq(am_sub_take(h, &t3, 0), 0);
+    ck_assert_int_eq(t3.seq, 4);
+    /* Loans left at close are freed; held and queued samples too. */
+    ck_assert_int_eq(am_pub_loan(p, 5000, &x), 0);
+    am_sub_close(h);
+    am_sub_close(s);
+    am_pub_close(p);
+    tu_finish(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ fan-out */
+
+enum { FAN_SUBS = 3 };
+typedef struct fan {
+    const char *name;
+    unsigned    count;
+    _Atomic int ready;
+    _Atomic uint64_t bytes;
+} fan;
+
+static size_t fan_size(uint64_t *rng)
+{
+    /* Log-uniform 1 B .. 1 MiB: every size class gets its share. */
+    unsigned bits = (unsigned)(tu_rand(rng) % 21);
+    size_t lo = (size_t)1 << bits >> 1, size = lo + tu_rand(rng) % (lo + 1);
+    return size < 1 ? 1 : size > (1u << 20) ? (1u << 20) : size;
+}
+
+static int fan_sub(void *arg)
+{
+    fan *f = arg;
+    am_arena *a;
+    if (am_arena_open(f->name, NULL, &a)) return 1;
+    am_sub *s;
+    if (am_sub_open(a, "fan", &(am_sub_opts){ .depth = 16 }, &s)) return 2;
+    atomic_fetch_add(&f->ready, 1);
+    uint64_t rng = 12345;
+    for (unsigned i = 1; i <= f->count; i++) {
+        am_sample m;
+        int rc = am_sub_take(s, &m, 30 * SEC);
+        if (rc) return 3;
+        size_t want = fan_size(&rng);
+        if (m.seq != i || m.len != want || !verify(m.data, m.len, i)) return 4;
+        if (am_sub_ack(s, &m)) return 5;
+    }
+    am_sample m;
+    if (am_sub_take(s, &m, 0) != AM_ETIMEDOUT) return 6;   /* exactly once */
+    am_sub_close(s);
+    am_arena_close(a);
+    return 0;
+}
+
+START_TEST(fan_out_100k)
+{
+    const char *env = getenv("AM_FANOUT_MESSAGES");
+    fan *f = tu_shared(sizeof *f);
+    f->name = tu_name("fan");
+    f->count = env ? (unsigned)atoi(env) : 100000;
+    am_arena *a = tu_open(f->name, 256 << 20, 0);
+    pid_t kids[FAN_SUBS];
+    for (int i = 0; i < FAN_SUBS; i++) kids[i] = tu_fork(fan_sub, f);
+    while (atomic_load(&f->ready) < FAN_SUBS) usleep(1000);
+    am_pub *p;
+    ck_assert_int_eq(am_pub_open(a, "fan", &(am_pub_opts){ .send_timeout_ns = 30 * SEC }, &p), 0);
+    uint64_t rng = 12345;
+    double t0 = now_s();
+    for (unsigned i = 1; i <= f->count; i++) {
+        size_t n = fan_size(&rng);
+        void *buf;
+        TU_REQUIRE(am_pub_loan(p, n, &buf) == 0, "loan %u", i);
+        fill(buf, n, i);
+        TU_REQUIRE(am_pub_send(p, buf, n) == 0, "send %u", i);
+        f->bytes += n;
+    }
+    for (int i = 0; i < FAN_SUBS; i++) ck_assert_int_eq(tu_wait(kids[i]), 0);
+    printf("fan-out: %u messages, %.1f MB to each of %d subscribers in %.2f s\n", f->count, f->bytes / 1e6,
+           FAN_SUBS, now_s() - t0);
+    am_pub_counts st;
+    ck_assert_int_eq(am_pub_stats(p, &st), 0);
+    ck_assert_int_eq(st.sent, f->count);
+    ck_assert_int_eq(st.dropped, 0);
+    am_pub_close(p);
+    tu_finish(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ many publishers */
+
+enum { MP_PUBS = 3, MP_MSGS = 20000 };
+typedef struct mp {
+    const char *name;
+    _Atomic int subs_ready, pubs_done;
+    _Atomic uint64_t joiner_got, leaver_got;
+} mp;
+
+static int mp_pub(void *arg)
+{
+    mp *m = arg;
+    am_arena *a;
+    am_pub *p;
+    if (am_arena_open(m->name, NULL, &a) || am_pub_open(a, "mp", &(am_pub_opts){ .send_timeout_ns = 30 * SEC }, &p)) return 1;
+    while (atomic_load(&m->subs_ready) < 2) usleep(100);
+    for (uint64_t i = 1; i <= MP_MSGS; i++) {
+        uint64_t v[2] = { (uint64_t)getpid(), i };
+        if (am_pub_publish(p, v, sizeof v)) return 2;
+    }
+    atomic_fetch_add(&m->pubs_done, 1);
+    am_pub_close(p);
+    am_arena_close(a);
+    return 0;
+}
+
+/* mode 0: attached from the start, must get everything, per-publisher in order;
+ * 1: joins mid-stream, per publisher gets a gap-free run; 2: leaves mid-stream. */
+static int mp_sub(am_arena *a, mp *m, int mode)
+{
+    am_sub *s;
+    if (am_sub_open(a, "mp", &(am_sub_opts){ .depth = 32 }, &s)) return 10;
+    if (mode == 0) atomic_fetch_add(&m->subs_ready, 1);
+    uint64_t last[AM_MAX_PORTS] = { 0 };
+    uint64_t got = 0;
+    for (;;) {
+        am_sample x;
+        int rc = am_sub_take(s, &x, mode == 0 ? 30 * SEC : 200000000);
+        if (rc == AM_ETIMEDOUT && mode != 0 && atomic_load(&m->pubs_done) == MP_PUBS) break;
+        if (rc == AM_ETIMEDOUT && mode != 0) continue;
+        if (rc) return 11;
+        uint64_t v[2];
+        if (x.len != sizeof v) return 12;
+        memcpy(v, x.data, sizeof v);
+        if (x.seq != v[1]) return 13;
+        if (x.publisher >= AM_MAX_PORTS) return 14;
+        /* per publisher port: strictly one more than the last, or the first seen */
+        if (last[x.publisher] ? x.seq != last[x.publisher] + 1 : (mode == 0 && x.seq != 1)) return 15;
+        last[x.publisher] = x.seq;
+        am_sub_ack(s, &x);
+        got++;
+        if (mode == 0 && got == (uint64_t)MP_PUBS * MP_MSGS) break;
+        if (mode == 2 && got == MP_MSGS / 2) break;
+    }
+    if (mode == 1) atomic_store(&m->joiner_got, got);
+    if (mode == 2) atomic_store(&m->leaver_got, got);
+    am_sub_close(s);                   /* the leaver leaves with samples still queued */
+    return 0;
+}
+
+static int mp_sub0(void *arg)
+{
+    mp *m = arg;
+    am_arena *a;
+    if (am_arena_open(m->name, NULL, &a)) return 1;
+    int rc = mp_sub(a, m, 0);
+    am_arena_close(a);
+    return rc;
+}
+
+static int mp_churn(void *arg)
+{
+    mp *m = arg;
+    am_arena *a;
+    if (am_arena_open(m->name, NULL, &a)) return 1;
+    while (atomic_load(&m->subs_ready) < 2) usleep(100);
+    int rc = mp_sub(a, m, 2);          /* leave half-way ... */
+    if (rc == 0) rc = mp_sub(a, m, 1); /* ... and join again */
+    am_arena_close(a);
+    return rc;
+}
+
+START_TEST(many_publishers_and_churn)
+{
+    mp *m = tu_shared(sizeof *m);
+    m->name = tu_name("mp");
+    am_arena *a = tu_open(m->name, 64 << 20, 0);
+    pid_t kids[MP_PUBS + 3];
+    int n = 0;
+    kids[n++] = tu_fork(mp_sub0, m);
+    kids[n++] = tu_fork(mp_sub0, m);
+    kids[n++] = tu_fork(mp_churn, m);
+    for (int i = 0; i < MP_PUBS; i++) kids[n++] = tu_fork(mp_pub, m);
+    for (int i = 0; i < n; i++) ck_assert_int_eq(tu_wait(kids[i]), 0);
+    ck_assert_int_eq(m->leaver_got, MP_MSGS / 2);
+    printf("churn: the joiner got %llu samples\n", (unsigned long long)m->joiner_got);
+    tu_finish(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ policies */
+
+static void publish_n(am_pub *p, int from, int to)
+{
+    for (int i = from; i <= to; i++) ck_assert_int_eq(am_pub_publish(p, &i, sizeof i), 0);
+}
+
+static int take_int(am_sub *s)
+{
+    am_sample m;
+    if (am_sub_take(s, &m, 0) != 0) return -1;
+    int v;
+    memcpy(&v, m.data, sizeof v);
+    am_sub_ack(s, &m);
+    return v;
+}
+
+START_TEST(queue_policies)
+{
+    am_arena *a = open_arena("policy", 16 << 20);
+    am_pub *p;
+    am_sub *block, *newest, *oldest;
+    ck_assert_int_eq(am_pub_open(a, "pol", &(am_pub_opts){ .send_timeout_ns = 20000000 }, &p), 0);
+    ck_assert_int_eq(am_sub_open(a, "pol", &(am_sub_opts){ .depth = 4, .policy = AM_POLICY_DROP_NEWEST }, &newest), 0);
+    ck_assert_int_eq(am_sub_open(a, "pol", &(am_sub_opts){ .depth = 4, .policy = AM_POLICY_DROP_OLDEST }, &oldest), 0);
+    publish_n(p, 1, 10);
+    for (int i = 1; i <= 4; i++) ck_assert_int_eq(take_int(newest), i);
+    ck_assert_int_eq(take_int(newest), -1);
+    for (int i = 7; i <= 10; i++) ck_assert_int_eq(take_int(oldest), i);
+    ck_assert_int_eq(take_int(oldest), -1);
+    am_sub_counts sc;
+    am_sub_stats(newest, &sc);
+    ck_assert_int_eq(sc.dropped, 6);
+    ck_assert_int_eq(sc.received, 4);
+    am_sub_stats(oldest, &sc);
+    ck_assert_int_eq(sc.dropped, 6);
+    am_pub_counts pc;
+    am_pub_stats(p, &pc);
+    ck_assert_int_eq(pc.sent, 10);
+    ck_assert_int_eq(pc.dropped, 12);
+    ck_assert_int_eq(pc.subscribers, 2);
+
+    /* Lossless: a full blocking queue times the send out, and nobody gets it. */
+    ck_assert_int_eq(am_sub_open(a, "pol", &(am_sub_opts){ .depth = 2 }, &block), 0);
+    publish_n(p, 11, 12);
+    int v = 13;
+    ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), AM_ETIMEDOUT);
+    am_pub_stats(p, &pc);
+    ck_assert_int_eq(pc.timeouts, 1);
+    ck_assert_int_eq(pc.sent, 12);
+    ck_assert_int_eq(take_int(newest), 11);
+    ck_assert_int_eq(take_int(newest), 12);
+    ck_assert_int_eq(take_int(newest), -1);                 /* not half-sent */
+    ck_assert_int_eq(take_int(block), 11);
+    ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), 0);   /* room again */
+    ck_assert_int_eq(take_int(block), 12);
+    ck_assert_int_eq(take_int(block), 13);
+    /* A zero-copy send that timed out leaves the loan with the caller. */
+    publish_n(p, 14, 15);
+    void *x;
+    ck_assert_int_eq(am_pub_loan(p, 16, &x), 0);
+    ck_assert_int_eq(am_pub_send(p, x, 16), AM_ETIMEDOUT);
+    ck_assert_int_eq(take_int(block), 14);
+    ck_assert_int_eq(am_pub_send(p, x, 16), 0);
+    am_sub_close(block);
+    am_sub_close(newest);
+    am_sub_close(oldest);
+    am_pub_close(p);
+    tu_finish(a);
+}
+END_TEST
+
+typedef struct slow { const char *name; _Atomic int ready; } slow;
+
+static int slow_taker(void *arg)
+{
+    slow *w = arg;
+    am_arena *a;
+    am_sub *s;
+    if (am_arena_open(w->name, NULL, &a) || am_sub_open(a, "bp", &(am_sub_opts){ .depth = 2 }, &s)) return 1;
+    atomic_store(&w->ready, 1);
+    for (int i = 1; i <= 50; i++) {
+        am_sample m;
+        if (am_sub_take(s, &m, 10 * SEC)) return 2;
+        int v;
+        memcpy(&v, m.data, sizeof v);
+        if (v != i) return 3;
+        am_sub_ack(s, &m);
+        usleep(1000);
+    }
+    am_sub_close(s);
+    am_arena_close(a);
+    return 0;
+}
+
+/* Back-pressure across processes: the publisher sleeps until the slow subscriber makes
+ * room, loses nothing, and wakes without waiting for its timeout. */
+START_TEST(blocking_publisher_waits_for_room)
+{
+    slow *w = tu_shared(sizeof *w);
+    w->name = tu_name("bp");
+    am_arena *a = tu_open(w->name, 16 << 20, 0);
+    pid_t k = tu_fork(slow_taker, w);
+    while (!atomic_load(&w->ready)) usleep(100);
+    am_pub *p;
+    ck_assert_int_eq(am_pub_open(a, "bp", &(am_pub_opts){ .send_timeout_ns = 10 * SEC }, &p), 0);
+    publish_n(p, 1, 50);
+    ck_assert_int_eq(tu_wait(k), 0);
+    am_pub_counts pc;
+    am_pub_stats(p, &pc);
+    ck_assert_int_eq(pc.timeouts, 0);
+    ck_assert_int_eq(pc.dropped, 0);
+    am_pub_close(p);
+    tu_finish(a);
+}
+END_TEST
+
+START_TEST(history_for_late_joiners)
+{
+    am_arena *a = open_arena("hist", 16 << 20);
+    am_pub *p;
+    ck_assert_int_eq(am_pub_open(a, "h", &(am_pub_opts){ .history = 5 }, &p), 0);
+    publish_n(p, 1, 10);
+    am_sub *late, *none;
+    ck_assert_int_eq(am_sub_open(a, "h", &(am_sub_opts){ .history = 3 }, &late), 0);
+    ck_assert_int_eq(am_sub_open(a, "h", NULL, &none), 0);
+    publish_n(p, 11, 11);
+    for (int i = 8; i <= 11; i++) ck_assert_int_eq(take_int(late), i);
+    ck_assert_int_eq(take_int(late), -1);
+    ck_assert_int_eq(take_int(none), 11);
+    am_sub *all;
+    ck_assert_int_eq(am_sub_open(a, "h", &(am_sub_opts){ .history = 100 }, &all), 0);
+    for (int i = 7; i <= 11; i++) ck_assert_int_eq(take_int(all), i);
+    am_sub_close(all);
+    am_sub_close(late);
+    am_sub_close(none);
+    am_pub_close(p);                    /* the kept samples go with the topic */
+    tu_finish(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ services */
+
+typedef struct svc {
+    const char *name;
+    _Atomic int servers_ready;
+    _Atomic int stop;
+    int64_t delay_us;
+} svc;
+
+static int server_proc(void *arg)
+{
+    svc *v = arg;
+    am_arena *a;
+    am_server *s;
+    if (am_arena_open(v->name, NULL, &a) || am_server_open(a, "calc", NULL, &s)) return 1;
+    atomic_fetch_add(&v->servers_ready, 1);
+    while (!atomic_load(&v->stop)) {
+        am_request r;
+        int rc = am_server_take(s, &r, 50000000);
+        if (rc == AM_ETIMEDOUT) continue;
+        if (rc) return 2;
+        uint64_t in[2];
+        if (r.len != sizeof in) return 3;
+        memcpy(in, r.data, sizeof in);
+        if (v->delay_us) usleep((useconds_t)v->delay_us);
+        uint64_t out = r.method == 1 ? in[0] + in[1] : in[0] * in[1];
+        if (am_server_reply(s, &r, &out, sizeof out)) return 4;
+    }
+    am_server_close(s);
+    am_arena_close(a);
+    return 0;
+}
+
+static int client_proc(void *arg)
+{
+    svc *v = arg;
+    am_arena *a;
+    am_client *c;
+    if (am_arena_open(v->name, NULL, &a) || am_client_open(a, "calc", NULL, &c)) return 1;
+    uint64_t rng = (uint64_t)getpid();
+    for (int i = 0; i < 2000; i++) {
+        uint64_t in[2] = { tu_rand(&rng) % 100000, tu_rand(&rng) % 100000 };
+        uint32_t method = 1 + (uint32_t)(tu_rand(&rng) % 2);
+        am_sample r;
+        if (am_client_call_method(c, method, in, sizeof in, &r, 10 * SEC)) return 2;
+        uint64_t out;
+        if (r.len != sizeof out) return 3;
+        memcpy(&out, r.data, sizeof out);
+        if (out != (method == 1 ? in[0] + in[1] : in[0] * in[1])) return 4;
+        am_client_ack(c, &r);
+    }
+    am_client_close(c);
+    am_arena_close(a);
+    return 0;
+}
+
+START_TEST(concurrent_clients_two_servers)
+{
+    svc *v = tu_shared(sizeof *v);
+    v->name = tu_name("svc");
+    am_arena *a = tu_open(v->name, 16 << 20, 0);
+    pid_t srv[2] = { tu_fork(server_proc, v), tu_fork(server_proc, v) };
+    while (atomic_load(&v->servers_ready) < 2) usleep(100);
+    pid_t cli[3];
+    for (int i = 0; i < 3; i++) cli[i] = tu_fork(client_proc, v);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(tu_wait(cli[i]), 0);
+    atomic_store(&v->stop, 1);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(tu_wait(srv[i]), 0);
+    tu_finish(a);
+}
+END_TEST
+
+START_TEST(timeouts_and_late_replies)
+{
+    svc *v = tu_shared(sizeof *v);
+    v->name = tu_name("late");
+    v->delay_us = 30000;                           /* the server answers in 30 ms */
+    am_arena *a = tu_open(v->name, 16 << 20, 0);
+    am_client *c;
+    ck_assert_int_eq(am_client_open(a, "calc", NULL, &c), 0);
+    am_sample r;
+    uint64_t in[2] = { 2, 3 };
+    ck_assert_int_eq(am_client_call(c, in, sizeof in, &r, 10000000), AM_ENOENT);  /* no server yet */
+    pid_t srv = tu_fork(server_proc, v);
+    while (atomic_load(&v->servers_ready) < 1) usleep(100);
+    ck_assert_int_eq(am_client_call_method(c, 1, in, sizeof in, &r, 5000000), AM_ETIMEDOUT);
+    /* The next call must get its own answer, not the late one. */
+    uint64_t in2[2] = { 4, 5 };
+    ck_assert_int_eq(am_client_call_method(c, 2, in2, sizeof in2, &r, 5 * SEC), 0);
+    uint64_t out;
+    memcpy(&out, r.data, sizeof out);
+    ck_assert_int_eq(out, 20);
+    am_client_ack(c, &r);
+    am_client_counts st;
+    am_client_stats(c, &st);
+    ck_assert_int_eq(st.late, 1);
+    ck_assert_int_eq(st.timeouts, 1);
+    ck_assert_int_eq(st.calls, 2);
+    atomic_store(&v->stop, 1);
+    ck_assert_int_eq(tu_wait(srv), 0);
+    am_client_close(c);
+    tu_finish(a);
+}
+END_TEST
+
+static int stuck_server(void *arg)
+{
+    svc *v = arg;
+    am_arena *a;
+    am_server *s;
+    if (am_arena_open(v->name, NULL, &a) || am_server_open(a, "calc", NULL, &s)) return 1;
+    atomic_fetch_add(&v->servers_ready, 1);
+    am_request r;
+    if (am_server_take(s, &r, 10 * SEC)) return 2;
+    pause();                                        /* holds the request until killed */
+    return 0;
+}
+
+START_TEST(server_death_is_reported_promptly)
+{
+    svc *v = tu_shared(sizeof *v);
+    v->name = tu_name("death");
+    am_arena *a = tu_open(v->name, 16 << 20, 0);
+    pid_t srv = tu_fork(stuck_server, v);
+    while (atomic_load(&v->servers_ready) < 1) usleep(100);
+    am_client *c;
+    ck_assert_int_eq(am_client_open(a, "calc", NULL, &c), 0);
+    pid_t killer = fork();
+    if (killer == 0) {
+        usleep(50000);
+        kill(srv, SIGKILL);
+        _exit(0);
+    }
+    am_sample r;
+    uint64_t in[2] = { 1, 2 };
+    double t0 = now_s();
+    ck_assert_int_eq(am_client_call(c, in, sizeof in, &r, 60 * SEC), AM_EPEERDEAD);
+    double waited = now_s() - t0;
+    ck_assert_msg(waited < 5, "AM_EPEERDEAD after %.3f s, not promptly", waited);
+    printf("server death seen after %.1f ms\n", waited * 1e3);
+    tu_wait(killer);
+    tu_wait(srv);
+    am_client_close(c);
+    tu_finish(a);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ waitsets */
+
+START_TEST(waitset_wakes_on_any)
+{
+    const char *name = tu_name("ws");
+    am_arena *a = tu_open(name, 16 << 20, 0);
+    am_pub *p1, *p2;
+    am_sub *s1, *s2;
+    am_server *sv;
+    ck_assert_int_eq(am_sub_open(a, "one", NULL, &s1), 0);
+    ck_assert_int_eq(am_sub_open(a, "two", NULL, &s2), 0);
+    ck_assert_int_eq(am_server_open(a, "svc", NULL, &sv), 0);
+    ck_assert_int_eq(am_pub_open(a, "one", NULL, &p1), 0);
+    ck_assert_int_eq(am_pub_open(a, "two", NULL, &p2), 0);
+    am_waitset *w;
+    ck_assert_int_eq(am_waitset_open(&w), 0);
+    int tag1 = 1, tag2 = 2, tag3 = 3;
+    ck_assert_int_eq(am_waitset_add_sub(w, s1, &tag1), 0);
+    ck_assert_int_eq(am_waitset_add_sub(w, s2, &tag2), 0);
+    ck_assert_int_eq(am_waitset_add_server(w, sv, &tag3), 0);
+    ck_assert_int_eq(am_waitset_add_sub(w, s2, &tag2), AM_EEXIST);
+    void *ready[4];
+    ck_assert_int_eq(am_waitset_wait(w, ready, 4, 30000000), AM_ETIMEDOUT);  /* sleeps, times out */
+    pid_t k = fork();
+    if (k == 0) {                                    /* a sender in another process */
+        am_arena *b;
+        am_pub *q;
+        if (am_arena_open(name, NULL, &b) || am_pub_open(b, "two", NULL, &q)) _exit(1);
+        usleep(50000);
+        _exit(am_pub_publish(q, "x", 1) ? 2 : 0);
+    }
+    ck_assert_int_eq(am_waitset_wait(w, ready, 4, 10 * SEC), 1);
+    ck_assert_ptr_eq(ready[0], &tag2);
+    ck_assert_int_eq(tu_wait(k), 0);
+    ck_assert_int_eq(take_int(s2) >= 0, 1);
+    ck_assert_int_eq(am_waitset_remove(w, s2), 0);
+    ck_assert_int_eq(am_waitset_remove(w, s2), AM_ENOENT);
+    am_waitset_close(w);
+    am_pub_close(p1);
+    am_pub_close(p2);
+    am_sub_close(s1);
+    am_sub_close(s2);
+    am_server_close(sv);
+    tu_finish(a);
+}
+END_TEST
+
+int main(void)
+{
+    return tu_main("channel", 600, (const TTest *[]){
+        names_and_types,
+        loans_and_bad_calls,
+        fan_out_100k,
+        many_publishers_and_churn,
+        queue_policies,
+        blocking_publisher_waits_for_room,
+        history_for_late_joiners,
+        concurrent_clients_two_servers,
+        timeouts_and_late_replies,
+        server_death_is_reported_promptly,
+        waitset_wakes_on_any,
+        NULL });
+}
