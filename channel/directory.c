@@ -200,6 +200,7 @@ void amc_close(amc_conn *c)
     amc_dir *d = dir_lock(c->a, &rc);
     amc_chan_lock(c);
     amc_port_release(c->a, c->ch, c->port);
+    (void)amc_chan_gc(c->a, c->ch);        /* dead ports must not keep the channel */
     amc_entry *e = NULL;
     for (unsigned i = 0; d && i < AM_MAX_CHANNELS; i++) {
         if (d->e[i].chan_off == c->ch_off && d->e[i].chan_gen == c->ch_gen &&
