@@ -49,8 +49,12 @@ typedef struct amc_slot amc_slot;
  * The first 64 bytes of every sample block. `owe`:
  *   bits 0..47   receiving ports that still hold the sample (queued or taken);
  *   bit  48      the topic's history keeps it;
- *   bits 56..63  who cleared the last bit and so must free the block: port + 1, or
- *                AMC_FREER_HIST. Written in the same CAS that clears the last bit.
+ *   bits 56..63  who cleared the last bit and so must free the block: port + 1 (the
+ *                port's owner, or whoever cleans up after it), AMC_FREER_HIST, or
+ *                AMC_FREER_LOCK(port) (a channel lock holder dropping a port's share:
+ *                an eviction, a send that could not queue). Written in the same CAS
+ *                that clears the last bit. Distinct ids matter: a recovery finishes
+ *                only frees that nobody alive can be finishing at the same time.
  * The sender writes everything before it disowns the block; afterwards only `owe`
  * changes. */
 #define AMC_OWE_PORTS   ((1ull << AM_MAX_PORTS) - 1)
@@ -58,6 +62,7 @@ typedef struct amc_slot amc_slot;
 #define AMC_OWE_HOLDERS (AMC_OWE_PORTS | AMC_OWE_HIST)
 #define AMC_FREER_SHIFT 56
 #define AMC_FREER_HIST  (AM_MAX_PORTS + 1)
+#define AMC_FREER_LOCK(port) (64u + (port))
 
 typedef struct amc_msg {
     _Atomic uint64_t owe;
@@ -75,8 +80,9 @@ typedef struct amc_msg {
 /* ------------------------------------------------------------------ ports */
 enum { AMC_ROLE_PUB = 1, AMC_ROLE_SUB = 2, AMC_ROLE_SERVER = 3, AMC_ROLE_CLIENT = 4 };
 /* FREE: nobody. ATTACHING: being set up by `stamp` (its ring may not be disowned yet).
- * ACTIVE: in use; receives if it has a ring. */
-enum { AMC_PORT_FREE = 0, AMC_PORT_ATTACHING = 1, AMC_PORT_ACTIVE = 2 };
+ * ACTIVE: in use; receives if it has a ring. RELEASING: being torn down (senders no
+ * longer queue to it; its ring may already be freed). */
+enum { AMC_PORT_FREE = 0, AMC_PORT_ATTACHING = 1, AMC_PORT_ACTIVE = 2, AMC_PORT_RELEASING = 3 };
 
 typedef struct amc_port {
     _Atomic uint64_t stamp;     /* the owner's arena stamp; 0 when free: chan lock     */

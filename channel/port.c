@@ -115,6 +115,9 @@ void amc_port_release(am_arena *a, amc_chan *ch, unsigned i)
 {
     amc_port *p = &ch->ports[i];
     if (atomic_load_explicit(&p->state, memory_order_acquire) == AMC_PORT_FREE) return;
+    /* First make senders forget the ring (they re-read views when the version moves). */
+    atomic_store_explicit(&p->state, AMC_PORT_RELEASING, memory_order_release);
+    atomic_fetch_add_explicit(&ch->version, 1, memory_order_release);
     uint32_t mask, owner = 0;
     amc_ring *r = port_ring(a, ch, i, &mask, &owner);
     if (r && owner == 0) {
@@ -233,16 +236,22 @@ static void finish_send(am_arena *a, amc_chan *ch, const amc_record *rec)
     if (!m || owner != 0 || sz < AMC_MSG_HDR) return;
     for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
         uint64_t bit = 1ull << t;
-        if (!(rec->targets & bit) || !(atomic_load_explicit(&m->owe, memory_order_acquire) & bit)) continue;
+        if (!(rec->targets & bit)) continue;
+        if (!(atomic_load_explicit(&m->owe, memory_order_acquire) & bit)) {
+            /* Taken and acked, or dropped below by a thief that died: finish that. */
+            (void)amc_release(a, rec->sample, bit, AMC_FREER_LOCK(t), true);
+            continue;
+        }
         uint32_t mask;
-        amc_ring *r = amc_port_ring(a, ch, t, &mask);
+        bool active = atomic_load_explicit(&ch->ports[t].state, memory_order_acquire) == AMC_PORT_ACTIVE;
+        amc_ring *r = active ? amc_port_ring(a, ch, t, &mask) : NULL;
         if (r && landed(r, mask, rec->sample)) continue;
         if (r && ck_ring_enqueue_spsc_amc(&r->ring, amc_ring_slots(r), (amc_slot *)&rec->sample)) {
             amc_wake_receiver(&ch->ports[t]);
             continue;
         }
         atomic_fetch_add_explicit(&ch->ports[t].dropped, 1, memory_order_relaxed);
-        (void)amc_release(a, rec->sample, bit, t + 1, true);
+        (void)amc_release(a, rec->sample, bit, AMC_FREER_LOCK(t), true);
     }
     if (rec->targets & AMC_OWE_HIST) {
         for (unsigned k = 0; k < ch->history; k++) {
@@ -262,24 +271,13 @@ static void finish_evict(am_arena *a, amc_chan *ch, const amc_record *rec)
     uint32_t mask;
     amc_ring *r = t < AM_MAX_PORTS ? amc_port_ring(a, ch, t, &mask) : NULL;
     if (!r) return;
-    if (r->ring.c_head != rec->pos) (void)amc_release(a, rec->evicted, 1ull << t, t + 1, true);
-    uint64_t holder = atomic_load_explicit(&ch->ports[t].take_lock, memory_order_acquire);
-    if (holder != 0 && !am_arena_stamp_alive(a, holder)) {
-        atomic_compare_exchange_strong_explicit(&ch->ports[t].take_lock, &holder, 0, memory_order_release,
-                                                memory_order_relaxed);
-    }
+    if (r->ring.c_head != rec->pos) (void)amc_release(a, rec->evicted, 1ull << t, AMC_FREER_LOCK(t), true);
 }
 
 void amc_chan_repair(am_arena *a, amc_chan *ch)
 {
-    amc_record rec = ch->rec;
-    switch (atomic_load_explicit(&ch->rec.op, memory_order_acquire)) {
-    case AMC_REC_SEND:  finish_send(a, ch, &rec); break;
-    case AMC_REC_EVICT: finish_evict(a, ch, &rec); break;
-    default: break;
-    }
-    atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
-    /* History entries whose eviction was cut short. */
+    /* History entries whose eviction was cut short, before the record is finished
+     * (finishing a send may evict again). */
     for (unsigned k = 0; k < ch->history; k++) {
         amc_slot s = ch->hist[k].sample;
         if (s.off == 0) continue;
@@ -287,5 +285,22 @@ void amc_chan_repair(am_arena *a, amc_chan *ch)
         if (m && (atomic_load_explicit(&m->owe, memory_order_acquire) & AMC_OWE_HIST)) continue;
         if (m) (void)amc_release(a, s, AMC_OWE_HIST, AMC_FREER_HIST, true);
         ch->hist[k].sample.off = 0;
+    }
+    amc_record rec = ch->rec;
+    switch (atomic_load_explicit(&ch->rec.op, memory_order_acquire)) {
+    case AMC_REC_SEND:  finish_send(a, ch, &rec); break;
+    case AMC_REC_EVICT: finish_evict(a, ch, &rec); break;
+    default: break;
+    }
+    atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
+    /* Take locks of DROP_OLDEST queues held by the dead: an evicting sender holds one
+     * only while it holds the channel lock, so whatever it was doing is settled now;
+     * a dead receiver's port goes with the next gc. */
+    for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
+        uint64_t holder = atomic_load_explicit(&ch->ports[t].take_lock, memory_order_acquire);
+        if (holder != 0 && !am_arena_stamp_alive(a, holder)) {
+            atomic_compare_exchange_strong_explicit(&ch->ports[t].take_lock, &holder, 0, memory_order_release,
+                                                    memory_order_relaxed);
+        }
     }
 }

@@ -71,7 +71,8 @@ void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s)
     }
     amc_hist *h = &ch->hist[victim];
     if (h->sample.off != 0) {
-        (void)amc_release(a, h->sample, AMC_OWE_HIST, AMC_FREER_HIST, false);
+        /* recover: an eviction cut short by a death may have cleared the bit already */
+        (void)amc_release(a, h->sample, AMC_OWE_HIST, AMC_FREER_HIST, true);
         AM_CRASH_POINT(CH_HIST_EVICTED);
     }
     h->order = ++ch->hist_order;
@@ -107,8 +108,9 @@ void amc_hist_replay(amc_conn *c, unsigned n)
 }
 
 /* Receiver-side lock for DROP_OLDEST queues, taken by an evicting sender (which holds
- * the channel lock). A dead holder can only be the port's owner: then the port is
- * released instead, and false returned. */
+ * the channel lock, so no other sender holds this one). A dead holder is the port's
+ * owner (then the port is released instead, and false returned), or a sender that
+ * died after the repair that gave us the channel lock looked (its work is settled). */
 static bool evict_lock(amc_conn *c, unsigned t)
 {
     amc_port *p = &c->ch->ports[t];
@@ -119,6 +121,10 @@ static bool evict_lock(amc_conn *c, unsigned t)
             return true;
         }
         if ((spins & 127) == 127 && cur != 0 && !am_arena_stamp_alive(c->a, cur)) {
+            if (cur != atomic_load_explicit(&p->stamp, memory_order_relaxed)) {
+                atomic_compare_exchange_strong_explicit(&p->take_lock, &cur, 0, memory_order_relaxed, memory_order_relaxed);
+                continue;
+            }
             amc_port_release(c->a, c->ch, t);
             amc_refresh_views(c);
             return false;
@@ -138,7 +144,7 @@ static bool evict_oldest(amc_conn *c, unsigned t)
     atomic_store_explicit(&ch->rec.op, AMC_REC_EVICT, memory_order_release);
     if (ck_ring_dequeue_spsc_amc(&v->ring->ring, v->slots, &ch->rec.evicted)) {
         AM_CRASH_POINT(CH_EVICT_DEQUEUED);
-        (void)amc_release(c->a, ch->rec.evicted, 1ull << t, t + 1, false);
+        (void)amc_release(c->a, ch->rec.evicted, 1ull << t, AMC_FREER_LOCK(t), false);
         atomic_fetch_add_explicit(&ch->ports[t].dropped, 1, memory_order_relaxed);
     }
     atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
@@ -268,7 +274,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         amc_view *v = &c->views[t];
         if (v->ring->ring.mask != v->mask || !ck_ring_enqueue_spsc_amc(&v->ring->ring, v->slots, &s)) {
             targets &= ~bit;                 /* only a scribbled-on queue gets here */
-            (void)amc_release(a, s, bit, t + 1, false);
+            (void)amc_release(a, s, bit, AMC_FREER_LOCK(t), false);
         }
         AM_CRASH_POINT(CH_SEND_QUEUED);
     }

@@ -1,0 +1,307 @@
+/*
+ * test_channel_crash.c — kill -9 of every channel role at random moments.
+ *
+ * Worker processes play publishers (zero-copy loans and copies, one topic with
+ * history), subscribers (one per queue policy, holding a few samples before acking and
+ * closing and reopening now and then), a server and clients, and a churner that creates
+ * and removes topics. Crash points inside sends, evictions, takes, acks, cleanups,
+ * attaches, creations and removals kill them at a small probability, and the parent
+ * adds SIGKILLs from outside at random moments; dead workers are respawned.
+ *
+ * What must hold: every sample a subscriber takes is intact (its payload is the
+ * pattern its header names: a block freed early and reused would not be), every worker
+ * keeps making progress (no peer wedged by a dead one), and after the last worker stops
+ * and the dead are cleaned up the arena checks clean with every sector one free block.
+ *
+ * CI asks for >= 500 deaths, then each channel crash point weighted up in turn;
+ * AM_CHANNEL_DEATHS=N asks for more.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "atomicmatrix/testing.h"
+#include "arena_internal.h"
+#include "test_util.h"
+
+enum { R_PUB0, R_PUB1, R_SUB_BLOCK, R_SUB_NEWEST, R_SUB_OLDEST, R_SUB_HIST, R_SERVER, R_CLIENT0, R_CLIENT1,
+       R_CHURN, ROLES };
+
+typedef struct shared {
+    const char *name;
+    char focus[64];
+    _Atomic int stop;
+    _Atomic uint64_t progress[ROLES];   /* operations done, per role               */
+    _Atomic int failed;                 /* a worker's exit code when it found an error */
+    uint64_t deaths_at[64];
+    _Atomic uint64_t taken, calls;
+} shared;
+
+static shared *sh;
+
+static uint64_t pattern_seed(uint64_t seq, uint64_t pid) { return seq * 0x9E3779B97F4A7C15ull ^ pid; }
+
+static int check_sample(const am_sample *m)
+{
+    if (m->len < 16) return m->len == 0 ? 0 : 40;
+    uint64_t hdr[2];
+    memcpy(hdr, m->data, sizeof hdr);
+    return tu_verify((const uint8_t *)m->data + 16, m->len - 16, pattern_seed(hdr[0], hdr[1])) ? 0 : 41;
+}
+
+static void tick(int role) { atomic_fetch_add_explicit(&sh->progress[role], 1, memory_order_relaxed); }
+
+static int publisher(am_arena *a, int role, uint64_t *rng)
+{
+    am_pub *p;
+    const char *topic = role == R_PUB1 ? "crash/hist" : "crash/main";
+    if (am_pub_open(a, topic, &(am_pub_opts){ .history = 4, .send_timeout_ns = 20000000 }, &p)) return 10;
+    for (uint64_t seq = 1; !atomic_load(&sh->stop); seq++) {
+        size_t n = 16 + (size_t)(tu_rand(rng) % (tu_rand(rng) % 8 == 0 ? 20000 : 300));
+        void *buf;
+        int rc = am_pub_loan(p, n, &buf);
+        if (rc == AM_ENOMEM) { usleep(100); continue; }
+        if (rc) return 11;
+        uint64_t hdr[2] = { seq, (uint64_t)getpid() };
+        memcpy(buf, hdr, sizeof hdr);
+        tu_fill((uint8_t *)buf + 16, n - 16, pattern_seed(seq, hdr[1]));
+        rc = am_pub_send(p, buf, n);
+        if (rc == AM_ETIMEDOUT) rc = am_pub_discard(p, buf);
+        if (rc) return 12;
+        tick(role);
+    }
+    am_pub_close(p);
+    return 0;
+}
+
+static int subscriber(am_arena *a, int role, uint64_t *rng)
+{
+    static const am_policy pol[] = { [R_SUB_BLOCK] = AM_POLICY_BLOCK, [R_SUB_NEWEST] = AM_POLICY_DROP_NEWEST,
+                                     [R_SUB_OLDEST] = AM_POLICY_DROP_OLDEST, [R_SUB_HIST] = AM_POLICY_DROP_OLDEST };
+    const char *topic = role == R_SUB_HIST ? "crash/hist" : "crash/main";
+    while (!atomic_load(&sh->stop)) {
+        am_sub *s;
+        am_sub_opts o = { .depth = 8, .max_held = 8, .policy = pol[role], .history = role == R_SUB_HIST ? 4 : 0 };
+        if (am_sub_open(a, topic, &o, &s)) return 20;
+        am_sample held[8];
+        int n = 0;
+        for (int op = 0; op < 300 && !atomic_load(&sh->stop); op++) {
+            if (n == 8 || (n > 0 && tu_rand(rng) % 2)) {
+                int j = (int)(tu_rand(rng) % (uint64_t)n);
+                int rc = check_sample(&held[j]);
+                if (rc) return rc;
+                if (am_sub_ack(s, &held[j])) return 21;
+                held[j] = held[--n];
+                continue;
+            }
+            int rc = am_sub_take(s, &held[n], 5000000);
+            if (rc == AM_ETIMEDOUT) continue;
+            if (rc) return 22;
+            if ((rc = check_sample(&held[n]))) return rc;
+            n++;
+            atomic_fetch_add_explicit(&sh->taken, 1, memory_order_relaxed);
+            tick(role);
+            if (role == R_SUB_OLDEST && tu_rand(rng) % 4 == 0) usleep(200);   /* slow: drops */
+        }
+        am_sub_close(s);               /* with samples still held: close releases them */
+    }
+    return 0;
+}
+
+static int server(am_arena *a, uint64_t *rng)
+{
+    am_server *s;
+    if (am_server_open(a, "crash/svc", NULL, &s)) return 30;
+    while (!atomic_load(&sh->stop)) {
+        am_request r;
+        int rc = am_server_take(s, &r, 5000000);
+        if (rc == AM_ETIMEDOUT) continue;
+        if (rc) return 31;
+        uint64_t v = 0;
+        if (r.len == sizeof v) memcpy(&v, r.data, sizeof v);
+        v += 1;
+        if (tu_rand(rng) % 50 == 0) rc = am_server_drop(s, &r);
+        else rc = am_server_reply(s, &r, &v, sizeof v);
+        if (rc) return 32;
+        tick(R_SERVER);
+    }
+    am_server_close(s);
+    return 0;
+}
+
+static int client(am_arena *a, int role, uint64_t *rng)
+{
+    am_client *c;
+    if (am_client_open(a, "crash/svc", NULL, &c)) return 35;
+    while (!atomic_load(&sh->stop)) {
+        uint64_t v = tu_rand(rng), out;
+        am_sample r;
+        int rc = am_client_call(c, &v, sizeof v, &r, 20000000);
+        tick(role);                                   /* a call that ended, one way or another */
+        if (rc == AM_ETIMEDOUT || rc == AM_EPEERDEAD || rc == AM_ENOENT) { usleep(500); continue; }
+        if (rc) return 36;
+        if (r.len != sizeof out) return 37;
+        memcpy(&out, r.data, sizeof out);
+        if (out != v + 1) return 38;                  /* somebody else's reply */
+        if (am_client_ack(c, &r)) return 39;
+        atomic_fetch_add_explicit(&sh->calls, 1, memory_order_relaxed);
+    }
+    am_client_close(c);
+    return 0;
+}
+
+/* Topics that come and go: creation, attach and removal under fire. */
+static int churner(am_arena *a, uint64_t *rng)
+{
+    while (!atomic_load(&sh->stop)) {
+        char name[32];
+        snprintf(name, sizeof name, "crash/churn%u", (unsigned)(tu_rand(rng) % 4));
+        am_pub *p;
+        am_sub *s;
+        if (am_sub_open(a, name, &(am_sub_opts){ .depth = 4, .policy = AM_POLICY_DROP_NEWEST }, &s)) return 50;
+        if (am_pub_open(a, name, NULL, &p)) return 51;
+        uint64_t hdr[2] = { 1, (uint64_t)getpid() };
+        uint8_t buf[64];
+        memcpy(buf, hdr, sizeof hdr);
+        tu_fill(buf + 16, sizeof buf - 16, pattern_seed(1, hdr[1]));
+        if (am_pub_publish(p, buf, sizeof buf)) return 52;
+        am_pub_close(p);
+        am_sub_close(s);
+        tick(R_CHURN);
+        if (tu_rand(rng) % 8 == 0) (void)am_channels_gc(a);
+    }
+    return 0;
+}
+
+static int worker(void *arg)
+{
+    int role = (int)(intptr_t)arg;
+    uint64_t rng = (uint64_t)getpid() * 2654435761u + (uint64_t)role;
+    tu_shift_mappings((unsigned)rng);
+    am_test_set_crash_rate(sh->focus[0] ? 1.0 / 20000 : 1.0 / 4000, rng);
+    if (sh->focus[0] && am_test_focus_crash_point(sh->focus, 1.0 / 30) != 0) return 2;
+    am_test_count_crashes(sh->deaths_at);
+    am_arena *a;
+    if (am_arena_open(sh->name, NULL, &a)) return 1;
+    int rc;
+    switch (role) {
+    case R_PUB0: case R_PUB1: rc = publisher(a, role, &rng); break;
+    case R_SERVER: rc = server(a, &rng); break;
+    case R_CLIENT0: case R_CLIENT1: rc = client(a, role, &rng); break;
+    case R_CHURN: rc = churner(a, &rng); break;
+    default: rc = subscriber(a, role, &rng); break;
+    }
+    if (rc) atomic_store(&sh->failed, rc);
+    am_test_set_crash_rate(0, 0);
+    am_arena_close(a);
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Run every role, respawning the dead and killing at random from outside, until
+ * `want` deaths (with a focused point: until it killed `want_focus` times, or 30 s). */
+static void run(const char *focus, int want, int want_focus)
+{
+    sh = tu_shared(sizeof *sh);
+    sh->name = tu_name("chcrash");
+    snprintf(sh->focus, sizeof sh->focus, "%s", focus);
+    am_arena *a = tu_open(sh->name, 32 << 20, 2);
+    pid_t pid[ROLES];
+    for (int r = 0; r < ROLES; r++) pid[r] = tu_fork(worker, (void *)(intptr_t)r);
+    uint64_t rng = 99, seen[ROLES] = { 0 };
+    /* What is left after the test is printed block by block: the owe word (holder
+     * bits, freer) and sequence number name who lost track of it. */
+    double start = now_s(), moved[ROLES];
+    for (int r = 0; r < ROLES; r++) moved[r] = start;
+    int deaths = 0, outside = 0;
+    unsigned fp = am_test_crash_points();
+    for (unsigned i = 0; i < am_test_crash_points(); i++) {
+        if (focus[0] && strcmp(focus, am_test_crash_point_name(i)) == 0) fp = i;
+    }
+    while (fp == am_test_crash_points() ? deaths < want
+                                        : (__atomic_load_n(&sh->deaths_at[fp], __ATOMIC_SEQ_CST) < (uint64_t)want_focus &&
+                                           now_s() - start < 30)) {
+        usleep(2000);
+        if (tu_rand(&rng) % 8 == 0) {                    /* a kill from outside */
+            int r = (int)(tu_rand(&rng) % ROLES);
+            kill(pid[r], SIGKILL);
+            outside++;
+        }
+        for (int r = 0; r < ROLES; r++) {
+            int st;
+            if (waitpid(pid[r], &st, WNOHANG) == pid[r]) {
+                ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "role %d exited with %d (failed %d)", r,
+                              WIFEXITED(st) ? WEXITSTATUS(st) : -1, atomic_load(&sh->failed));
+                deaths++;
+                pid[r] = tu_fork(worker, (void *)(intptr_t)r);
+            }
+            uint64_t p = atomic_load(&sh->progress[r]);
+            if (p != seen[r]) { seen[r] = p; moved[r] = now_s(); }
+            ck_assert_msg(now_s() - moved[r] < 20, "role %d made no progress for 20 s: wedged", r);
+        }
+    }
+    atomic_store(&sh->stop, 1);
+    for (int r = 0; r < ROLES; r++) {
+        int st = tu_wait(pid[r]);
+        ck_assert_msg(st == 0 || st == 128 + SIGKILL, "role %d ended with %d (failed %d)", r, st, atomic_load(&sh->failed));
+    }
+    ck_assert_int_eq(atomic_load(&sh->failed), 0);
+    if (fp < am_test_crash_points()) {
+        ck_assert_msg(sh->deaths_at[fp] > 0, "crash point %s never killed", focus);
+    }
+    printf("%-20s deaths %4d (%d from outside), %llu samples taken, %llu calls answered\n", focus[0] ? focus : "random",
+           deaths, outside, (unsigned long long)sh->taken, (unsigned long long)sh->calls);
+    for (unsigned i = 0; i < am_test_crash_points(); i++) {
+        if (sh->deaths_at[i]) printf("  %s %llu", am_test_crash_point_name(i), (unsigned long long)sh->deaths_at[i]);
+    }
+    printf("\n");
+    /* The dead's leftovers go with a gc (the living cleaned what they met already). */
+    ck_assert_int_ge(am_channels_gc(a), 0);
+    ck_assert_int_ge(am_arena_reclaim(a), 0);
+    am_stats st;
+    am_arena_stats(a, &st);
+    if (st.used_blocks) printf("left: %llu blocks, %llu bytes\n", (unsigned long long)st.used_blocks, (unsigned long long)st.used);
+    for (unsigned k = 0; st.used_blocks && k < a->g.nsectors; k++) {
+        for (uint64_t off = a->g.heap_off + k * a->g.sector_size; off < a->g.heap_off + (k + 1) * a->g.sector_size;) {
+            am_block *b = am_blk(a, off);
+            uint32_t stt = atomic_load(&b->st);
+            if (AM_ST_STATE(stt) != AM_BLK_FREE) {
+                uint64_t *w = (uint64_t *)(b + 1);
+                printf("  block %llu size %u st %u refs %u owner %u: %016llx %llu %llu %llu\n", (unsigned long long)off, b->size16 * 16,
+                       AM_ST_STATE(stt), AM_ST_REFS(stt), atomic_load(&b->owner), (unsigned long long)w[0], (unsigned long long)w[1],
+                       (unsigned long long)w[2], (unsigned long long)w[3]);
+            }
+            off += (uint64_t)b->size16 * 16;
+        }
+    }
+    fflush(stdout);
+    tu_finish(a);
+}
+
+START_TEST(kill_every_role)
+{
+    const char *want = getenv("AM_CHANNEL_DEATHS");
+    run("", want ? atoi(want) : 500, 0);
+}
+END_TEST
+
+START_TEST(every_channel_crash_point)
+{
+    for (unsigned i = 0; i < am_test_crash_points(); i++) {
+        const char *name = am_test_crash_point_name(i);
+        if (strncmp(name, "CH_", 3) == 0) run(name, 0, 3);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    return tu_main("channel_crash", 900, (const TTest *[]){ kill_every_role, every_channel_crash_point, NULL });
+}
