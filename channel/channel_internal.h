@@ -7,7 +7,8 @@
  *   directory.c  names -> channels: open/create, destroy, gc of the whole arena
  *   port.c       attach/detach, dead-port cleanup, repair after a stolen lock,
  *                releasing a holder's bit of a sample
- *   send.c       one send to a set of receiving ports, with queue policies and history
+ *   send.c       one send to a set of receiving ports, with queue policies
+ *   history.c    the samples a topic keeps for late joiners
  *   recv.c       take and ack on a receiving port
  *   wait.c       spinning, futex sleep and wake
  */
@@ -124,11 +125,6 @@ static inline amc_msg *amc_msg_of(void *payload) { return (amc_msg *)((uint8_t *
 /* Loan: a block with a sample header; returns the payload pointer. */
 int  amc_loan(amc_conn *c, size_t size, void **payload);
 int  amc_discard(amc_conn *c, void *payload);
-/* Under the channel lock: keep sample s in the topic's history (evicting the oldest). */
-void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s);
-/* Under the channel lock: queue the kept samples (the newest n, oldest first) for
- * c's own port, which has just attached. */
-void amc_hist_replay(amc_conn *c, unsigned n);
 /* Refresh the views of receiving ports if the channel changed. */
 void amc_refresh_views(amc_conn *c);
 /* Is there room in port i's queue (view v)? */
@@ -138,6 +134,23 @@ static inline bool amc_view_room(const amc_view *v)
     unsigned tail = r->p_tail, head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
     return tail - head < v->cap;
 }
+
+/* ---- history.c: all under the channel lock */
+/* The history table's entries and capacity, or NULL if the topic keeps none. */
+amc_hist *amc_hist_table(am_arena *a, amc_chan *ch, uint32_t *cap);
+/* Make the topic keep at least n samples (growing its table). */
+int  amc_hist_reserve(am_arena *a, amc_chan *ch, unsigned n);
+/* Finish a growth a dead lock holder left (its record). */
+void amc_hist_finish_grow(am_arena *a, amc_chan *ch, const amc_record *rec);
+/* Keep sample s (evicting the oldest kept one). */
+void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s);
+bool amc_hist_holds(am_arena *a, amc_chan *ch, amc_slot s);
+/* Queue the kept samples (the newest n, oldest first) for c's own port, just attached. */
+void amc_hist_replay(amc_conn *c, unsigned n);
+/* Drop entries whose eviction was cut short by a death (after a stolen lock). */
+void amc_hist_settle(am_arena *a, amc_chan *ch);
+/* Release every kept sample and free the table (the channel is going). */
+void amc_hist_drop(am_arena *a, amc_chan *ch);
 
 /* ---- recv.c */
 /* Take the next sample into *out (payload, length, header). 0, AM_EAGAIN (nothing

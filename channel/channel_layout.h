@@ -4,7 +4,8 @@
  *   arena root slot -> directory block: lock + AM_MAX_CHANNELS entries {name, type,
  *                      channel block}
  *   channel block   -> lock, the in-flight record of the lock holder, AM_MAX_PORTS
- *                      port records, the history (kept samples)
+ *                      port records
+ *   history table   -> the samples a topic keeps for late joiners
  *   ring block      -> one per receiving port: a ck_ring, its slots, the held list
  *   sample block    -> amc_msg header, then the payload
  *
@@ -116,7 +117,7 @@ typedef struct amc_port {
  * The lock holder's in-flight record: what it was doing, so that whoever steals the
  * lock from a dead holder can finish it (a send that got past disown always
  * completes) or see it never happened. */
-enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2 };
+enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2, AMC_REC_HIST = 3 };
 typedef struct amc_record {
     _Atomic uint32_t op;
     uint32_t port;       /* SEND: the sender; EVICT: the queue's port            */
@@ -125,6 +126,8 @@ typedef struct amc_record {
     uint32_t pos;        /* EVICT: the queue's c_head before the eviction         */
     uint32_t pad;
     amc_slot evicted;    /* EVICT: what the eviction dequeued                     */
+    amc_slot hist_new;   /* HIST: the larger history table being put in place     */
+    amc_slot hist_old;   /* HIST: the table it replaces (off 0: none)              */
 } amc_record;
 
 enum { AMC_KIND_TOPIC = 1, AMC_KIND_SERVICE = 2 };
@@ -134,20 +137,31 @@ typedef struct amc_hist {
     uint64_t order;      /* send order, to replay oldest first                     */
 } amc_hist;
 
+/* The history table: its own block, so that a publisher asking for more history than
+ * the topic keeps can grow it (a new table replaces the old one; see history.c). */
+#define AMC_HIST_MAGIC 0x3154534948544d41ull /* "AMTHIST1" */
+typedef struct amc_histtab {
+    uint64_t magic;
+    uint32_t cap;
+    uint32_t pad;
+    uint8_t  pad2[48];
+    amc_hist e[];               /* cap entries: chan lock                              */
+} amc_histtab;
+
 typedef struct amc_chan {
     uint64_t magic;
     uint32_t kind;
-    uint32_t history;           /* capacity of hist[]                                  */
-    uint8_t  pad0[48];
+    uint32_t pad;
+    _Atomic uint64_t hist_ref;  /* history table (gen << 32 | off / 16); 0 = none: lock */
+    uint8_t  pad0[40];
     _Atomic uint64_t lock;      /* stamp lock: sends, attach, detach, cleanup          */
     uint8_t  pad1[56];
     amc_record rec;             /* the lock holder's                                   */
     _Atomic uint32_t version;   /* bumped whenever a port changes: senders re-read     */
     uint32_t rr;                /* services: round-robin cursor over servers           */
     uint64_t hist_order;        /* last order given to a history entry                 */
-    uint8_t  pad2[56];
+    uint8_t  pad2[24];
     amc_port ports[AM_MAX_PORTS];
-    amc_hist hist[];            /* history entries: lock                               */
 } amc_chan;
 
 /* ------------------------------------------------------------------ rings
@@ -193,7 +207,8 @@ typedef struct amc_dir {
 _Static_assert(sizeof(amc_msg) == 64, "sample header is one cache line");
 _Static_assert(sizeof(amc_slot) == 16, "slots are 16 bytes");
 _Static_assert(sizeof(amc_port) % 64 == 0, "ports are cache-line sized");
-_Static_assert(sizeof(amc_chan) % 64 == 0, "history starts on a cache line");
+_Static_assert(sizeof(amc_chan) % 64 == 0, "channels are cache-line sized");
+_Static_assert(sizeof(amc_histtab) == 64, "history entries start on a cache line");
 _Static_assert(offsetof(amc_chan, ports) % 64 == 0, "ports start on a cache line");
 _Static_assert(sizeof(amc_dir) <= AM_UPPER_BYTES, "the directory fits the arena's upper area");
 _Static_assert(sizeof(amc_ring) % 64 == 0, "slots start on a cache line");

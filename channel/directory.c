@@ -81,10 +81,7 @@ static amc_dir *dir_lock(am_arena *a, int *rc)
  * the block). */
 static void destroy(am_arena *a, amc_entry *e, amc_chan *ch)
 {
-    for (unsigned k = 0; k < ch->history; k++) {
-        if (ch->hist[k].sample.off != 0) (void)amc_release(a, ch->hist[k].sample, AMC_OWE_HIST, AMC_FREER_HIST, true);
-        ch->hist[k].sample.off = 0;
-    }
+    amc_hist_drop(a, ch);
     ch->magic = 0;
     (void)am_ack(a, ch);
     AM_CRASH_POINT(CH_DESTROY_CLEARED);
@@ -122,17 +119,16 @@ static amc_entry *find(am_arena *a, amc_dir *d, const char *name, int *free_ix)
     return NULL;
 }
 
-static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, unsigned history)
+static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind)
 {
     void *blk;
-    size_t bytes = sizeof(amc_chan) + (size_t)history * sizeof(amc_hist);
+    size_t bytes = sizeof(amc_chan);
     int rc = am_try_alloc(a, bytes, &blk);
     if (rc) return rc;
     amc_chan *ch = blk;
     memset(ch, 0, bytes);
     ch->magic = AMC_CHAN_MAGIC;
     ch->kind = kind;
-    ch->history = history;
     atomic_store_explicit(&ch->version, 1, memory_order_relaxed);
     (void)am_block_identify(a, ch, &e->chan_off, &e->chan_gen, NULL);
     e->kind = kind;
@@ -165,7 +161,7 @@ int amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const 
     int free_ix;
     amc_entry *e = find(a, d, name, &free_ix);
     if (!e) {
-        rc = free_ix < 0 ? AM_EFULL : create(a, &d->e[free_ix], name, kind, history);
+        rc = free_ix < 0 ? AM_EFULL : create(a, &d->e[free_ix], name, kind);
         if (rc == 0) e = &d->e[free_ix];
     } else if (e->kind != kind || !type_matches(e, type)) {
         rc = AM_ETYPE;
@@ -180,6 +176,9 @@ int amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const 
         amc_chan_lock(c);
         (void)amc_chan_gc(a, c->ch);
         rc = amc_port_attach(c, role, depth, max_held, policy);
+        if (rc == 0 && role == AMC_ROLE_PUB && history > 0 && (rc = amc_hist_reserve(a, c->ch, history)) != 0) {
+            amc_port_release(a, c->ch, c->port);
+        }
         if (rc == 0 && role == AMC_ROLE_SUB && history > 0) amc_hist_replay(c, history);
         if (rc != 0 && amc_chan_ports(c->ch) == 0) destroy(a, e, c->ch);
         else amc_chan_unlock(c);

@@ -18,12 +18,7 @@ amc_chan *amc_chan_at(am_arena *a, uint64_t off, uint32_t gen)
     size_t sz;
     amc_chan *ch = am_block_probe(a, off, gen, NULL, &sz);
     if (!ch || sz < sizeof(amc_chan) || ch->magic != AMC_CHAN_MAGIC) return NULL;
-    uint32_t hist = ch->history;
-    if ((ch->kind != AMC_KIND_TOPIC && ch->kind != AMC_KIND_SERVICE) || hist > AM_MAX_HISTORY ||
-        sz < sizeof(amc_chan) + (size_t)hist * sizeof(amc_hist)) {
-        return NULL;
-    }
-    return ch;
+    return ch->kind == AMC_KIND_TOPIC || ch->kind == AMC_KIND_SERVICE ? ch : NULL;
 }
 
 unsigned amc_chan_ports(const amc_chan *ch)
@@ -253,11 +248,9 @@ static void finish_send(am_arena *a, amc_chan *ch, const amc_record *rec)
         atomic_fetch_add_explicit(&ch->ports[t].dropped, 1, memory_order_relaxed);
         (void)amc_release(a, rec->sample, bit, AMC_FREER_LOCK(t), true);
     }
-    if (rec->targets & AMC_OWE_HIST) {
-        for (unsigned k = 0; k < ch->history; k++) {
-            if (ch->hist[k].sample.off == rec->sample.off && ch->hist[k].sample.gen == rec->sample.gen) return;
-        }
-        if (atomic_load_explicit(&m->owe, memory_order_acquire) & AMC_OWE_HIST) amc_hist_push(a, ch, rec->sample);
+    if ((rec->targets & AMC_OWE_HIST) && (atomic_load_explicit(&m->owe, memory_order_acquire) & AMC_OWE_HIST) &&
+        !amc_hist_holds(a, ch, rec->sample)) {
+        amc_hist_push(a, ch, rec->sample);
     }
 }
 
@@ -276,18 +269,13 @@ static void finish_evict(am_arena *a, amc_chan *ch, const amc_record *rec)
 
 void amc_chan_repair(am_arena *a, amc_chan *ch)
 {
-    /* History entries whose eviction was cut short, before the record is finished
-     * (finishing a send may evict again). */
-    for (unsigned k = 0; k < ch->history; k++) {
-        amc_slot s = ch->hist[k].sample;
-        if (s.off == 0) continue;
-        amc_msg *m = am_block_probe(a, s.off, s.gen, NULL, NULL);
-        if (m && (atomic_load_explicit(&m->owe, memory_order_acquire) & AMC_OWE_HIST)) continue;
-        if (m) (void)amc_release(a, s, AMC_OWE_HIST, AMC_FREER_HIST, true);
-        ch->hist[k].sample.off = 0;
-    }
     amc_record rec = ch->rec;
-    switch (atomic_load_explicit(&ch->rec.op, memory_order_acquire)) {
+    uint32_t op = atomic_load_explicit(&ch->rec.op, memory_order_acquire);
+    if (op == AMC_REC_HIST) amc_hist_finish_grow(a, ch, &rec);
+    /* History entries whose eviction was cut short, before a send is finished (which
+     * may evict again). */
+    amc_hist_settle(a, ch);
+    switch (op) {
     case AMC_REC_SEND:  finish_send(a, ch, &rec); break;
     case AMC_REC_EVICT: finish_evict(a, ch, &rec); break;
     default: break;

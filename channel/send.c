@@ -61,52 +61,6 @@ void amc_refresh_views(amc_conn *c)
     c->version = v;
 }
 
-void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s)
-{
-    if (ch->history == 0) return;
-    unsigned victim = 0;
-    for (unsigned k = 0; k < ch->history; k++) {
-        if (ch->hist[k].sample.off == 0) { victim = k; break; }
-        if (ch->hist[k].order < ch->hist[victim].order) victim = k;
-    }
-    amc_hist *h = &ch->hist[victim];
-    if (h->sample.off != 0) {
-        /* recover: an eviction cut short by a death may have cleared the bit already */
-        (void)amc_release(a, h->sample, AMC_OWE_HIST, AMC_FREER_HIST, true);
-        AM_CRASH_POINT(CH_HIST_EVICTED);
-    }
-    h->order = ++ch->hist_order;
-    h->sample = s;
-}
-
-void amc_hist_replay(amc_conn *c, unsigned n)
-{
-    amc_chan *ch = c->ch;
-    uint64_t bit = 1ull << c->port;
-    /* Oldest first among the newest n: pick by increasing order above a floor. */
-    unsigned have = 0;
-    for (unsigned k = 0; k < ch->history; k++) have += ch->hist[k].sample.off != 0;
-    unsigned skip = have > n ? have - n : 0;
-    uint64_t floor = 0;
-    for (unsigned done = 0; done < have; done++) {
-        unsigned best = ch->history;
-        for (unsigned k = 0; k < ch->history; k++) {
-            if (ch->hist[k].sample.off == 0 || ch->hist[k].order <= floor) continue;
-            if (best == ch->history || ch->hist[k].order < ch->hist[best].order) best = k;
-        }
-        if (best == ch->history) break;
-        floor = ch->hist[best].order;
-        if (done < skip) continue;
-        amc_slot s = ch->hist[best].sample;
-        amc_msg *m = am_block_probe(c->a, s.off, s.gen, NULL, NULL);
-        if (!m || !(atomic_load_explicit(&m->owe, memory_order_acquire) & AMC_OWE_HIST)) continue;
-        /* Queue first, then hold: the history bit keeps it alive meanwhile, and if we
-         * die in between, our cleanup clears a bit that is already clear. */
-        if (!ck_ring_enqueue_spsc_amc(&c->ring->ring, c->slots, &s)) break;
-        atomic_fetch_or_explicit(&m->owe, bit, memory_order_acq_rel);
-    }
-}
-
 /* Receiver-side lock for DROP_OLDEST queues, taken by an evicting sender (which holds
  * the channel lock, so no other sender holds this one). A dead holder is the port's
  * owner (then the port is released instead, and false returned), or a sender that
@@ -250,7 +204,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         amc_futex_wait(&bp->room, w, deadline, ALIVE_EVERY_NS);
     }
 
-    uint64_t holders = targets | (to->history && ch->history ? AMC_OWE_HIST : 0);
+    uint64_t holders = targets | (to->history && atomic_load_explicit(&ch->hist_ref, memory_order_relaxed) ? AMC_OWE_HIST : 0);
     m->send_ns = amc_now_ns();
     m->from = c->port;
     m->from_gen = c->port_gen;

@@ -463,6 +463,23 @@ START_TEST(history_for_late_joiners)
     am_sub_close(late);
     am_sub_close(none);
     am_pub_close(p);                    /* the kept samples go with the topic */
+
+    /* A subscriber that creates the topic does not decide its history; a publisher
+     * asking for more than the topic keeps grows it, keeping what was kept. */
+    am_sub *early;
+    ck_assert_int_eq(am_sub_open(a, "h2", NULL, &early), 0);
+    ck_assert_int_eq(am_pub_open(a, "h2", &(am_pub_opts){ .history = 2 }, &p), 0);
+    publish_n(p, 1, 3);
+    am_pub *more;
+    ck_assert_int_eq(am_pub_open(a, "h2", &(am_pub_opts){ .history = 4 }, &more), 0);
+    publish_n(p, 4, 5);
+    ck_assert_int_eq(am_sub_open(a, "h2", &(am_sub_opts){ .history = 10 }, &all), 0);
+    for (int i = 2; i <= 5; i++) ck_assert_int_eq(take_int(all), i);
+    ck_assert_int_eq(take_int(all), -1);
+    am_sub_close(all);
+    am_sub_close(early);
+    am_pub_close(more);
+    am_pub_close(p);
     tu_finish(a);
 }
 END_TEST
