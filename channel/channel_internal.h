@@ -58,6 +58,8 @@ typedef struct amc_conn {
     uint32_t   version;      /* channel version the views are of                    */
     uint64_t   seq;
     uint64_t   last_gc_ns;
+    unsigned   gc_tick;
+    uint64_t   role_ports[AMC_ROLES]; /* ports with a view, by role (not our own)  */
     amc_view   views[AM_MAX_PORTS];
 } amc_conn;
 
@@ -174,10 +176,9 @@ uint64_t amc_spin_ns(void);
  * max_ns). */
 void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, uint64_t max_ns);
 void amc_futex_wake(_Atomic uint32_t *word);
-/* After queuing for port p: wake its receiver if it sleeps. */
+/* After queuing for port p and a seq_cst fence: wake its receiver if it sleeps. */
 static inline void amc_wake_receiver(amc_port *p)
 {
-    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&p->sleeping, memory_order_relaxed)) {
         atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->wake, 1, memory_order_release);

@@ -79,7 +79,7 @@ typedef struct amc_msg {
 #define AMC_MSG_HDR ((uint32_t)sizeof(amc_msg))
 
 /* ------------------------------------------------------------------ ports */
-enum { AMC_ROLE_PUB = 1, AMC_ROLE_SUB = 2, AMC_ROLE_SERVER = 3, AMC_ROLE_CLIENT = 4 };
+enum { AMC_ROLE_PUB = 1, AMC_ROLE_SUB = 2, AMC_ROLE_SERVER = 3, AMC_ROLE_CLIENT = 4, AMC_ROLES = 5 };
 /* FREE: nobody. ATTACHING: being set up by `stamp` (its ring may not be disowned yet).
  * ACTIVE: in use; receives if it has a ring. RELEASING: being torn down (senders no
  * longer queue to it; its ring may already be freed). */

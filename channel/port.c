@@ -242,6 +242,7 @@ static void finish_send(am_arena *a, amc_chan *ch, const amc_record *rec)
         amc_ring *r = active ? amc_port_ring(a, ch, t, &mask) : NULL;
         if (r && landed(r, mask, rec->sample)) continue;
         if (r && ck_ring_enqueue_spsc_amc(&r->ring, amc_ring_slots(r), (amc_slot *)&rec->sample)) {
+            atomic_thread_fence(memory_order_seq_cst);
             amc_wake_receiver(&ch->ports[t]);
             continue;
         }

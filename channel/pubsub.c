@@ -68,12 +68,10 @@ int am_pub_send(am_pub *p, void *payload, size_t len)
     if (!p || !payload) return AM_EINVAL;
     int i = find_loan(p, payload);
     if (i < 0) return AM_EINVAL;
-    size_t cap = am_block_size(p->c->a, amc_msg_of(payload));
-    if (cap < AMC_MSG_HDR || len > cap - AMC_MSG_HDR) return AM_EINVAL;
-    amc_msg *m = amc_msg_of(payload);
-    m->len = (uint32_t)len;
-    m->seq = p->c->seq + 1;
     if (len > UINT32_MAX) return AM_ETOOBIG;
+    amc_msg *m = amc_msg_of(payload);
+    m->len = (uint32_t)len;           /* amc_send checks it against the block */
+    m->seq = p->c->seq + 1;
     amc_target to = { AMC_OWE_PORTS, AMC_ROLE_SUB, 0, false, true };
     int rc = amc_send(p->c, payload, &to, p->timeout_ns, NULL);
     if (rc == 0) {

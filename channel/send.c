@@ -45,6 +45,7 @@ void amc_refresh_views(amc_conn *c)
     amc_chan *ch = c->ch;
     uint32_t v = atomic_load_explicit(&ch->version, memory_order_acquire);
     if (v == c->version && v != 0) return;
+    memset(c->role_ports, 0, sizeof c->role_ports);
     for (unsigned i = 0; i < AM_MAX_PORTS; i++) {
         amc_port *p = &ch->ports[i];
         amc_view *w = &c->views[i];
@@ -57,6 +58,7 @@ void amc_refresh_views(amc_conn *c)
         *w = (amc_view){ atomic_load_explicit(&p->gen, memory_order_relaxed), mask, cap < 1 || cap > mask ? mask : cap,
                          p->policy, p->role, r, amc_ring_slots(r) };
         if (w->gen == 0) w->gen = 1;
+        if (w->role < AMC_ROLES && i != c->port) c->role_ports[w->role] |= 1ull << i;
     }
     c->version = v;
 }
@@ -108,33 +110,49 @@ static bool evict_oldest(amc_conn *c, unsigned t)
 
 static void maybe_gc(amc_conn *c, bool now)
 {
+    if (!now && (++c->gc_tick & 63) != 0) return;       /* the clock every 64 sends */
     uint64_t t = amc_now_ns();
     if (!now && t - c->last_gc_ns < GC_EVERY_NS) return;
     c->last_gc_ns = t;
     if (amc_chan_gc(c->a, c->ch) > 0) amc_refresh_views(c);
 }
 
-static bool wanted(const amc_conn *c, const amc_target *to, unsigned t)
+/* The ports a send may go to: receiving ports of the role asked, in want, of the
+ * incarnation asked, with a sane queue. */
+static uint64_t candidates(const amc_conn *c, const amc_target *to)
 {
-    const amc_view *v = &c->views[t];
-    return (to->want & (1ull << t)) && v->gen != 0 && t != c->port && v->role == to->role &&
-           (to->gen == 0 || v->gen == to->gen) && v->ring->ring.mask == v->mask; /* else scribbled on */
+    uint64_t cand = to->role < AMC_ROLES ? c->role_ports[to->role] & to->want : 0;
+    for (uint64_t m = cand; m; m &= m - 1) {
+        unsigned t = (unsigned)__builtin_ctzll(m);
+        const amc_view *v = &c->views[t];
+        if ((to->gen != 0 && v->gen != to->gen) || v->ring->ring.mask != v->mask) cand &= ~(1ull << t);
+    }
+    return cand;
+}
+
+/* Round robin: the candidates from the cursor on, then those before it. */
+static uint64_t rotate_from(uint64_t cand, unsigned start, unsigned *t)
+{
+    uint64_t hi = cand & (~0ull << start);
+    uint64_t pick = hi ? hi : cand;
+    *t = (unsigned)__builtin_ctzll(pick);
+    return 1ull << *t;
 }
 
 /* Which targets can take a sample now. Drops for DROP_NEWEST, makes room for
- * DROP_OLDEST; *blocked gets a full AM_POLICY_BLOCK port, if any. With to->one, the
- * first port with room from the round-robin cursor on; blocked if none has. */
+ * DROP_OLDEST; *blocked gets a full AM_POLICY_BLOCK port, if any. With to->one, one
+ * port with room, round robin from the channel's cursor; blocked if none has. */
 static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
 {
-    uint64_t targets = 0;
+    uint64_t cand = candidates(c, to), targets = 0;
     bool full_seen = false;
     *blocked = -1;
-    unsigned start = to->one ? c->ch->rr % AM_MAX_PORTS : 0;
-    for (unsigned n = 0; n < AM_MAX_PORTS; n++) {
-        unsigned t = (start + n) % AM_MAX_PORTS;
-        uint64_t bit = 1ull << t;
+    while (cand) {
+        unsigned t;
+        uint64_t bit = to->one ? rotate_from(cand, c->ch->rr % AM_MAX_PORTS, &t) : (cand & -cand);
+        if (!to->one) t = (unsigned)__builtin_ctzll(bit);
+        cand &= ~bit;
         amc_view *v = &c->views[t];
-        if (!wanted(c, to, t)) continue;
         if (amc_view_room(v)) {
             targets |= bit;
             if (!to->one) continue;
@@ -168,7 +186,10 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     amc_msg *m = amc_msg_of(payload);
     amc_slot s = { 0, 0, 0 };
     size_t cap;
-    if (!payload || am_block_identify(a, m, &s.off, &s.gen, &cap) != 0 || cap < AMC_MSG_HDR) return AM_EINVAL;
+    if (!payload || am_block_identify(a, m, &s.off, &s.gen, &cap) != 0 || cap < AMC_MSG_HDR ||
+        m->len > cap - AMC_MSG_HDR) {
+        return AM_EINVAL;
+    }
     uint64_t deadline = 0, last_alive = 0;
     uint64_t targets;
     for (;;) {
@@ -222,9 +243,9 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     AM_CRASH_POINT(CH_SEND_RECORDED);
     (void)am_disown(a, m);
     AM_CRASH_POINT(CH_SEND_DISOWNED);
-    for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
+    for (uint64_t m2 = targets; m2; m2 &= m2 - 1) {
+        unsigned t = (unsigned)__builtin_ctzll(m2);
         uint64_t bit = 1ull << t;
-        if (!(targets & bit)) continue;
         amc_view *v = &c->views[t];
         if (v->ring->ring.mask != v->mask || !ck_ring_enqueue_spsc_amc(&v->ring->ring, v->slots, &s)) {
             targets &= ~bit;                 /* only a scribbled-on queue gets here */
@@ -236,9 +257,8 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
     amc_chan_unlock(c);
     atomic_fetch_add_explicit(&ch->ports[c->port].sent, 1, memory_order_relaxed);
-    for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
-        if (targets & (1ull << t)) amc_wake_receiver(&ch->ports[t]);
-    }
+    atomic_thread_fence(memory_order_seq_cst);           /* one fence for all wakes */
+    for (uint64_t m2 = targets; m2; m2 &= m2 - 1) amc_wake_receiver(&ch->ports[__builtin_ctzll(m2)]);
     if (delivered) *delivered = targets;
     return 0;
 }

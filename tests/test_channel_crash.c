@@ -160,12 +160,17 @@ static int churner(am_arena *a, uint64_t *rng)
         am_pub *p;
         am_sub *s;
         if (am_sub_open(a, name, &(am_sub_opts){ .depth = 4, .policy = AM_POLICY_DROP_NEWEST }, &s)) return 50;
-        if (am_pub_open(a, name, NULL, &p)) return 51;
+        /* history tables made, and grown by a second publisher asking for more */
+        unsigned hist = 1 + (unsigned)(tu_rand(rng) % 3);
+        am_pub *q;
+        if (am_pub_open(a, name, &(am_pub_opts){ .history = hist }, &p)) return 51;
+        if (am_pub_open(a, name, &(am_pub_opts){ .history = hist + 1 }, &q)) return 53;
         uint64_t hdr[2] = { 1, (uint64_t)getpid() };
         uint8_t buf[64];
         memcpy(buf, hdr, sizeof hdr);
         tu_fill(buf + 16, sizeof buf - 16, pattern_seed(1, hdr[1]));
         if (am_pub_publish(p, buf, sizeof buf)) return 52;
+        am_pub_close(q);
         am_pub_close(p);
         am_sub_close(s);
         tick(R_CHURN);
