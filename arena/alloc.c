@@ -120,7 +120,19 @@ int am_retain(am_arena *a, void *p, uint32_t n)
     return 0;
 }
 
+static int ack(am_arena *a, void *p, bool defer);
+
 int am_ack(am_arena *a, void *p)
+{
+    return ack(a, p, false);
+}
+
+int am_ack_deferred(am_arena *a, void *p)
+{
+    return ack(a, p, true);
+}
+
+static int ack(am_arena *a, void *p, bool defer)
 {
     block_ref r;
     int rc = find_block(a, p, &r);
@@ -143,7 +155,7 @@ int am_ack(am_arena *a, void *p)
             continue;
         }
         AM_CRASH_POINT(FREE_CLAIMED);
-        if (am_sector_trylock(a, r.k)) {
+        if (!defer && am_sector_trylock(a, r.k)) {
             rc = am_tlsf_free(a, r.k, r.off);
             am_intent_release(a, ix);
             if (rc == 0) rc = am_sector_drain(a, r.k);

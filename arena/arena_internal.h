@@ -155,6 +155,11 @@ int   am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen
  * if that allocation is no longer live. */
 void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload);
 
+/* am_ack, but a last reference always goes on the sector's deferred stack rather than
+ * being merged now: for a receiver freeing blocks a sender on another CPU allocates
+ * from, so that the free touches one cache line of the sector, not its lists. */
+int   am_ack_deferred(am_arena *a, void *p);
+
 /* ---- check.c */
 int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
 

@@ -52,7 +52,8 @@ int amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool reco
             break;
         }
     }
-    return am_ack(a, m) == 0 ? 0 : AM_ECORRUPT;
+    /* Deferred: the sender's next allocation in that sector merges it, on its own CPU. */
+    return am_ack_deferred(a, m) == 0 ? 0 : AM_ECORRUPT;
 }
 
 static bool receives(uint32_t role)
