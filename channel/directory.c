@@ -78,14 +78,14 @@ static amc_dir *dir_lock(am_arena *a, int *rc)
 }
 
 /* Free a channel nobody uses (directory and channel locks held; the latter goes with
- * the block). */
+ * the block) and clear its entry, if it still has one. */
 static void destroy(am_arena *a, amc_entry *e, amc_chan *ch)
 {
     amc_hist_drop(a, ch);
     ch->magic = 0;
     (void)am_ack(a, ch);
     AM_CRASH_POINT(CH_DESTROY_CLEARED);
-    atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
+    if (e) atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
 }
 
 static bool type_matches(const amc_entry *e, const am_type *t)
@@ -207,7 +207,8 @@ void amc_close(amc_conn *c)
             e = &d->e[i];
         }
     }
-    if (e && amc_chan_ports(c->ch) == 0) destroy(c->a, e, c->ch);
+    /* (no entry: a scribbled directory lost it; nobody else can reach it either) */
+    if (amc_chan_ports(c->ch) == 0) destroy(c->a, e, c->ch);
     else amc_chan_unlock(c);
     if (d) amc_unlock(&d->lock);
     free(c);

@@ -108,6 +108,10 @@ static bool evict_oldest(amc_conn *c, unsigned t)
     return true;
 }
 
+/* Release dead ports now and then (or now), before targets are chosen: never
+ * between choosing them and queuing, which would queue into a freed ring. A dead
+ * receiver's port goes within 100 ms of sending (64 sends at least), or within 5 ms
+ * when a blocked send waits on it. */
 static void maybe_gc(amc_conn *c, bool now)
 {
     if (!now && (++c->gc_tick & 63) != 0) return;       /* the clock every 64 sends */
@@ -141,11 +145,11 @@ static uint64_t rotate_from(uint64_t cand, unsigned start, unsigned *t)
 
 /* Which targets can take a sample now. Drops for DROP_NEWEST, makes room for
  * DROP_OLDEST; *blocked gets a full AM_POLICY_BLOCK port, if any. With to->one, one
- * port with room, round robin from the channel's cursor; blocked if none has. */
+ * port with room, round robin from the channel's cursor; blocked if none has.
+ * (Dead receivers' ports go in maybe_gc, before this.) */
 static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
 {
     uint64_t cand = candidates(c, to), targets = 0;
-    bool full_seen = false;
     *blocked = -1;
     while (cand) {
         unsigned t;
@@ -160,7 +164,6 @@ static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
             *blocked = -1;
             return targets;
         }
-        full_seen = true;
         if (v->policy == AM_POLICY_DROP_NEWEST) {
             atomic_fetch_add_explicit(&c->ch->ports[t].dropped, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&c->ch->ports[c->port].dropped, 1, memory_order_relaxed);
@@ -174,8 +177,6 @@ static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
             *blocked = (int)t;                /* wait on it if no server has room */
         }
     }
-    /* A full queue may belong to a dead receiver: look, but not on every send. */
-    if (full_seen) maybe_gc(c, false);
     return targets;
 }
 

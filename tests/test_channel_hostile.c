@@ -190,8 +190,8 @@ START_TEST(foreign_directory_is_refused)
     am_pub *q;
     ck_assert_int_eq(am_pub_open(a, "y", NULL, &q), 0);          /* a new channel */
     am_pub_close(q);
-    am_arena_close(a);
-    tu_cleanup();
+    am_pub_close(p);                   /* its channel, lost by the directory, goes too */
+    tu_finish(a);
 }
 END_TEST
 
