@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "atomicmatrix/arena.h"
+#include "bench_util.h"
 #include "arena_internal.h"
 
 enum { W_SMALL, W_MIXED, NWORK };
@@ -240,19 +241,6 @@ typedef struct shared {
 
 typedef struct cmd { int op, work, alloc, nprocs, samples; } cmd;
 
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 /* Wait until all n workers of this run arrived. The counter only grows: the k-th
  * two-process run waits for n * k arrivals. */

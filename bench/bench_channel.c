@@ -90,6 +90,7 @@
 #endif
 
 #include "atomicmatrix/arena.h"
+#include "bench_util.h"
 #include "atomicmatrix/channel.h"
 
 enum { T_LAT, T_TPUT, NTEST };
@@ -137,19 +138,6 @@ enum { NLAT = sizeof LAT_SIZES / sizeof LAT_SIZES[0], NTPUT = sizeof TPUT_SIZES 
 
 /* ------------------------------------------------------------------ small things */
 
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 static int g_group = -1, g_side = -1;      /* who this worker is (-1: the parent)      */
 static unsigned char g_tag;                /* what the next message is filled with     */

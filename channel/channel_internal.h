@@ -73,9 +73,21 @@ void amc_chan_unlock(amc_conn *c);
 
 /* ---- directory.c */
 int  amc_validate_name(const char *name);
-/* Attach a port of role to the channel `name` of kind, creating it if needed. */
-int  amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const am_type *type,
-              unsigned history, unsigned depth, unsigned max_held, am_policy policy, amc_conn **out);
+/* What a port asks for when it attaches. */
+typedef struct amc_want {
+    unsigned       kind;      /* AMC_KIND_*                              */
+    unsigned       role;      /* AMC_ROLE_*                              */
+    const am_type *type;
+    unsigned       history;   /* publisher: keep; subscriber: replay     */
+    unsigned       depth;     /* receiving ports: queue and held list    */
+    unsigned       max_held;
+    am_policy      policy;
+} amc_want;
+/* Attach a port to the channel `name`, creating it if needed. */
+int  amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out);
+/* The same for a public handle of `size` bytes whose first member is its amc_conn
+ * pointer (am_pub, am_sub, am_server, am_client): allocated, opened, or freed again. */
+int  amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out);
 /* Detach and free c; the channel goes when its last port has. */
 void amc_close(amc_conn *c);
 
@@ -155,16 +167,21 @@ void amc_hist_settle(am_arena *a, amc_chan *ch);
 void amc_hist_drop(am_arena *a, amc_chan *ch);
 
 /* ---- recv.c */
-/* Take the next sample into *out (payload, length, header). 0, AM_EAGAIN (nothing
- * queued), AM_ENOMEM (held list full), AM_ECORRUPT (a bad slot, skipped). */
-int  amc_take(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg, const void **data, size_t *len);
+/* A taken sample: where it is held, its header and its payload. */
+typedef struct amc_got {
+    amc_slot    slot;
+    unsigned    held;         /* index in the held list */
+    amc_msg    *msg;
+    const void *data;
+    size_t      len;
+} amc_got;
+/* Take the next sample, waiting up to timeout_ns (spin, then sleep). 0, AM_ETIMEDOUT,
+ * AM_EAGAIN (the held list is full), AM_ECORRUPT (a bad slot, skipped). */
+int  amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns);
 /* Release held entry ix naming offset off. */
 int  amc_ack(amc_conn *c, unsigned ix, uint64_t off);
 /* Queued samples in this port's ring. */
 unsigned amc_queued(const amc_conn *c);
-/* Take with waiting: spin, then sleep until a sample comes or the deadline. */
-int  amc_take_wait(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg,
-                   const void **data, size_t *len, int64_t timeout_ns);
 
 /* ---- wait.c */
 uint64_t amc_now_ns(void);

@@ -144,10 +144,11 @@ static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind)
     return 0;
 }
 
-int amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const am_type *type, unsigned history,
-             unsigned depth, unsigned max_held, am_policy policy, amc_conn **out)
+int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
 {
     *out = NULL;
+    unsigned kind = w->kind, role = w->role, history = w->history;
+    const am_type *type = w->type;
     int rc = amc_validate_name(name);
     if (rc == 0) rc = validate_type(type);
     if (rc) return rc;
@@ -175,7 +176,7 @@ int amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const 
         c->kind = kind;
         amc_chan_lock(c);
         (void)amc_chan_gc(a, c->ch);
-        rc = amc_port_attach(c, role, depth, max_held, policy);
+        rc = amc_port_attach(c, role, w->depth, w->max_held, w->policy);
         if (rc == 0 && role == AMC_ROLE_PUB && history > 0 && (rc = amc_hist_reserve(a, c->ch, history)) != 0) {
             amc_port_release(a, c->ch, c->port);
         }
@@ -189,6 +190,19 @@ int amc_open(am_arena *a, const char *name, unsigned kind, unsigned role, const 
         return rc;
     }
     *out = c;
+    return 0;
+}
+
+int amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out)
+{
+    void *h = calloc(1, size);
+    if (!h) return AM_ENOMEM;
+    int rc = amc_open(a, name, w, (amc_conn **)h);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    *out = h;
     return 0;
 }
 

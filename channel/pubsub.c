@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include "channel_internal.h"
 
 #define DEFAULT_SEND_TIMEOUT_NS 1000000000ll
@@ -20,6 +21,8 @@ struct am_pub {
 struct am_sub {
     amc_conn *c;
 };
+/* amc_open_handle stores the port in the first member. */
+_Static_assert(offsetof(struct am_pub, c) == 0 && offsetof(struct am_sub, c) == 0, "handles start with their port");
 
 int am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out)
 {
@@ -27,16 +30,10 @@ int am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub 
     *out = NULL;
     am_pub_opts o = opts ? *opts : (am_pub_opts){ 0 };
     if (!a || o.history > AM_MAX_HISTORY) return AM_EINVAL;
-    am_pub *p = calloc(1, sizeof *p);
-    if (!p) return AM_ENOMEM;
-    p->timeout_ns = o.send_timeout_ns == 0 ? DEFAULT_SEND_TIMEOUT_NS : o.send_timeout_ns;
-    int rc = amc_open(a, topic, AMC_KIND_TOPIC, AMC_ROLE_PUB, &o.type, o.history, 0, 0, AM_POLICY_BLOCK, &p->c);
-    if (rc) {
-        free(p);
-        return rc;
-    }
-    *out = p;
-    return 0;
+    amc_want w = { AMC_KIND_TOPIC, AMC_ROLE_PUB, &o.type, o.history, 0, 0, AM_POLICY_BLOCK };
+    int rc = amc_open_handle(a, topic, &w, sizeof(am_pub), (void **)out);
+    if (rc == 0) (*out)->timeout_ns = o.send_timeout_ns == 0 ? DEFAULT_SEND_TIMEOUT_NS : o.send_timeout_ns;
+    return rc;
 }
 
 static int find_loan(const am_pub *p, const void *payload)
@@ -142,31 +139,18 @@ int am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub 
     }
     unsigned depth = o.depth ? o.depth : DEFAULT_DEPTH;
     if (o.history > depth) depth = o.history;
-    am_sub *s = calloc(1, sizeof *s);
-    if (!s) return AM_ENOMEM;
-    int rc = amc_open(a, topic, AMC_KIND_TOPIC, AMC_ROLE_SUB, &o.type, o.history, depth,
-                      o.max_held ? o.max_held : DEFAULT_HELD, o.policy, &s->c);
-    if (rc) {
-        free(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    amc_want w = { AMC_KIND_TOPIC, AMC_ROLE_SUB, &o.type, o.history, depth, o.max_held ? o.max_held : DEFAULT_HELD,
+                   o.policy };
+    return amc_open_handle(a, topic, &w, sizeof(am_sub), (void **)out);
 }
 
 int am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns)
 {
     if (!s || !out) return AM_EINVAL;
-    amc_slot slot;
-    unsigned ix;
-    amc_msg *m;
-    const void *data;
-    size_t len;
-    int rc = amc_take_wait(s->c, &slot, &ix, &m, &data, &len, timeout_ns);
-    if (rc == AM_ENOMEM) return AM_EAGAIN;
-    if (rc) return rc;
-    *out = (am_sample){ data, len, m->seq, m->send_ns, m->from, ix, slot.off };
-    return 0;
+    amc_got g;
+    int rc = amc_take_wait(s->c, &g, timeout_ns);
+    if (rc == 0) *out = (am_sample){ g.data, g.len, g.msg->seq, g.msg->send_ns, g.msg->from, g.held, g.slot.off };
+    return rc;
 }
 
 int am_sub_ack(am_sub *s, am_sample *sample)

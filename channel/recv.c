@@ -38,17 +38,18 @@ unsigned amc_queued(const amc_conn *c)
     return (tail - r->c_head) & c->mask;
 }
 
-int amc_take(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg, const void **data, size_t *len)
+/* One try: 0, AM_ETIMEDOUT (nothing queued), AM_EAGAIN, AM_ECORRUPT. */
+static int take(amc_conn *c, amc_got *got)
 {
-    if (c->nheld >= c->max_held) return AM_ENOMEM;
+    if (c->nheld >= c->max_held) return AM_EAGAIN;
     unsigned k = c->held_hint;
     while (c->held[k].off != 0) k = k + 1 < c->max_held ? k + 1 : 0;
     amc_port *p = &c->ch->ports[c->port];
     bool locked = c->policy == AM_POLICY_DROP_OLDEST;
     if (locked) take_lock(c);
-    bool got = c->ring->ring.mask == c->mask && ck_ring_dequeue_spsc_amc(&c->ring->ring, c->slots, &c->held[k]);
+    bool ok = c->ring->ring.mask == c->mask && ck_ring_dequeue_spsc_amc(&c->ring->ring, c->slots, &c->held[k]);
     if (locked) amc_unlock(&p->take_lock);
-    if (!got) return c->ring->ring.mask == c->mask ? AM_EAGAIN : AM_ECORRUPT;
+    if (!ok) return c->ring->ring.mask == c->mask ? AM_ETIMEDOUT : AM_ECORRUPT;
     AM_CRASH_POINT(CH_TAKE_HELD);
     amc_wake_senders(p);
     amc_slot s = c->held[k];
@@ -64,11 +65,7 @@ int amc_take(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg, cons
     c->held_hint = k + 1 < c->max_held ? k + 1 : 0;
     c->received++;
     atomic_store_explicit(&p->received, c->received, memory_order_relaxed);
-    *slot = s;
-    *held_ix = k;
-    *msg = m;
-    *data = m + 1;
-    *len = m->len;
+    *got = (amc_got){ s, k, m, m + 1, m->len };
     return 0;
 }
 
@@ -81,16 +78,15 @@ int amc_ack(amc_conn *c, unsigned ix, uint64_t off)
     return rc == AM_EINVAL ? AM_ECORRUPT : rc;
 }
 
-int amc_take_wait(amc_conn *c, amc_slot *slot, unsigned *held_ix, amc_msg **msg, const void **data, size_t *len,
-                  int64_t timeout_ns)
+int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
 {
-    int rc = amc_take(c, slot, held_ix, msg, data, len);
-    if (rc != AM_EAGAIN || timeout_ns == 0) return rc == AM_EAGAIN ? AM_ETIMEDOUT : rc;
+    int rc = take(c, got);
+    if (rc != AM_ETIMEDOUT || timeout_ns == 0) return rc;
     amc_port *p = &c->ch->ports[c->port];
     uint64_t start = amc_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
     for (unsigned i = 1;; i++) {
-        rc = amc_take(c, slot, held_ix, msg, data, len);
-        if (rc != AM_EAGAIN) return rc;
+        rc = take(c, got);
+        if (rc != AM_ETIMEDOUT) return rc;
         if ((i & 31) != 0) continue;                      /* read the clock now and then */
         uint64_t now = amc_now_ns();
         if (now >= deadline) return AM_ETIMEDOUT;

@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include "channel_internal.h"
 
 #define SERVER_DEPTH   64u
@@ -32,6 +33,8 @@ struct am_client {
     uint64_t  corr;
     uint64_t  calls, timeouts;
 };
+/* amc_open_handle stores the port in the first member. */
+_Static_assert(offsetof(struct am_server, c) == 0 && offsetof(struct am_client, c) == 0, "handles start with their port");
 
 int am_server_open(am_arena *a, const char *service, const am_server_opts *opts, am_server **out)
 {
@@ -39,31 +42,18 @@ int am_server_open(am_arena *a, const char *service, const am_server_opts *opts,
     *out = NULL;
     am_server_opts o = opts ? *opts : (am_server_opts){ 0 };
     if (!a || o.depth > AM_MAX_DEPTH || o.max_held > AM_MAX_DEPTH) return AM_EINVAL;
-    am_server *s = calloc(1, sizeof *s);
-    if (!s) return AM_ENOMEM;
-    int rc = amc_open(a, service, AMC_KIND_SERVICE, AMC_ROLE_SERVER, &o.type, 0, o.depth ? o.depth : SERVER_DEPTH,
-                      o.max_held ? o.max_held : SERVER_HELD, AM_POLICY_BLOCK, &s->c);
-    if (rc) {
-        free(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    amc_want w = { AMC_KIND_SERVICE, AMC_ROLE_SERVER, &o.type, 0, o.depth ? o.depth : SERVER_DEPTH,
+                   o.max_held ? o.max_held : SERVER_HELD, AM_POLICY_BLOCK };
+    return amc_open_handle(a, service, &w, sizeof(am_server), (void **)out);
 }
 
 int am_server_take(am_server *s, am_request *req, int64_t timeout_ns)
 {
     if (!s || !req) return AM_EINVAL;
-    amc_slot slot;
-    unsigned ix;
-    amc_msg *m;
-    const void *data;
-    size_t len;
-    int rc = amc_take_wait(s->c, &slot, &ix, &m, &data, &len, timeout_ns);
-    if (rc == AM_ENOMEM) return AM_EAGAIN;
-    if (rc) return rc;
-    *req = (am_request){ data, len, m->method, ix, slot.off };
-    return 0;
+    amc_got g;
+    int rc = amc_take_wait(s->c, &g, timeout_ns);
+    if (rc == 0) *req = (am_request){ g.data, g.len, g.msg->method, g.held, g.slot.off };
+    return rc;
 }
 
 /* The header of a request this server holds. */
@@ -119,16 +109,9 @@ int am_client_open(am_arena *a, const char *service, const am_client_opts *opts,
     *out = NULL;
     am_client_opts o = opts ? *opts : (am_client_opts){ 0 };
     if (!a || o.depth > AM_MAX_DEPTH) return AM_EINVAL;
-    am_client *c = calloc(1, sizeof *c);
-    if (!c) return AM_ENOMEM;
-    int rc = amc_open(a, service, AMC_KIND_SERVICE, AMC_ROLE_CLIENT, &o.type, 0, o.depth ? o.depth : CLIENT_DEPTH,
-                      CLIENT_HELD, AM_POLICY_DROP_NEWEST, &c->c);
-    if (rc) {
-        free(c);
-        return rc;
-    }
-    *out = c;
-    return 0;
+    amc_want w = { AMC_KIND_SERVICE, AMC_ROLE_CLIENT, &o.type, 0, o.depth ? o.depth : CLIENT_DEPTH, CLIENT_HELD,
+                   AM_POLICY_DROP_NEWEST };
+    return amc_open_handle(a, service, &w, sizeof(am_client), (void **)out);
 }
 
 /* Is the server port that took our request still the same, live server? */
@@ -172,19 +155,15 @@ int am_client_call_method(am_client *cl, uint32_t method, const void *req, size_
         uint64_t now = amc_now_ns();
         if (now >= deadline) break;
         int64_t slice = deadline - now < (uint64_t)CHECK_EVERY_NS ? (int64_t)(deadline - now) : CHECK_EVERY_NS;
-        amc_slot slot;
-        unsigned ix;
-        amc_msg *r;
-        const void *data;
-        size_t rlen;
-        rc = amc_take_wait(c, &slot, &ix, &r, &data, &rlen, slice);
-        if (rc == 0 && r->corr == corr) {
-            *reply = (am_sample){ data, rlen, r->seq, r->send_ns, r->from, ix, slot.off };
+        amc_got g;
+        rc = amc_take_wait(c, &g, slice);
+        if (rc == 0 && g.msg->corr == corr) {
+            *reply = (am_sample){ g.data, g.len, g.msg->seq, g.msg->send_ns, g.msg->from, g.held, g.slot.off };
             return 0;
         }
         if (rc == 0) {                                 /* an earlier call's reply */
             atomic_fetch_add_explicit(&c->ch->ports[c->port].late, 1, memory_order_relaxed);
-            (void)amc_ack(c, ix, slot.off);
+            (void)amc_ack(c, g.held, g.slot.off);
             continue;
         }
         if (rc != AM_ETIMEDOUT && rc != AM_ECORRUPT) return rc;

@@ -25,12 +25,14 @@
  * AM_EPEERDEAD within a few milliseconds.
  *
  * Timeouts are in nanoseconds: 0 = do not wait, negative = wait forever. Waiting spins
- * briefly, then sleeps on a futex in the arena; senders make the wake system call only
+ * for AM_SPIN_NS nanoseconds (an environment variable; default 20000, 0 = sleep at
+ * once), then sleeps on a futex in the arena; senders make the wake system call only
  * when a receiver sleeps.
  *
- * Names: 1-63 characters of [A-Za-z0-9_.-/], not starting with '/' or '.'. Type names:
- * up to 127 printable ASCII characters. A topic or service is created by its first
- * opener and freed when its last port closes or is found dead.
+ * Names: 1-63 characters of [A-Za-z0-9_.-/], not starting with '/' or '.'; type names:
+ * 1-127 printable ASCII characters without spaces; anything else gives AM_ENAME. A
+ * topic or service is created by its first opener and freed when its last port closes
+ * or is found dead.
  *
  * Handles are not thread-safe: use one port per thread, or guard it yourself. Ports
  * are tied to the arena handle they were opened on; close them before the arena.
@@ -75,8 +77,9 @@ typedef struct am_type {
 
 typedef struct am_pub_opts {
     am_type  type;
-    unsigned history;         /* keep the last N samples for late joiners (set by
-                                 the topic's creator; 0 = none, max AM_MAX_HISTORY) */
+    unsigned history;         /* keep the last N samples for late joiners (the topic
+                                 keeps the most any publisher asked for; 0 = none,
+                                 max AM_MAX_HISTORY)                              */
     int64_t  send_timeout_ns; /* how long a send waits for AM_POLICY_BLOCK
                                  subscribers: 0 = 1 s default, < 0 = forever      */
 } am_pub_opts;                /* zeroed or NULL: the defaults                      */
@@ -117,8 +120,9 @@ typedef struct am_sub_stats {
 /* ---- publish */
 
 /* Attach a publisher to topic (creating the topic if it does not exist).
- * AM_EINVAL (bad name or options), AM_ETYPE, AM_EFULL (AM_MAX_PORTS or
- * AM_MAX_CHANNELS reached), AM_ENOMEM, AM_ECORRUPT. */
+ * AM_ENAME (bad topic or type name), AM_EINVAL (bad options), AM_ETYPE (another type,
+ * or a service of that name), AM_EFULL (AM_MAX_PORTS or AM_MAX_CHANNELS reached),
+ * AM_ENOMEM, AM_ECORRUPT. */
 int  am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out);
 /* Loan a block of size bytes (16-byte aligned) to write a sample in place. It stays
  * the caller's (and is freed if the process dies) until am_pub_send hands it over.
@@ -140,7 +144,8 @@ void am_pub_close(am_pub *p);
 /* ---- subscribe */
 
 /* Attach a subscriber to topic (creating the topic if it does not exist). Samples
- * sent after this returns reach it (and up to opts->history kept ones first). */
+ * sent after this returns reach it (and up to opts->history kept ones first). Errors
+ * as am_pub_open. */
 int  am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out);
 /* Take the next sample, waiting up to timeout_ns. 0, AM_ETIMEDOUT (nothing came),
  * AM_EAGAIN (max_held samples are held: ack some), AM_ECORRUPT (a slot in shared memory
@@ -149,6 +154,7 @@ int  am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns);
 /* Release a taken sample; the last holder frees its block. AM_EINVAL if it is not a
  * sample this subscriber holds. */
 int  am_sub_ack(am_sub *s, am_sample *sample);
+/* Fill *st. 0 or AM_EINVAL. */
 int  am_sub_stats(am_sub *s, am_sub_counts *st);
 /* Detach: samples held or queued are released. NULL is ignored. */
 void am_sub_close(am_sub *s);
@@ -181,6 +187,8 @@ typedef struct am_client_stats {
     uint64_t late;            /* replies dropped because their call had ended      */
 } am_client_counts;
 
+/* Attach a server to service (creating it if it does not exist). Errors as
+ * am_pub_open (AM_ETYPE also for a topic of that name). */
 int  am_server_open(am_arena *a, const char *service, const am_server_opts *opts, am_server **out);
 /* Take the next request, waiting up to timeout_ns: 0, AM_ETIMEDOUT, AM_EAGAIN. */
 int  am_server_take(am_server *s, am_request *req, int64_t timeout_ns);
@@ -189,8 +197,12 @@ int  am_server_take(am_server *s, am_request *req, int64_t timeout_ns);
 int  am_server_reply(am_server *s, am_request *req, const void *data, size_t len);
 /* Release a taken request without replying (its caller will time out). */
 int  am_server_drop(am_server *s, am_request *req);
+/* Detach; requests taken and not answered are released (their callers see
+ * AM_EPEERDEAD). NULL is ignored. */
 void am_server_close(am_server *s);
 
+/* Attach a client to service (creating it if it does not exist: calls then give
+ * AM_ENOENT until a server attaches). Errors as am_server_open. */
 int  am_client_open(am_arena *a, const char *service, const am_client_opts *opts, am_client **out);
 /* Send a request and wait for its reply: 0 and *reply (ack it with am_client_ack),
  * AM_ETIMEDOUT, AM_ENOENT (no server attached), AM_EPEERDEAD (the server that had
@@ -199,8 +211,11 @@ int  am_client_call(am_client *c, const void *req, size_t len, am_sample *reply,
 /* The same with a method number the server sees in am_request.method. */
 int  am_client_call_method(am_client *c, uint32_t method, const void *req, size_t len,
                            am_sample *reply, int64_t timeout_ns);
+/* Release a reply returned by a call. AM_EINVAL if it is not one this client holds. */
 int  am_client_ack(am_client *c, am_sample *reply);
+/* Fill *st. 0 or AM_EINVAL. */
 int  am_client_stats(am_client *c, am_client_counts *st);
+/* Detach; replies held are released. NULL is ignored. */
 void am_client_close(am_client *c);
 
 /* ---- waiting on several ports at once */
@@ -208,6 +223,8 @@ void am_client_close(am_client *c);
 /* A waitset holds up to 64 subscribers and servers; am_waitset_wait returns when any
  * of them has something to take. Entries carry a caller pointer to tell them apart. */
 int  am_waitset_open(am_waitset **out);
+/* Add a port with a caller pointer that am_waitset_wait reports when it is ready.
+ * AM_EEXIST if it is in already, AM_EFULL past 64. A port belongs to one waiter. */
 int  am_waitset_add_sub(am_waitset *w, am_sub *s, void *user);
 int  am_waitset_add_server(am_waitset *w, am_server *s, void *user);
 /* Remove the entry whose port is port (an am_sub* or am_server*). AM_ENOENT if absent. */
@@ -215,6 +232,7 @@ int  am_waitset_remove(am_waitset *w, const void *port);
 /* Wait up to timeout_ns until an entry is ready; store up to max ready entries' user
  * pointers in ready[]. Returns how many (>= 1), AM_ETIMEDOUT or AM_EINVAL. */
 int  am_waitset_wait(am_waitset *w, void **ready, unsigned max, int64_t timeout_ns);
+/* Free the waitset (its ports stay open). NULL is ignored. */
 void am_waitset_close(am_waitset *w);
 
 /* ---- housekeeping */
