@@ -10,6 +10,7 @@
  * Every slot is checked before use: the block must be the live allocation the slot
  * names, disowned, big enough for the length its header claims, and held by this port.
  */
+#include <sched.h>
 #include "channel_internal.h"
 
 /* DROP_OLDEST queues: a sender may dequeue (evict) too, so takes hold the take lock.
@@ -90,7 +91,11 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
         if ((i & 31) != 0) continue;                      /* read the clock now and then */
         uint64_t now = amc_now_ns();
         if (now >= deadline) return AM_ETIMEDOUT;
-        if (now - start < spin) continue;
+        if (now - start < spin) {
+            /* More spinners than CPUs: let the one we wait for run. */
+            if ((i & 511) == 0) sched_yield();
+            continue;
+        }
         uint32_t w = atomic_load_explicit(&p->wake, memory_order_acquire);
         atomic_store_explicit(&p->sleeping, 1, memory_order_seq_cst);
         if (amc_queued(c) == 0) amc_futex_wait(&p->wake, w, deadline, UINT64_MAX);
