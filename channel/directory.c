@@ -174,6 +174,9 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
         c->ch_off = e->chan_off;
         c->ch_gen = e->chan_gen;
         c->kind = kind;
+    }
+    if (rc == 0 && !c->ch) rc = AM_ECORRUPT;         /* changed under us: hostile */
+    if (rc == 0) {
         amc_chan_lock(c);
         (void)amc_chan_gc(a, c->ch);
         rc = amc_port_attach(c, role, w->depth, w->max_held, w->policy);
@@ -240,6 +243,7 @@ int am_channels_gc(am_arena *a)
         entry_settle(a, e);
         if (atomic_load_explicit(&e->state, memory_order_acquire) != AMC_ENT_READY) continue;
         amc_conn tmp = { .a = a, .ch = amc_chan_at(a, e->chan_off, e->chan_gen) };
+        if (!tmp.ch) continue;
         amc_chan_lock(&tmp);
         n += amc_chan_gc(a, tmp.ch);
         if (amc_chan_ports(tmp.ch) == 0) destroy(a, e, tmp.ch);

@@ -43,8 +43,10 @@ unsigned amc_queued(const amc_conn *c)
 static int take(amc_conn *c, amc_got *got)
 {
     if (c->nheld >= c->max_held) return AM_EAGAIN;
-    unsigned k = c->held_hint;
-    while (c->held[k].off != 0) k = k + 1 < c->max_held ? k + 1 : 0;
+    /* A free held entry (there is one unless the list was scribbled on). */
+    unsigned k = c->held_hint, n = 0;
+    while (c->held[k].off != 0 && ++n < c->max_held) k = k + 1 < c->max_held ? k + 1 : 0;
+    if (c->held[k].off != 0) return AM_ECORRUPT;
     amc_port *p = &c->ch->ports[c->port];
     bool locked = c->policy == AM_POLICY_DROP_OLDEST;
     if (locked) take_lock(c);

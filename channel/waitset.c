@@ -8,6 +8,7 @@
  * the waitset sleeps in short naps instead.
  */
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -124,6 +125,7 @@ int am_waitset_wait(am_waitset *w, void **ready, unsigned max, int64_t timeout_n
         uint64_t now = amc_now_ns();
         if (now >= deadline) return AM_ETIMEDOUT;
         if (now - start >= spin) sleep_on_all(w, deadline);
+        else if ((i & 511) == 511) sched_yield();      /* more spinners than CPUs */
     }
 }
 
