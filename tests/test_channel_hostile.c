@@ -78,6 +78,15 @@ START_TEST(bad_ring_slots_are_skipped)
     ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), 0);
     ck_assert_int_eq(take_value(s, &v), AM_ECORRUPT);
     r->ring.mask = mask;
+    /* A held list full of garbage: no free entry to take into, and no endless search. */
+    amc_slot *held = amc_ring_held(r, r->depth);
+    amc_slot keep[64];
+    ck_assert_uint_le(r->max_held, 64);
+    memcpy(keep, held, r->max_held * sizeof *held);
+    for (unsigned k = 0; k < r->max_held; k++) held[k] = (amc_slot){ 16 * (k + 1), 7, 0 };
+    ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), 0);
+    ck_assert_int_eq(take_value(s, &v), AM_ECORRUPT);
+    memcpy(held, keep, r->max_held * sizeof *held);
     am_sub_close(s);
     am_pub_close(p);
     ck_assert_int_eq(am_arena_check(a), 0);
