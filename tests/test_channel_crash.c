@@ -13,7 +13,7 @@
  * keeps making progress (no peer wedged by a dead one), and after the last worker stops
  * and the dead are cleaned up the arena checks clean with every sector one free block.
  *
- * CI asks for >= 500 deaths, then each channel crash point weighted up in turn;
+ * CI asks for >= 3000 deaths, then each channel crash point weighted up in turn;
  * AM_CHANNEL_DEATHS=N asks for more.
  */
 #include <signal.h>
@@ -293,7 +293,7 @@ static void run(const char *focus, int want, int want_focus)
 START_TEST(kill_every_role)
 {
     const char *want = getenv("AM_CHANNEL_DEATHS");
-    run("", want ? atoi(want) : 500, 0);
+    run("", want ? atoi(want) : 3000, 0);
 }
 END_TEST
 
