@@ -63,6 +63,13 @@ typedef struct amc_conn {
     amc_view   views[AM_MAX_PORTS];
 } amc_conn;
 
+/* May this process use port c? Not in a fork child that inherited it (the arena
+ * handle says so): it would take its parent's samples. */
+static inline bool amc_usable(const amc_conn *c)
+{
+    return c && !atomic_load_explicit(&c->a->forked, memory_order_relaxed);
+}
+
 /* ---- lock.c */
 /* Take a stamp lock; true if it was stolen from a dead holder (repair what it left). */
 bool amc_lock(am_arena *a, _Atomic uint64_t *lock);

@@ -212,6 +212,10 @@ int amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t siz
 void amc_close(amc_conn *c)
 {
     if (!c) return;
+    if (!amc_usable(c)) {                  /* a fork child: the port is its parent's */
+        free(c);
+        return;
+    }
     int rc;
     amc_dir *d = dir_lock(c->a, &rc);
     amc_chan_lock(c);

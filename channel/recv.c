@@ -74,6 +74,7 @@ static int take(amc_conn *c, amc_got *got)
 
 int amc_ack(amc_conn *c, unsigned ix, uint64_t off)
 {
+    if (!amc_usable(c)) return AM_EINVAL;
     if (ix >= c->max_held || off == 0 || c->held[ix].off != off) return AM_EINVAL;
     int rc = amc_release(c->a, c->held[ix], 1ull << c->port, c->port + 1, false);
     c->held[ix].off = 0;
@@ -83,6 +84,7 @@ int amc_ack(amc_conn *c, unsigned ix, uint64_t off)
 
 int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
 {
+    if (!amc_usable(c)) return AM_EINVAL;
     int rc = take(c, got);
     if (rc != AM_ETIMEDOUT || timeout_ns == 0) return rc;
     amc_port *p = &c->ch->ports[c->port];

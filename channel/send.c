@@ -22,6 +22,7 @@
 int amc_loan(amc_conn *c, size_t size, void **payload)
 {
     *payload = NULL;
+    if (!amc_usable(c)) return AM_EINVAL;
     if (size > AM_MAX_SIZE) return AM_ETOOBIG;
     void *blk;
     int rc = am_try_alloc(c->a, size + AMC_MSG_HDR, &blk);
@@ -187,7 +188,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     amc_msg *m = amc_msg_of(payload);
     amc_slot s = { 0, 0, 0 };
     size_t cap;
-    if (!payload || am_block_identify(a, m, &s.off, &s.gen, &cap) != 0 || cap < AMC_MSG_HDR ||
+    if (!amc_usable(c) || !payload || am_block_identify(a, m, &s.off, &s.gen, &cap) != 0 || cap < AMC_MSG_HDR ||
         m->len > cap - AMC_MSG_HDR) {
         return AM_EINVAL;
     }

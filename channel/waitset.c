@@ -118,6 +118,9 @@ static void sleep_on_all(am_waitset *w, uint64_t deadline)
 int am_waitset_wait(am_waitset *w, void **ready, unsigned max, int64_t timeout_ns)
 {
     if (!w || !ready || max == 0 || w->n == 0) return AM_EINVAL;
+    for (unsigned i = 0; i < w->n; i++) {
+        if (!amc_usable(w->e[i].c)) return AM_EINVAL;   /* ports inherited across fork */
+    }
     uint64_t start = amc_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
     for (unsigned i = 0;; i++) {
         unsigned k = collect(w, ready, max);

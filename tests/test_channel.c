@@ -141,6 +141,21 @@ START_TEST(loans_and_bad_calls)
     ck_assert_int_eq(am_sub_ack(h, &t1), 0);
     ck_assert_int_eq(am_sub_take(h, &t3, 0), 0);
     ck_assert_int_eq(t3.seq, 4);
+    /* A fork child cannot use its parent's ports (it would take the parent's samples). */
+    ck_assert_int_eq(am_pub_publish(p, "abc", 3), 0);
+    pid_t k = fork();
+    if (k == 0) {
+        am_sample stolen;
+        void *l;
+        int ok = am_sub_take(h, &stolen, 0) == AM_EINVAL && am_pub_publish(p, "x", 1) == AM_EINVAL &&
+                 am_pub_loan(p, 8, &l) == AM_EINVAL && am_sub_ack(h, &t2) == AM_EINVAL;
+        am_sub_close(h);                /* frees the child's copy only */
+        _exit(ok ? 0 : 1);
+    }
+    ck_assert_int_eq(tu_wait(k), 0);
+    ck_assert_int_eq(am_sub_ack(h, &t2), 0);
+    ck_assert_int_eq(am_sub_take(h, &t1, 0), 0);          /* still the parent's */
+    ck_assert_int_eq(am_sub_ack(h, &t1), 0);
     /* Loans left at close are freed; held and queued samples too. */
     ck_assert_int_eq(am_pub_loan(p, 5000, &x), 0);
     am_sub_close(h);
