@@ -30,6 +30,7 @@ typedef struct amc_view {
     uint32_t        cap;     /* queue limit (<= mask)                               */
     uint32_t        policy;
     uint32_t        role;
+    unsigned        head;    /* the receiver's c_head when last read               */
     amc_ring       *ring;
     amc_slot       *slots;
 } amc_view;
@@ -148,12 +149,16 @@ int  amc_loan(amc_conn *c, size_t size, void **payload);
 int  amc_discard(amc_conn *c, void *payload);
 /* Refresh the views of receiving ports if the channel changed. */
 void amc_refresh_views(amc_conn *c);
-/* Is there room in port i's queue (view v)? */
-static inline bool amc_view_room(const amc_view *v)
+/* Is there room in port i's queue (view v)? The receiver's head is re-read (a cache
+ * line the receiver writes on every take) only when the copy from the last look says
+ * the queue is full: heads only move forward, so the copy never overstates the room. */
+static inline bool amc_view_room(amc_view *v)
 {
     struct ck_ring *r = &v->ring->ring;
-    unsigned tail = r->p_tail, head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
-    return tail - head < v->cap;
+    unsigned tail = r->p_tail;
+    if (tail - v->head < v->cap) return true;
+    v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+    return tail - v->head < v->cap;
 }
 
 /* ---- history.c: all under the channel lock */

@@ -57,7 +57,9 @@ void amc_refresh_views(amc_conn *c)
         if (!r) continue;
         uint32_t cap = p->cap;
         *w = (amc_view){ atomic_load_explicit(&p->gen, memory_order_relaxed), mask, cap < 1 || cap > mask ? mask : cap,
-                         p->policy, p->role, r, amc_ring_slots(r) };
+                         p->policy, p->role, atomic_load_explicit((_Atomic unsigned *)&r->ring.c_head,
+                                                                  memory_order_acquire),
+                         r, amc_ring_slots(r) };
         if (w->gen == 0) w->gen = 1;
         if (w->role < AMC_ROLES && i != c->port) c->role_ports[w->role] |= 1ull << i;
     }
