@@ -192,14 +192,14 @@ int  am_check_fail(const char *fmt, ...);        /* records the report, returns 
     X(CH_HIST_EVICTED, "history: oldest kept sample released, entry not yet reused")   \
     X(CH_HIST_GROWN, "history: a larger table built, not yet disowned or in use")      \
     X(CH_EVICT_DEQUEUED, "drop-oldest: oldest sample dequeued, not yet released")      \
-    X(CH_TAKE_HELD, "take: sample in the held list and still in the queue")            \
+    X(CH_TAKE_HELD, "take: sample moved to the held list, not yet checked")            \
     X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \
     X(CH_CLEAN_HELD, "cleanup: part of a dead port's held list released")              \
     X(CH_CLEAN_RING, "cleanup: a dead port's queue released, ring block not yet freed") \
     X(CH_CLEAN_FREED, "cleanup: ring block freed, port record not yet cleared")        \
     X(CH_ATTACH_RING, "attach: ring recorded in the port, not yet disowned")          \
     X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
-    X(CH_DESTROY_CLEARED, "destroy: directory entry cleared, channel block not yet freed")
+    X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared")
 enum {
 #define AM_CP_ENUM(id, text) AM_CP_##id,
     AM_CRASH_POINT_LIST(AM_CP_ENUM)
