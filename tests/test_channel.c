@@ -499,6 +499,57 @@ START_TEST(history_for_late_joiners)
 }
 END_TEST
 
+typedef struct holder { const char *name; _Atomic int holding; } holder;
+
+static int hold_and_wait(void *arg)
+{
+    holder *h = arg;
+    am_arena *a;
+    am_sub *s;
+    if (am_arena_open(h->name, NULL, &a) || am_sub_open(a, "dead", &(am_sub_opts){ .depth = 1000 }, &s)) return 1;
+    atomic_store(&h->holding, 1);
+    for (int got = 0; got < 3;) {
+        am_sample m;
+        if (am_sub_take(s, &m, 10 * SEC) == 0) got++;            /* held, never acked */
+    }
+    atomic_store(&h->holding, 2);
+    pause();
+    return 0;
+}
+
+/* A subscriber killed holding samples, its queue far from full: the publisher finds it
+ * dead by itself (within 100 ms of sending) and what it held comes back. */
+START_TEST(dead_subscriber_found_by_publisher)
+{
+    holder *h = tu_shared(sizeof *h);
+    h->name = tu_name("deadsub");
+    am_arena *a = tu_open(h->name, 16 << 20, 0);
+    am_pub *p;
+    am_sub *live;
+    ck_assert_int_eq(am_pub_open(a, "dead", NULL, &p), 0);
+    ck_assert_int_eq(am_sub_open(a, "dead", &(am_sub_opts){ .depth = 1000 }, &live), 0);
+    pid_t k = tu_fork(hold_and_wait, h);
+    while (atomic_load(&h->holding) != 1) usleep(100);
+    publish_n(p, 1, 10);
+    while (atomic_load(&h->holding) != 2) usleep(100);
+    kill(k, SIGKILL);
+    tu_wait(k);
+    am_pub_counts pc;
+    am_pub_stats(p, &pc);
+    ck_assert_int_eq(pc.subscribers, 2);                         /* not noticed yet */
+    for (int i = 11; i <= 200; i++) {                            /* 190 sends over ~200 ms */
+        publish_n(p, i, i);
+        usleep(1000);
+    }
+    am_pub_stats(p, &pc);
+    ck_assert_int_eq(pc.subscribers, 1);
+    for (int i = 1; i <= 200; i++) ck_assert_int_eq(take_int(live), i);
+    am_sub_close(live);
+    am_pub_close(p);
+    tu_finish(a);                                                /* nothing it held leaked */
+}
+END_TEST
+
 /* ------------------------------------------------------------------ services */
 
 typedef struct svc {
@@ -703,6 +754,7 @@ int main(void)
         queue_policies,
         blocking_publisher_waits_for_room,
         history_for_late_joiners,
+        dead_subscriber_found_by_publisher,
         concurrent_clients_two_servers,
         timeouts_and_late_replies,
         server_death_is_reported_promptly,
