@@ -64,28 +64,45 @@ static amc_msg *held_request(am_server *s, const am_request *req)
     return am_block_probe(c->a, c->held[req->_held].off, c->held[req->_held].gen, NULL, NULL);
 }
 
-int am_server_reply(am_server *s, am_request *req, const void *data, size_t len)
+int am_server_loan(am_server *s, size_t size, void **payload)
 {
-    if (!s || !req || (!data && len) || len > UINT32_MAX) return AM_EINVAL;
+    if (!payload) return AM_EINVAL;
+    *payload = NULL;
+    return s ? amc_loan(s->c, size, payload) : AM_EINVAL;
+}
+
+int am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t len)
+{
+    if (!s || !req || !payload || len > UINT32_MAX) return AM_EINVAL;
     amc_msg *q = held_request(s, req);
     if (!q) return AM_EINVAL;
+    amc_msg *m = amc_msg_of(payload);
+    m->len = (uint32_t)len;
+    m->corr = q->corr;
+    m->method = q->method;
+    m->seq = s->c->seq + 1;
+    uint32_t to_port = q->from;
+    amc_target to = { to_port < AM_MAX_PORTS ? 1ull << to_port : 0, AMC_ROLE_CLIENT, q->from_gen ? q->from_gen : 1,
+                      false, false };
+    int rc = amc_send(s->c, payload, &to, 0, NULL);
+    if (rc == AM_EINVAL) return rc;                    /* not a loan of ours: still the caller's */
+    s->c->seq++;
+    if (rc) (void)amc_discard(s->c, payload);          /* the client's queue is full: dropped */
+    (void)amc_ack(s->c, req->_held, req->_id);
+    req->_id = 0;
+    return rc == AM_ETIMEDOUT ? 0 : rc;
+}
+
+int am_server_reply(am_server *s, am_request *req, const void *data, size_t len)
+{
+    if (!s || !req || (!data && len) || len > UINT32_MAX || !held_request(s, req)) return AM_EINVAL;
     void *buf;
     int rc = amc_loan(s->c, len, &buf);
     if (rc) return rc;
     if (len) memcpy(buf, data, len);
-    amc_msg *m = amc_msg_of(buf);
-    m->len = (uint32_t)len;
-    m->corr = q->corr;
-    m->method = q->method;
-    m->seq = ++s->c->seq;
-    uint32_t to_port = q->from;
-    amc_target to = { to_port < AM_MAX_PORTS ? 1ull << to_port : 0, AMC_ROLE_CLIENT, q->from_gen ? q->from_gen : 1,
-                      false, false };
-    rc = amc_send(s->c, buf, &to, 0, NULL);
-    if (rc) (void)amc_discard(s->c, buf);
-    (void)amc_ack(s->c, req->_held, req->_id);
-    req->_id = 0;
-    return rc == AM_ETIMEDOUT ? 0 : rc;
+    rc = am_server_reply_loan(s, req, buf, len);
+    if (rc == AM_EINVAL) (void)amc_discard(s->c, buf);
+    return rc;
 }
 
 int am_server_drop(am_server *s, am_request *req)
@@ -123,26 +140,42 @@ static bool server_there(amc_conn *c, unsigned port, uint32_t gen, uint64_t stam
            am_arena_stamp_alive(c->a, stamp);
 }
 
+int am_client_loan(am_client *c, size_t size, void **payload)
+{
+    if (!payload) return AM_EINVAL;
+    *payload = NULL;
+    return c ? amc_loan(c->c, size, payload) : AM_EINVAL;
+}
+
 int am_client_call_method(am_client *cl, uint32_t method, const void *req, size_t len, am_sample *reply,
                           int64_t timeout_ns)
 {
     if (!cl || !reply || (!req && len) || len > UINT32_MAX) return AM_EINVAL;
-    amc_conn *c = cl->c;
-    uint64_t deadline = amc_deadline(timeout_ns);
     void *buf;
-    int rc = amc_loan(c, len, &buf);
+    int rc = amc_loan(cl->c, len, &buf);
     if (rc) return rc;
     if (len) memcpy(buf, req, len);
-    amc_msg *m = amc_msg_of(buf);
+    rc = am_client_call_loan(cl, method, buf, len, reply, timeout_ns);
+    if (rc == AM_EINVAL) (void)amc_discard(cl->c, buf);
+    return rc;
+}
+
+int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t len, am_sample *reply,
+                        int64_t timeout_ns)
+{
+    if (!cl || !reply || !payload || len > UINT32_MAX) return AM_EINVAL;
+    amc_conn *c = cl->c;
+    uint64_t deadline = amc_deadline(timeout_ns), corr = ++cl->corr, delivered = 0;
+    amc_msg *m = amc_msg_of(payload);
     m->len = (uint32_t)len;
     m->method = method;
-    m->corr = ++cl->corr;
-    m->seq = cl->corr;
-    uint64_t corr = cl->corr, delivered = 0;
+    m->corr = corr;
+    m->seq = corr;
     amc_target to = { AMC_OWE_PORTS, AMC_ROLE_SERVER, 0, true, false };
-    rc = amc_send(c, buf, &to, timeout_ns, &delivered);
+    int rc = amc_send(c, payload, &to, timeout_ns, &delivered);
+    if (rc == AM_EINVAL) return rc;                    /* not a loan of ours: still the caller's */
     if (rc) {
-        (void)amc_discard(c, buf);
+        (void)amc_discard(c, payload);
         if (rc == AM_ETIMEDOUT) cl->timeouts++;
         return rc;
     }

@@ -576,7 +576,14 @@ static int server_proc(void *arg)
         memcpy(in, r.data, sizeof in);
         if (v->delay_us) usleep((useconds_t)v->delay_us);
         uint64_t out = r.method == 1 ? in[0] + in[1] : in[0] * in[1];
-        if (am_server_reply(s, &r, &out, sizeof out)) return 4;
+        if (in[0] % 2) {                               /* zero-copy: written in place */
+            void *buf;
+            if (am_server_loan(s, sizeof out, &buf)) return 5;
+            memcpy(buf, &out, sizeof out);
+            if (am_server_reply_loan(s, &r, buf, sizeof out)) return 6;
+        } else if (am_server_reply(s, &r, &out, sizeof out)) {
+            return 4;
+        }
     }
     am_server_close(s);
     am_arena_close(a);
@@ -594,7 +601,14 @@ static int client_proc(void *arg)
         uint64_t in[2] = { tu_rand(&rng) % 100000, tu_rand(&rng) % 100000 };
         uint32_t method = 1 + (uint32_t)(tu_rand(&rng) % 2);
         am_sample r;
-        if (am_client_call_method(c, method, in, sizeof in, &r, 10 * SEC)) return 2;
+        if (i % 2) {                                   /* zero-copy request */
+            void *buf;
+            if (am_client_loan(c, sizeof in, &buf)) return 5;
+            memcpy(buf, in, sizeof in);
+            if (am_client_call_loan(c, method, buf, sizeof in, &r, 10 * SEC)) return 6;
+        } else if (am_client_call_method(c, method, in, sizeof in, &r, 10 * SEC)) {
+            return 2;
+        }
         uint64_t out;
         if (r.len != sizeof out) return 3;
         memcpy(&out, r.data, sizeof out);

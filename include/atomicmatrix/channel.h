@@ -195,6 +195,12 @@ int  am_server_take(am_server *s, am_request *req, int64_t timeout_ns);
 /* Reply to a taken request (copying len bytes) and release it. A reply to a client
  * that has gone or timed out is dropped; that still returns 0. */
 int  am_server_reply(am_server *s, am_request *req, const void *data, size_t len);
+/* Zero-copy replies: loan a block (written in place), then hand it over as the reply
+ * to req. am_server_reply_loan consumes the loan whatever happens (sent, or freed when
+ * the client has gone), except on AM_EINVAL (not a request this server holds, or not a
+ * loan). A loan never handed over is freed when the arena handle closes. */
+int  am_server_loan(am_server *s, size_t size, void **payload);
+int  am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t len);
 /* Release a taken request without replying (its caller will time out). */
 int  am_server_drop(am_server *s, am_request *req);
 /* Detach; requests taken and not answered are released (their callers see
@@ -212,6 +218,11 @@ int  am_client_call(am_client *c, const void *req, size_t len, am_sample *reply,
 int  am_client_call_method(am_client *c, uint32_t method, const void *req, size_t len,
                            am_sample *reply, int64_t timeout_ns);
 /* Release a reply returned by a call. AM_EINVAL if it is not one this client holds. */
+/* Zero-copy calls: loan a block, write the request in place, call with it. The loan is
+ * consumed (sent, or freed on failure) except on AM_EINVAL. */
+int  am_client_loan(am_client *c, size_t size, void **payload);
+int  am_client_call_loan(am_client *c, uint32_t method, void *payload, size_t len,
+                         am_sample *reply, int64_t timeout_ns);
 int  am_client_ack(am_client *c, am_sample *reply);
 /* Fill *st. 0 or AM_EINVAL. */
 int  am_client_stats(am_client *c, am_client_counts *st);
