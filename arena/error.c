@@ -23,6 +23,7 @@ const char *am_strerror(int err)
     case AM_EFULL:     return "the arena's participants table is full";
     case AM_ESYS:      return "a system call failed (see errno)";
     case AM_ENAME:     return "bad name: a topic, service or type name that is empty, too long or has characters outside [A-Za-z0-9_./-]";
+    case AM_EDECODE:   return "the payload does not decode as the expected message (malformed or truncated)";
     default:           return "unknown atomicmatrix error";
     }
 }

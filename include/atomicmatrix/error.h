@@ -29,7 +29,8 @@ enum {
     AM_EVERSION  = -13, /* an arena of another format version or layout               */
     AM_EFULL     = -14, /* the participants table is full                             */
     AM_ESYS      = -15, /* a system call failed; errno says which                     */
-    AM_ENAME     = -16  /* a topic, service or type name that is too long or has bad characters */
+    AM_ENAME     = -16, /* a topic, service or type name that is too long or has bad characters */
+    AM_EDECODE   = -17  /* a payload that does not decode as the message expected     */
 };
 
 /* A sentence describing err (any int; unknown codes get a generic sentence). */
