@@ -42,7 +42,7 @@ static void make_frame(frame_buf *b, uint64_t seed)
     b->f.blob.data = b->blob;
     b->f.x = (double)(tu_rand(&rng) % 1000000) / 7.0;
     b->f.n_values = tu_rand(&rng) % 17;
-    for (size_t i = 0; i < b->f.n_values; i++) b->values[i] = (int64_t)tu_rand(&rng) - (int64_t)(UINT64_MAX / 2);
+    for (size_t i = 0; i < b->f.n_values; i++) b->values[i] = (int64_t)(tu_rand(&rng) >> 1) - INT64_MAX / 2;
     b->f.values = b->values;
 }
 
