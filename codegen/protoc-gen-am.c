@@ -109,7 +109,8 @@ static char *c_name(const char *full, bool lower)
 
 /* The package for C names: (pb_c_file).c_package if set, else the proto package. The
  * option is an extension (field 1019 of FileOptions) that protobuf-c keeps among the
- * unknown fields: a ProtobufCFileOptions message whose field 6 is c_package. */
+ * unknown fields: a ProtobufCFileOptions message whose field 6 is c_package. It is read
+ * with a bounds-checked little wire-format walk (the request is untrusted input). */
 static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
     *v = 0;
@@ -127,7 +128,10 @@ static char *c_package_option(const FileDesc *f)
     for (unsigned i = 0; i < f->options->base.n_unknown_fields; i++) {
         const ProtobufCMessageUnknownField *u = &f->options->base.unknown_fields[i];
         if (u->tag != 1019 || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) continue;
+        /* protobuf-c keeps a length-prefixed unknown field with its length prefix */
         const uint8_t *p = u->data, *end = u->data + u->len;
+        uint64_t total;
+        if (!read_varint(&p, end, &total) || total != (uint64_t)(end - p)) return NULL;
         while (p < end) {
             uint64_t key, len;
             if (!read_varint(&p, end, &key)) return NULL;
@@ -225,6 +229,7 @@ static void gen_message(gen *g, const char *scope, const MsgDesc *m)
     char sym[1024];
     snprintf(sym, sizeof sym, "%s__am_publish", l);
     claim(g, sym, m->name);
+    claim(g, T, m->name);                 /* two messages with one C type name */
 
     put(&g->h, "\n/* ---- %s (%s) */\n", T, proto_full);
     put(&g->h, "/* Topic type of %s: its full name and schema fingerprint. */\n", T);
@@ -275,11 +280,19 @@ static void gen_service(gen *g, const SvcDesc *s)
 {
     if (!s->name) { fail(g, "%s: a service without a name", g->file->name); return; }
     char *full = full_name(g, "", s->name);
-    char *T = full ? c_name(full, false) : NULL, *l = full ? c_name(full, true) : NULL;
-    if (!T || !l) { fail(g, "out of memory"); goto out; }
+    char *T = NULL, *l = NULL;
+    /* The type recorded with the service is its proto name (not the C package's). */
+    const char *pkg = g->file->package ? g->file->package : "";
+    size_t pn = strlen(pkg) + strlen(s->name) + 2;
+    char *proto_full = malloc(pn);
+    if (proto_full) snprintf(proto_full, pn, "%s%s%s", pkg, *pkg ? "." : "", s->name);
+    T = full ? c_name(full, false) : NULL;
+    l = full ? c_name(full, true) : NULL;
+    if (!T || !l || !proto_full) { fail(g, "out of memory"); goto out; }
     char sym[1024];
     snprintf(sym, sizeof sym, "%s__am_serve", l);
     claim(g, sym, s->name);
+    claim(g, T, s->name);
     for (size_t i = 0; i < s->n_method; i++) {
         const Google__Protobuf__MethodDescriptorProto *md = s->method[i];
         if (!md->name || !md->input_type || !md->output_type) { fail(g, "%s: rpc without a name or types", s->name); goto out; }
@@ -294,7 +307,7 @@ static void gen_service(gen *g, const SvcDesc *s)
         free(ml);
     }
 
-    put(&g->h, "\n/* ---- service %s (%s): %zu rpc(s), method ids 1..%zu */\n", T, full, s->n_method, s->n_method);
+    put(&g->h, "\n/* ---- service %s (%s): %zu rpc(s), method ids 1..%zu */\n", T, proto_full, s->n_method, s->n_method);
     put(&g->h, "/* One function per rpc: fill *reply (an initialised message whose memory stays the\n"
                " * handler's until its next call), return 0, or non-zero to drop the request. */\n");
     put(&g->h, "typedef struct %s_AmHandlers {\n", T);
@@ -330,7 +343,7 @@ static void gen_service(gen *g, const SvcDesc *s)
                "        h = (h ^ am_pb_type(types[2 * i]).fingerprint) * 0x100000001b3ull;\n"
                "        h = (h ^ am_pb_type(types[2 * i + 1]).fingerprint) * 0x100000001b3ull;\n"
                "    }\n"
-               "    return (am_type){ \"%s\", h ? h : 1 };\n}\n\n", full);
+               "    return (am_type){ \"%s\", h ? h : 1 };\n}\n\n", proto_full);
     put(&g->c, "int %s__am_server_open(am_arena *a, const char *name, const am_server_opts *opts, am_server **out)\n{\n"
                "    am_server_opts o = opts ? *opts : (am_server_opts){ 0 };\n"
                "    o.type = %s__am_type();\n"
@@ -380,6 +393,7 @@ static void gen_service(gen *g, const SvcDesc *s)
         free(inT); free(outl); free(outT); free(ml);
     }
 out:
+    free(proto_full);
     free(full);
     free(T);
     free(l);

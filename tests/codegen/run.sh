@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Golden tests of protoc-gen-am's output, and its answers to bad input.
+#   tests/codegen/run.sh check  PROTOC PROTOC_GEN_C PLUGIN WORKDIR   (CTest)
+#   tests/codegen/run.sh update PROTOC PROTOC_GEN_C PLUGIN WORKDIR   (refresh golden/)
+# check: regenerates every *.proto here and diffs the .am.[ch] against golden/; then
+# feeds the plugin a malformed request (it must fail with a message), a request naming
+# a file it does not carry, a streaming rpc and a name clash (protoc must fail with the
+# plugin's message, not write C).
+set -euo pipefail
+mode=$1 protoc=$2 genc=$3 plugin=$4 work=$5
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work" && mkdir -p "$work/out"
+gen() { "$protoc" -I"$here" -I/usr/include --plugin=protoc-gen-c="$genc" --plugin=protoc-gen-am="$plugin" \
+        --c_out="$work/out" --am_out="$work/out" "$@"; }
+for p in "$here"/*.proto; do gen "$(basename "$p")"; done
+if [ "$mode" = update ]; then
+    mkdir -p "$here/golden"
+    cp "$work"/out/*.am.h "$work"/out/*.am.c "$here/golden/"
+    echo "golden files updated"
+    exit 0
+fi
+for f in "$here"/golden/*; do
+    diff -u "$f" "$work/out/$(basename "$f")"
+done
+echo "golden: $(ls "$here"/golden | wc -l) files identical"
+
+expect_fail() {   # expect_fail WHAT PATTERN COMMAND...
+    local what=$1 pattern=$2
+    shift 2
+    if "$@" > "$work/err.txt" 2>&1; then echo "FAIL: $what: succeeded"; exit 1; fi
+    grep -q -- "$pattern" "$work/err.txt" || { echo "FAIL: $what: no '$pattern' in:"; cat "$work/err.txt"; exit 1; }
+    echo "ok: $what"
+}
+printf '\x0a\xff\xff\xff\xff\x0f' > "$work/garbage.bin"
+expect_fail "a malformed request" "not a CodeGeneratorRequest" sh -c "\"$plugin\" < \"$work/garbage.bin\""
+# A request (built from text with protoc --encode) naming a file it does not carry.
+printf 'file_to_generate: "missing.proto"\n' |
+    "$protoc" -I/usr/include --encode=google.protobuf.compiler.CodeGeneratorRequest google/protobuf/compiler/plugin.proto \
+    > "$work/missing.bin"
+"$plugin" < "$work/missing.bin" |
+    "$protoc" -I/usr/include --decode=google.protobuf.compiler.CodeGeneratorResponse google/protobuf/compiler/plugin.proto \
+    > "$work/resp.txt"
+grep -q 'error: "missing.proto: not among the request' "$work/resp.txt" || { echo "FAIL: missing file"; cat "$work/resp.txt"; exit 1; }
+echo "ok: a request naming a file it does not carry"
+mkdir -p "$work/bad"
+cat > "$work/bad/stream.proto" <<'P'
+syntax = "proto3";
+message M { int32 a = 1; }
+service S { rpc Watch(M) returns (stream M); }
+P
+cat > "$work/bad/clash.proto" <<'P'
+syntax = "proto3";
+message Foo_Bar { int32 a = 1; }
+message FooBar { int32 b = 1; }
+P
+expect_fail "a streaming rpc" "supports unary rpcs only" \
+    "$protoc" -I"$work/bad" --plugin=protoc-gen-am="$plugin" --am_out="$work/bad" stream.proto
+expect_fail "a C name clash" "another definition already uses" \
+    "$protoc" -I"$work/bad" --plugin=protoc-gen-am="$plugin" --am_out="$work/bad" clash.proto
+[ ! -e "$work/bad/stream.am.c" ] && [ ! -e "$work/bad/clash.am.c" ] || { echo "FAIL: C written for bad input"; exit 1; }
+echo "codegen: all checks passed"
