@@ -456,7 +456,15 @@ static int gen_file(gen *g, Google__Protobuf__Compiler__CodeGeneratorResponse__F
         *cf = malloc(sizeof **cf);
         size_t n = strlen(base) + 6;
         char *hn = malloc(n), *cn = malloc(n);
-        if (!*hf || !*cf || !hn || !cn) { fail(g, "out of memory"); rc = -1; }
+        if (!*hf || !*cf || !hn || !cn) {
+            free(*hf);
+            free(*cf);
+            free(hn);
+            free(cn);
+            *hf = *cf = NULL;
+            fail(g, "out of memory");
+            rc = -1;
+        }
         else {
             snprintf(hn, n, "%s.am.h", base);
             snprintf(cn, n, "%s.am.c", base);
@@ -521,10 +529,12 @@ int main(void)
         }
         gen g = { .file = f };
         if (gen_file(&g, &files[resp.n_file], &files[resp.n_file + 1]) == 0) {
-            resp.n_file += 2;
+            resp.n_file += 2;                  /* the files own the text now */
         } else {
             snprintf(error, sizeof error, "%s", g.err);
             resp.error = error;
+            free(g.h.s);
+            free(g.c.s);
         }
         for (size_t k = 0; k < g.nnames; k++) free(g.names[k]);
         free(g.names);
@@ -538,6 +548,12 @@ int main(void)
     google__protobuf__compiler__code_generator_response__pack(&resp, out);
     int rc = fwrite(out, 1, n, stdout) == n ? 0 : 1;
     free(out);
+    for (size_t i = 0; files && files[i]; i++) {
+        free(files[i]->name);
+        free(files[i]->content);
+        free(files[i]);
+    }
+    free(files);
     google__protobuf__compiler__code_generator_request__free_unpacked(req, NULL);
     return rc;
 }
