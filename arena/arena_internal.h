@@ -191,6 +191,7 @@ int  am_check_fail(const char *fmt, ...);        /* records the report, returns 
     X(CH_SEND_QUEUED, "send: sample queued for some of its receivers")                 \
     X(CH_HIST_EVICTED, "history: oldest kept sample released, entry not yet reused")   \
     X(CH_HIST_GROWN, "history: a larger table built, not yet disowned or in use")      \
+    X(CH_SCHEMA_RECORDED, "schema: block filled and recorded, not yet disowned or named") \
     X(CH_EVICT_DEQUEUED, "drop-oldest: oldest sample dequeued, not yet released")      \
     X(CH_TAKE_HELD, "take: sample moved to the held list, not yet checked")            \
     X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \

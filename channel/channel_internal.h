@@ -161,6 +161,20 @@ static inline bool amc_view_room(amc_view *v)
     return tail - v->head < v->cap;
 }
 
+/* A block reference in one word (gen << 32 | off / 16), for the channel's history
+ * table and schema: replaced with a single store. */
+static inline uint64_t amc_ref_pack(amc_slot s) { return ((uint64_t)s.gen << 32) | (s.off / AM_GRAN); }
+static inline amc_slot amc_ref_unpack(uint64_t r)
+{
+    return (amc_slot){ (r & 0xffffffffull) * AM_GRAN, (uint32_t)(r >> 32), 0 };
+}
+
+/* ---- schema.c: the schema a typed publisher records with its topic */
+/* Under the channel lock: finish a recording a dead lock holder left (its record). */
+void amc_schema_finish(am_arena *a, amc_chan *ch, const amc_record *rec);
+/* Under the channel lock, the channel going: free the schema block. */
+void amc_schema_drop(am_arena *a, amc_chan *ch);
+
 /* ---- history.c: all under the channel lock */
 /* The history table's entries and capacity, or NULL if the topic keeps none. */
 amc_hist *amc_hist_table(am_arena *a, amc_chan *ch, uint32_t *cap);

@@ -117,7 +117,7 @@ typedef struct amc_port {
  * The lock holder's in-flight record: what it was doing, so that whoever steals the
  * lock from a dead holder can finish it (a send that got past disown always
  * completes) or see it never happened. */
-enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2, AMC_REC_HIST = 3 };
+enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2, AMC_REC_HIST = 3, AMC_REC_SCHEMA = 4 };
 typedef struct amc_record {
     _Atomic uint32_t op;
     uint32_t port;       /* SEND: the sender; EVICT: the queue's port            */
@@ -126,7 +126,7 @@ typedef struct amc_record {
     uint32_t pos;        /* EVICT: the queue's c_head before the eviction         */
     uint32_t pad;
     amc_slot evicted;    /* EVICT: what the eviction dequeued                     */
-    amc_slot hist_new;   /* HIST: the larger history table being put in place     */
+    amc_slot hist_new;   /* HIST, SCHEMA: the new block being put in place         */
     amc_slot hist_old;   /* HIST: the table it replaces (off 0: none)              */
 } amc_record;
 
@@ -153,7 +153,9 @@ typedef struct amc_chan {
     uint32_t kind;
     uint32_t pad;
     _Atomic uint64_t hist_ref;  /* history table (gen << 32 | off / 16); 0 = none: lock */
-    uint8_t  pad0[40];
+    _Atomic uint64_t schema_ref; /* schema block, the same way; 0 = none: lock          */
+    uint64_t schema_len;        /* its bytes                                           */
+    uint8_t  pad0[24];
     _Atomic uint64_t lock;      /* stamp lock: sends, attach, detach, cleanup          */
     uint8_t  pad1[56];
     amc_record rec;             /* the lock holder's                                   */

@@ -82,6 +82,7 @@ static amc_dir *dir_lock(am_arena *a, int *rc)
 static void destroy(am_arena *a, amc_entry *e, amc_chan *ch)
 {
     amc_hist_drop(a, ch);
+    amc_schema_drop(a, ch);
     ch->magic = 0;
     (void)am_ack(a, ch);
     AM_CRASH_POINT(CH_DESTROY_CLEARED);

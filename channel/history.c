@@ -16,15 +16,13 @@
 #include <string.h>
 #include "channel_internal.h"
 
-static uint64_t pack(amc_slot s) { return ((uint64_t)s.gen << 32) | (s.off / AM_GRAN); }
-static amc_slot unpack(uint64_t r) { return (amc_slot){ (r & 0xffffffffull) * AM_GRAN, (uint32_t)(r >> 32), 0 }; }
 
 amc_hist *amc_hist_table(am_arena *a, amc_chan *ch, uint32_t *cap)
 {
     uint64_t ref = atomic_load_explicit(&ch->hist_ref, memory_order_acquire);
     *cap = 0;
     if (ref == 0) return NULL;
-    amc_slot s = unpack(ref);
+    amc_slot s = amc_ref_unpack(ref);
     size_t sz;
     amc_histtab *t = am_block_probe(a, s.off, s.gen, NULL, &sz);
     if (!t || sz < sizeof *t || t->magic != AMC_HIST_MAGIC || t->cap == 0 || t->cap > AM_MAX_HISTORY ||
@@ -52,11 +50,11 @@ int amc_hist_reserve(am_arena *a, amc_chan *ch, unsigned n)
     amc_slot fresh = { 0, 0, 0 };
     (void)am_block_identify(a, t, &fresh.off, &fresh.gen, NULL);
     ch->rec.hist_new = fresh;
-    ch->rec.hist_old = old ? unpack(atomic_load_explicit(&ch->hist_ref, memory_order_relaxed)) : (amc_slot){ 0, 0, 0 };
+    ch->rec.hist_old = old ? amc_ref_unpack(atomic_load_explicit(&ch->hist_ref, memory_order_relaxed)) : (amc_slot){ 0, 0, 0 };
     atomic_store_explicit(&ch->rec.op, AMC_REC_HIST, memory_order_release);
     AM_CRASH_POINT(CH_HIST_GROWN);
     (void)am_disown(a, t);
-    atomic_store_explicit(&ch->hist_ref, pack(fresh), memory_order_release);
+    atomic_store_explicit(&ch->hist_ref, amc_ref_pack(fresh), memory_order_release);
     if (old) (void)am_ack(a, (uint8_t *)old - sizeof(amc_histtab));
     atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
     return 0;
@@ -67,7 +65,7 @@ void amc_hist_finish_grow(am_arena *a, amc_chan *ch, const amc_record *rec)
     uint64_t ref = atomic_load_explicit(&ch->hist_ref, memory_order_acquire);
     uint32_t owner = 0;
     void *t;
-    if (ref == pack(rec->hist_new)) {                         /* swapped: the old goes */
+    if (ref == amc_ref_pack(rec->hist_new)) {                         /* swapped: the old goes */
         if (rec->hist_old.off && (t = am_block_probe(a, rec->hist_old.off, rec->hist_old.gen, &owner, NULL)) && owner == 0) {
             (void)am_ack(a, t);
         }

@@ -274,6 +274,7 @@ void amc_chan_repair(am_arena *a, amc_chan *ch)
     amc_record rec = ch->rec;
     uint32_t op = atomic_load_explicit(&ch->rec.op, memory_order_acquire);
     if (op == AMC_REC_HIST) amc_hist_finish_grow(a, ch, &rec);
+    if (op == AMC_REC_SCHEMA) amc_schema_finish(a, ch, &rec);
     /* History entries whose eviction was cut short, before a send is finished (which
      * may evict again). */
     amc_hist_settle(a, ch);

@@ -165,6 +165,7 @@ static int churner(am_arena *a, uint64_t *rng)
         am_pub *q;
         if (am_pub_open(a, name, &(am_pub_opts){ .history = hist }, &p)) return 51;
         if (am_pub_open(a, name, &(am_pub_opts){ .history = hist + 1 }, &q)) return 53;
+        if (am_pub_set_schema(p, name, strlen(name)) != 0) return 54;  /* recorded once */
         uint64_t hdr[2] = { 1, (uint64_t)getpid() };
         uint8_t buf[64];
         memcpy(buf, hdr, sizeof hdr);

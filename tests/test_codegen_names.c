@@ -71,6 +71,13 @@ START_TEST(every_construct_through_a_topic)
     ck_assert_int_eq(got->default_, 1);
     ck_assert_str_eq(got->struct_, "keyword");
     kitchen__sink_v2__outer__am_free(got, NULL);
+    /* The publisher recorded the file's descriptors with the topic. */
+    const void *schema;
+    size_t len;
+    ck_assert_int_eq(am_sub_schema(s, &schema, &len), 0);
+    ck_assert_uint_gt(len, 100);
+    ck_assert_ptr_nonnull(memmem(schema, len, "kitchen.proto", 13));
+    ck_assert_ptr_nonnull(memmem(schema, len, "middles", 7));
     am_pub_close(p);
     am_sub_close(s);
     tu_finish(a);
