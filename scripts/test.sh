@@ -26,6 +26,7 @@ if [ "$mode" = all ] || [ "$mode" = plain ]; then
     echo "== plain: benchmark smoke runs"
     ./build/bench_alloc --quick > /dev/null
     ./build/bench_channel --quick > /dev/null
+    ./build/bench_protobuf --quick > /dev/null
 fi
 if [ "$mode" = all ] || [ "$mode" = asan ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
