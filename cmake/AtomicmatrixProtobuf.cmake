@@ -1,5 +1,6 @@
 # am_protobuf_generate(TARGET <target> PROTOS <file.proto>... [IMPORT_DIRS <dir>...])
 #
+# From the build tree (this project) or an installed package (find_package(atomicmatrix)).
 # Runs protoc with protoc-c's generator and protoc-gen-am on each .proto, adds the
 # generated x.pb-c.c and x.am.c to <target>, puts the output directory on its include
 # path and links it to atomicmatrix_protobuf. Outputs go to
@@ -44,5 +45,9 @@ function(am_protobuf_generate)
     target_sources(${G_TARGET} PRIVATE ${out}/${base}.pb-c.c ${out}/${base}.am.c)
   endforeach()
   target_include_directories(${G_TARGET} PRIVATE ${out})
-  target_link_libraries(${G_TARGET} PRIVATE atomicmatrix_protobuf)
+  if(TARGET atomicmatrix_protobuf)                 # this build tree
+    target_link_libraries(${G_TARGET} PRIVATE atomicmatrix_protobuf)
+  else()                                           # an installed package
+    target_link_libraries(${G_TARGET} PRIVATE atomicmatrix::atomicmatrix_protobuf)
+  endif()
 endfunction()
