@@ -171,6 +171,45 @@ static void fail(gen *g, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The request is untrusted: every name that ends up in C must be an identifier (and a
+ * dotted name a run of them), every file name a relative path without "..", quotes or
+ * control characters, or a hostile request could write C of its choosing, or files
+ * outside the output directory. protoc itself never sends such names. */
+static bool ident(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_')) return false;
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '_') return false;
+    }
+    return true;
+}
+
+static bool dotted(const char *s, bool leading_dot)
+{
+    if (!s) return false;
+    if (leading_dot && *s++ != '.') return false;
+    char piece[256];
+    while (*s) {
+        size_t n = strcspn(s, ".");
+        if (n == 0 || n >= sizeof piece) return false;
+        memcpy(piece, s, n);
+        piece[n] = 0;
+        if (!ident(piece)) return false;
+        s += n + (s[n] == '.');
+        if (s[-1] == '.' && !*s) return false;
+    }
+    return true;
+}
+
+static bool safe_path(const char *s)
+{
+    if (!s || !*s || *s == '/' || strstr(s, "..")) return false;
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f) return false;
+    }
+    return true;
+}
+
 /* Remember a generated symbol; two proto names that map to one C name are an error. */
 static void claim(gen *g, const char *sym, const char *what)
 {
@@ -221,7 +260,7 @@ static char *type_ref(const gen *g, const char *ref, bool lower)
 
 static void gen_message(gen *g, const char *scope, const MsgDesc *m)
 {
-    if (!m->name) { fail(g, "%s: a message without a name", g->file->name); return; }
+    if (!ident(m->name)) { fail(g, "%s: a message name that is not an identifier", g->file->name); return; }
     if (m->options && m->options->has_map_entry && m->options->map_entry) return;  /* map entries */
     char *full = full_name(g, scope, m->name);
     char *T = full ? c_name(full, false) : NULL, *l = full ? c_name(full, true) : NULL;
@@ -281,7 +320,7 @@ out:
 
 static void gen_service(gen *g, const SvcDesc *s)
 {
-    if (!s->name) { fail(g, "%s: a service without a name", g->file->name); return; }
+    if (!ident(s->name)) { fail(g, "%s: a service name that is not an identifier", g->file->name); return; }
     char *full = full_name(g, "", s->name);
     char *T = NULL, *l = NULL;
     /* The type recorded with the service is its proto name (not the C package's). */
@@ -298,7 +337,10 @@ static void gen_service(gen *g, const SvcDesc *s)
     claim(g, T, s->name);
     for (size_t i = 0; i < s->n_method; i++) {
         const Google__Protobuf__MethodDescriptorProto *md = s->method[i];
-        if (!md->name || !md->input_type || !md->output_type) { fail(g, "%s: rpc without a name or types", s->name); goto out; }
+        if (!ident(md->name) || !dotted(md->input_type, true) || !dotted(md->output_type, true)) {
+            fail(g, "%s: rpc of %s without a proper name or types", g->file->name, s->name);
+            goto out;
+        }
         if ((md->has_client_streaming && md->client_streaming) || (md->has_server_streaming && md->server_streaming)) {
             fail(g, "%s: rpc %s.%s streams; protoc-gen-am supports unary rpcs only", g->file->name, s->name, md->name);
             goto out;
@@ -474,9 +516,14 @@ static int gen_file(gen *g, Google__Protobuf__Compiler__CodeGeneratorResponse__F
                     Google__Protobuf__Compiler__CodeGeneratorResponse__File **cf)
 {
     const FileDesc *f = g->file;
-    char *base = base_name(f->name);
     char *opt = c_package_option(f);
     g->cpkg = opt ? opt : f->package ? f->package : "";
+    if (!safe_path(f->name) || (*g->cpkg && !dotted(g->cpkg, false))) {
+        fail(g, "%s: a file name or package protoc-gen-am will not write C for", safe_path(f->name) ? f->name : "?");
+        free(opt);
+        return -1;
+    }
+    char *base = base_name(f->name);
     if (!base) { fail(g, "out of memory"); free(opt); return -1; }
     buf guard = { 0 };
     put_guard(&guard, f->name);

@@ -15,22 +15,24 @@ enum { MSGS = 10000, CALLS = 400 };
 
 typedef struct shared { const char *name; _Atomic int ready; } shared;
 
+/* A random Reading, rebuilt from its sequence number by the receiver to compare. */
 static void fill_reading(Am__Calc__Reading *r, Am__Calc__Reading__Where *w, double *samples, char *sensor,
                          uint8_t *raw, uint64_t seq)
 {
+    uint64_t rng = seq * 0x9E3779B97F4A7C15ull + 1;
     am__calc__reading__init(r);
     am__calc__reading__where__init(w);
     r->seq = seq;
-    snprintf(sensor, 32, "sensor-%llu", (unsigned long long)(seq % 7));
+    snprintf(sensor, 32, "sensor-%llu", (unsigned long long)(tu_rand(&rng) % 100000));
     r->sensor = sensor;
-    r->n_samples = seq % 11;
-    for (size_t i = 0; i < r->n_samples; i++) samples[i] = (double)seq / (double)(i + 1);
+    r->n_samples = tu_rand(&rng) % 17;
+    for (size_t i = 0; i < r->n_samples; i++) samples[i] = (double)(int64_t)tu_rand(&rng) / 3.0;
     r->samples = samples;
-    w->x = (int32_t)seq;
-    w->y = -(int32_t)seq;
-    r->where = w;
-    r->raw.len = seq % 200;
-    for (size_t i = 0; i < r->raw.len; i++) raw[i] = (uint8_t)(seq + i);
+    w->x = (int32_t)tu_rand(&rng);
+    w->y = (int32_t)tu_rand(&rng);
+    r->where = tu_rand(&rng) % 4 ? w : NULL;            /* sometimes absent */
+    r->raw.len = tu_rand(&rng) % 256;
+    for (size_t i = 0; i < r->raw.len; i++) raw[i] = (uint8_t)tu_rand(&rng);
     r->raw.data = raw;
 }
 
@@ -52,7 +54,8 @@ static int reader(void *arg)
         fill_reading(&want, &w, samples, sensor, raw, i);
         int ok = got->seq == i && strcmp(got->sensor, sensor) == 0 && got->n_samples == want.n_samples &&
                  (want.n_samples == 0 || memcmp(got->samples, samples, want.n_samples * sizeof *samples) == 0) &&
-                 got->where && got->where->x == w.x && got->where->y == w.y && got->raw.len == want.raw.len &&
+                 (want.where ? got->where && got->where->x == w.x && got->where->y == w.y : !got->where) &&
+                 got->raw.len == want.raw.len &&
                  (want.raw.len == 0 || memcmp(got->raw.data, raw, want.raw.len) == 0);
         am__calc__reading__am_free(got, NULL);
         if (!ok) return 3;
@@ -84,6 +87,16 @@ START_TEST(typed_topic_across_processes)
         TU_REQUIRE(am__calc__reading__am_publish(p, &r) == 0, "publish %llu", (unsigned long long)i);
     }
     ck_assert_int_eq(tu_wait(k), 0);
+    /* A payload that is not a Reading (an untyped publisher's bytes) is refused. */
+    am_sub *s;
+    am_pub *raw;
+    ck_assert_int_eq(am__calc__reading__am_sub_open(a, "readings", NULL, &s), 0);
+    ck_assert_int_eq(am_pub_open(a, "readings", NULL, &raw), 0);
+    ck_assert_int_eq(am_pub_publish(raw, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11), 0);
+    Am__Calc__Reading *bad;
+    ck_assert_int_eq(am__calc__reading__am_take(s, NULL, &bad, NULL, 0), AM_EDECODE);
+    am_pub_close(raw);
+    am_sub_close(s);
     am_pub_close(p);
     tu_finish(a);
 }

@@ -42,6 +42,28 @@ printf 'file_to_generate: "missing.proto"\n' |
     > "$work/resp.txt"
 grep -q 'error: "missing.proto: not among the request' "$work/resp.txt" || { echo "FAIL: missing file"; cat "$work/resp.txt"; exit 1; }
 echo "ok: a request naming a file it does not carry"
+# Hostile requests (protoc never sends these): names that would inject C, a file
+# name that would write outside the output directory.
+hostile() {   # hostile WHAT REQUEST_TEXT
+    printf '%s\n' "$2" |
+        "$protoc" -I/usr/include --encode=google.protobuf.compiler.CodeGeneratorRequest google/protobuf/compiler/plugin.proto \
+        > "$work/hostile.bin"
+    "$plugin" < "$work/hostile.bin" |
+        "$protoc" -I/usr/include --decode=google.protobuf.compiler.CodeGeneratorResponse google/protobuf/compiler/plugin.proto \
+        > "$work/resp.txt"
+    grep -q '^error:' "$work/resp.txt" && ! grep -q '^file' "$work/resp.txt" ||
+        { echo "FAIL: $1"; cat "$work/resp.txt"; exit 1; }
+    echo "ok: $1"
+}
+hostile "a message name that would inject C" \
+    'file_to_generate: "e.proto" proto_file { name: "e.proto" package: "p" message_type { name: "X; int evil(void)" } }'
+hostile "an rpc type that would inject C" \
+    'file_to_generate: "e.proto" proto_file { name: "e.proto" message_type { name: "M" }
+     service { name: "S" method { name: "m" input_type: ".M)); system(\"x\"" output_type: ".M" } } }'
+hostile "a file name outside the output directory" \
+    'file_to_generate: "../escape.proto" proto_file { name: "../escape.proto" message_type { name: "M" } }'
+hostile "a package that is not a dotted name" \
+    'file_to_generate: "e.proto" proto_file { name: "e.proto" package: "a..b" message_type { name: "M" } }'
 mkdir -p "$work/bad"
 cat > "$work/bad/stream.proto" <<'P'
 syntax = "proto3";
