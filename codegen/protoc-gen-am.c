@@ -258,6 +258,15 @@ static char *type_ref(const gen *g, const char *ref, bool lower)
     return c_name(full, lower);
 }
 
+/* A port open that sets the port's type: l__am_<port>_open(a, name, opts, out). */
+static void put_typed_open(buf *c, const char *l, const char *port)
+{
+    put(c, "int %s__am_%s_open(am_arena *a, const char *name, const am_%s_opts *opts, am_%s **out)\n{\n"
+           "    am_%s_opts o = opts ? *opts : (am_%s_opts){ 0 };\n"
+           "    o.type = %s__am_type();\n"
+           "    return am_%s_open(a, name, &o, out);\n}\n\n", l, port, port, port, port, port, l, port);
+}
+
 static void gen_message(gen *g, const char *scope, const MsgDesc *m)
 {
     if (!ident(m->name)) { fail(g, "%s: a message name that is not an identifier", g->file->name); return; }
@@ -292,10 +301,7 @@ static void gen_message(gen *g, const char *scope, const MsgDesc *m)
                "    int rc = am_pub_open(a, topic, &o, out);\n"
                "    if (rc == 0) (void)am_pub_set_schema(*out, am_schema, sizeof am_schema);  /* best effort */\n"
                "    return rc;\n}\n\n", l, l);
-    put(&g->c, "int %s__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)\n{\n"
-               "    am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };\n"
-               "    o.type = %s__am_type();\n"
-               "    return am_sub_open(a, topic, &o, out);\n}\n\n", l, l);
+    put_typed_open(&g->c, l, "sub");
     put(&g->c, "int %s__am_publish(am_pub *p, const %s *msg)\n{\n"
                "    return msg ? am_pub_publish_pb(p, &msg->base) : AM_EINVAL;\n}\n\n", l, T);
     put(&g->c, "int %s__am_take(am_sub *s, ProtobufCAllocator *alloc, %s **out, am_sample *info, int64_t timeout_ns)\n{\n"
@@ -389,14 +395,8 @@ static void gen_service(gen *g, const SvcDesc *s)
                "        h = (h ^ am_pb_type(types[2 * i + 1]).fingerprint) * 0x100000001b3ull;\n"
                "    }\n"
                "    return (am_type){ \"%s\", h ? h : 1 };\n}\n\n", proto_full);
-    put(&g->c, "int %s__am_server_open(am_arena *a, const char *name, const am_server_opts *opts, am_server **out)\n{\n"
-               "    am_server_opts o = opts ? *opts : (am_server_opts){ 0 };\n"
-               "    o.type = %s__am_type();\n"
-               "    return am_server_open(a, name, &o, out);\n}\n\n", l, l);
-    put(&g->c, "int %s__am_client_open(am_arena *a, const char *name, const am_client_opts *opts, am_client **out)\n{\n"
-               "    am_client_opts o = opts ? *opts : (am_client_opts){ 0 };\n"
-               "    o.type = %s__am_type();\n"
-               "    return am_client_open(a, name, &o, out);\n}\n\n", l, l);
+    put_typed_open(&g->c, l, "server");
+    put_typed_open(&g->c, l, "client");
     put(&g->c, "int %s__am_serve(am_server *s, const %s_AmHandlers *h, void *ctx, int64_t timeout_ns)\n{\n"
                "    am_request r;\n"
                "    int rc = am_server_take(s, &r, timeout_ns);\n"

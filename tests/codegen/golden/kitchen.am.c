@@ -76,11 +76,11 @@ int kitchen__sink_v2__outer__am_pub_open(am_arena *a, const char *topic, const a
     return rc;
 }
 
-int kitchen__sink_v2__outer__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+int kitchen__sink_v2__outer__am_sub_open(am_arena *a, const char *name, const am_sub_opts *opts, am_sub **out)
 {
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     o.type = kitchen__sink_v2__outer__am_type();
-    return am_sub_open(a, topic, &o, out);
+    return am_sub_open(a, name, &o, out);
 }
 
 int kitchen__sink_v2__outer__am_publish(am_pub *p, const Kitchen__SinkV2__Outer *msg)
@@ -113,11 +113,11 @@ int kitchen__sink_v2__outer__middle__am_pub_open(am_arena *a, const char *topic,
     return rc;
 }
 
-int kitchen__sink_v2__outer__middle__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+int kitchen__sink_v2__outer__middle__am_sub_open(am_arena *a, const char *name, const am_sub_opts *opts, am_sub **out)
 {
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     o.type = kitchen__sink_v2__outer__middle__am_type();
-    return am_sub_open(a, topic, &o, out);
+    return am_sub_open(a, name, &o, out);
 }
 
 int kitchen__sink_v2__outer__middle__am_publish(am_pub *p, const Kitchen__SinkV2__Outer__Middle *msg)
@@ -150,11 +150,11 @@ int kitchen__sink_v2__outer__middle__inner__am_pub_open(am_arena *a, const char 
     return rc;
 }
 
-int kitchen__sink_v2__outer__middle__inner__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+int kitchen__sink_v2__outer__middle__inner__am_sub_open(am_arena *a, const char *name, const am_sub_opts *opts, am_sub **out)
 {
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     o.type = kitchen__sink_v2__outer__middle__inner__am_type();
-    return am_sub_open(a, topic, &o, out);
+    return am_sub_open(a, name, &o, out);
 }
 
 int kitchen__sink_v2__outer__middle__inner__am_publish(am_pub *p, const Kitchen__SinkV2__Outer__Middle__Inner *msg)
@@ -187,11 +187,11 @@ int kitchen__sink_v2__httprequest2__am_pub_open(am_arena *a, const char *topic, 
     return rc;
 }
 
-int kitchen__sink_v2__httprequest2__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+int kitchen__sink_v2__httprequest2__am_sub_open(am_arena *a, const char *name, const am_sub_opts *opts, am_sub **out)
 {
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     o.type = kitchen__sink_v2__httprequest2__am_type();
-    return am_sub_open(a, topic, &o, out);
+    return am_sub_open(a, name, &o, out);
 }
 
 int kitchen__sink_v2__httprequest2__am_publish(am_pub *p, const Kitchen__SinkV2__HTTPRequest2 *msg)

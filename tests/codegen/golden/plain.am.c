@@ -25,11 +25,11 @@ int bare__am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, a
     return rc;
 }
 
-int bare__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+int bare__am_sub_open(am_arena *a, const char *name, const am_sub_opts *opts, am_sub **out)
 {
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     o.type = bare__am_type();
-    return am_sub_open(a, topic, &o, out);
+    return am_sub_open(a, name, &o, out);
 }
 
 int bare__am_publish(am_pub *p, const Bare *msg)

@@ -567,11 +567,11 @@ int short_pkg__ping__am_pub_open(am_arena *a, const char *topic, const am_pub_op
     return rc;
 }
 
-int short_pkg__ping__am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+int short_pkg__ping__am_sub_open(am_arena *a, const char *name, const am_sub_opts *opts, am_sub **out)
 {
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     o.type = short_pkg__ping__am_type();
-    return am_sub_open(a, topic, &o, out);
+    return am_sub_open(a, name, &o, out);
 }
 
 int short_pkg__ping__am_publish(am_pub *p, const ShortPkg__Ping *msg)
