@@ -160,6 +160,13 @@ void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, s
  * from, so that the free touches one cache line of the sector, not its lists. */
 int   am_ack_deferred(am_arena *a, void *p);
 
+/* ---- segment.c: for tools (amctl) */
+/* Map the arena `name` read-only without joining it, validated as am_arena_open does
+ * (flags: AM_TRUST_OTHER_OWNER). Only reads through the handle are allowed: geometry,
+ * headers, am_stamp_dead (its fd answers liveness queries). */
+int  am_arena_peek(const char *name, unsigned flags, am_arena **out);
+void am_arena_unpeek(am_arena *a);
+
 /* ---- check.c */
 int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
 

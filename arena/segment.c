@@ -214,7 +214,7 @@ fail:
 }
 
 /* ------------------------------------------------------------ attach */
-static int validate_and_map(am_arena *a, int fd, unsigned flags)
+static int validate_and_map(am_arena *a, int fd, unsigned flags, int prot)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) return AM_ESYS;
@@ -237,7 +237,7 @@ static int validate_and_map(am_arena *a, int fd, unsigned flags)
         h.sector_size != g.sector_size) {
         return AM_ECORRUPT;
     }
-    void *base = mmap(NULL, h.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, h.size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) return AM_ENOMEM;
     bind_handle(a, base, &g, fd);
     return 0;
@@ -263,7 +263,7 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
         if (!(o->flags & AM_CREATE_ONLY)) {
             int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
             if (fd >= 0) {
-                rc = validate_and_map(a, fd, o->flags);
+                rc = validate_and_map(a, fd, o->flags, PROT_READ | PROT_WRITE);
                 if (rc) close(fd);
                 break;
             }
@@ -290,6 +290,32 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
     (void)am_arena_reclaim(a);    /* whatever dead participants left */
     *out = a;
     return 0;
+}
+
+int am_arena_peek(const char *name, unsigned flags, am_arena **out)
+{
+    *out = NULL;
+    int rc = check_name(name);
+    if (rc) return rc;
+    char path[300];
+    path_of(path, sizeof path, name);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? AM_ENOENT : errno == ELOOP || errno == EACCES ? AM_EPERM : AM_ESYS;
+    am_arena *a = calloc(1, sizeof *a);
+    if (!a) { close(fd); return AM_ENOMEM; }
+    rc = validate_and_map(a, fd, flags, PROT_READ);
+    if (rc) { close(fd); free(a); return rc; }
+    a->slot = AM_MAX_PARTICIPANTS;          /* not a participant: no slot, no stamp */
+    *out = a;
+    return 0;
+}
+
+void am_arena_unpeek(am_arena *a)
+{
+    if (!a) return;
+    munmap(a->base, a->g.size);
+    close(a->fd);
+    free(a);
 }
 
 void am_arena_close(am_arena *a)

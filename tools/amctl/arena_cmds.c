@@ -1,0 +1,337 @@
+/*
+ * arena_cmds.c — amctl ls, stat, map, gc, rm: the arena's files, figures and picture.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "amctl.h"
+
+void live_scan(am_arena *a, liveness *l)
+{
+    memset(l, 0, sizeof *l);
+    for (unsigned i = 0; i < AM_MAX_PARTICIPANTS; i++) {
+        uint32_t st = atomic_load_explicit(&a->parts[i].state, memory_order_acquire);
+        if (st == AM_PART_FREE) continue;
+        l->used[i] = true;
+        l->alive[i] = st == AM_PART_LIVE && am_byte_locked_elsewhere(a->fd, i);
+        if (l->alive[i]) l->live++;
+        else l->dead++;
+    }
+}
+
+void sector_walk(am_arena *a, unsigned k, const liveness *l, sector_view *v, char *cells, unsigned ncells)
+{
+    memset(v, 0, sizeof *v);
+    uint64_t start = am_sector_start(a, k), end = am_sector_end(a, k), span = end - start;
+    if (cells) memset(cells, '?', ncells);
+    for (uint64_t off = start; off < end;) {
+        am_block *b = am_blk_checked(a, k, off);
+        uint64_t size = b ? am_blk_size(a, k, off, b) : 0;
+        if (!size) { v->corrupt = true; return; }
+        uint32_t st = atomic_load_explicit(&b->st, memory_order_relaxed);
+        uint32_t owner = atomic_load_explicit(&b->owner, memory_order_relaxed);
+        char c;
+        if (AM_ST_STATE(st) == AM_BLK_FREE) {
+            c = 'f';
+            v->free += size;
+            v->free_blocks++;
+            if (size - AM_HDR > v->largest_free) v->largest_free = size - AM_HDR;
+        } else if (owner != 0 && owner <= AM_MAX_PARTICIPANTS && !l->alive[owner - 1]) {
+            c = 'd';
+            v->dead += size;
+            v->dead_blocks++;
+        } else {
+            c = 'u';
+            v->used += size;
+            v->used_blocks++;
+        }
+        if (cells) {
+            /* A cell shows what covers most of it; used and dead win over free. */
+            uint64_t c0 = (off - start) * ncells / span, c1 = (off + size - start - 1) * ncells / span;
+            for (uint64_t i = c0; i <= c1 && i < ncells; i++) {
+                if (cells[i] == '?' || cells[i] == 'f' || c == 'd') cells[i] = c;
+            }
+        }
+        off += size;
+    }
+}
+
+am_arena *peek(const char *name)
+{
+    am_arena *a;
+    int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a);
+    if (rc) {
+        fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc));
+        return NULL;
+    }
+    return a;
+}
+
+/* ------------------------------------------------------------------ ls */
+
+int cmd_ls(const opts *o)
+{
+    DIR *d = opendir("/dev/shm");
+    if (!d) { perror("amctl: /dev/shm"); return 1; }
+    if (o->json) printf("[");
+    else printf("%-24s %10s %7s %5s %5s %-10s %s\n", "NAME", "SIZE", "USED", "LIVE", "DEAD", "OWNER", "MODE");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "am.", 3) != 0) continue;
+        const char *name = e->d_name + 3;
+        am_arena *a;
+        int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a);
+        if (rc == AM_EFORMAT || rc == AM_EINVAL) continue;             /* not ours: left alone */
+        char path[300];
+        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) { if (!rc) am_arena_unpeek(a); continue; }
+        uint64_t used = 0, heap = 0;
+        liveness l = { 0 };
+        bool corrupt = false;
+        if (rc == 0) {
+            live_scan(a, &l);
+            for (unsigned k = 0; k < a->g.nsectors; k++) {
+                sector_view v;
+                sector_walk(a, k, &l, &v, NULL, 0);
+                used += v.used + v.dead;
+                corrupt |= v.corrupt;
+            }
+            heap = (uint64_t)a->g.nsectors * a->g.sector_size;
+            am_arena_unpeek(a);
+        }
+        const char *state = rc ? am_strerror(rc) : corrupt ? "corrupt" : "ok";
+        double pct = heap ? 100.0 * (double)used / (double)heap : 0;
+        if (o->json) {
+            printf("%s{\"name\": ", n ? ", " : "");
+            json_str(stdout, name);
+            printf(", \"size\": %lld, \"used\": %llu, \"used_pct\": %.2f, \"live\": %u, \"dead\": %u, \"uid\": %u, "
+                   "\"mode\": \"%04o\", \"state\": ",
+                   (long long)st.st_size, (unsigned long long)used, pct, l.live, l.dead, (unsigned)st.st_uid,
+                   (unsigned)(st.st_mode & 07777));
+            json_str(stdout, state);
+            printf("}");
+        } else if (rc) {
+            printf("%-24s %10lld %7s %5s %5s %-10u %04o  (%s)\n", name, (long long)st.st_size, "-", "-", "-",
+                   (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), state);
+        } else {
+            printf("%-24s %10lld %6.1f%% %5u %5u %-10u %04o%s\n", name, (long long)st.st_size, pct, l.live, l.dead,
+                   (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), corrupt ? "  (corrupt)" : "");
+        }
+        n++;
+    }
+    closedir(d);
+    if (o->json) printf("]\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ stat */
+
+int cmd_stat(const char *name, const opts *o)
+{
+    am_arena *a = peek(name);
+    if (!a) return 1;
+    liveness l;
+    live_scan(a, &l);
+    sector_view t = { 0 };
+    sector_view *sv = calloc(a->g.nsectors, sizeof *sv);
+    uint64_t allocs = 0, frees = 0, repairs = 0, reclaimed = 0, frag_free = 0;
+    bool corrupt = false;
+    for (unsigned k = 0; sv && k < a->g.nsectors; k++) {
+        sector_walk(a, k, &l, &sv[k], NULL, 0);
+        t.used += sv[k].used; t.free += sv[k].free; t.dead += sv[k].dead;
+        t.used_blocks += sv[k].used_blocks; t.free_blocks += sv[k].free_blocks; t.dead_blocks += sv[k].dead_blocks;
+        if (sv[k].largest_free > t.largest_free) t.largest_free = sv[k].largest_free;
+        frag_free += sv[k].free - (sv[k].free_blocks ? sv[k].largest_free + AM_HDR : 0);
+        corrupt |= sv[k].corrupt;
+        am_sector *s = &a->sectors[k];
+        allocs += atomic_load(&s->allocs);
+        frees += atomic_load(&s->frees);
+        repairs += atomic_load(&s->repairs);
+        reclaimed += atomic_load(&s->reclaimed);
+    }
+    double frag = t.free ? (double)frag_free / (double)t.free : 0;
+    if (o->json) {
+        printf("{\"name\": ");
+        json_str(stdout, name);
+        printf(", \"size\": %llu, \"heap\": %llu, \"sectors\": %u, \"sector_size\": %llu, \"used\": %llu, "
+               "\"free\": %llu, \"held_by_dead\": %llu, \"used_blocks\": %llu, \"free_blocks\": %llu, "
+               "\"dead_blocks\": %llu, \"largest_free\": %llu, \"fragmentation\": %.4f, \"allocs\": %llu, "
+               "\"frees\": %llu, \"repairs\": %llu, \"reclaimed\": %llu, \"live\": %u, \"dead\": %u, \"corrupt\": %s, "
+               "\"per_sector\": [",
+               (unsigned long long)a->g.size, (unsigned long long)a->g.nsectors * a->g.sector_size, a->g.nsectors,
+               (unsigned long long)a->g.sector_size, (unsigned long long)t.used, (unsigned long long)t.free,
+               (unsigned long long)t.dead, (unsigned long long)t.used_blocks, (unsigned long long)t.free_blocks,
+               (unsigned long long)t.dead_blocks, (unsigned long long)t.largest_free, frag, (unsigned long long)allocs,
+               (unsigned long long)frees, (unsigned long long)repairs, (unsigned long long)reclaimed, l.live, l.dead,
+               corrupt ? "true" : "false");
+        for (unsigned k = 0; sv && k < a->g.nsectors; k++) {
+            printf("%s{\"used\": %llu, \"free\": %llu, \"held_by_dead\": %llu, \"largest_free\": %llu, \"corrupt\": %s}",
+                   k ? ", " : "", (unsigned long long)sv[k].used, (unsigned long long)sv[k].free,
+                   (unsigned long long)sv[k].dead, (unsigned long long)sv[k].largest_free,
+                   sv[k].corrupt ? "true" : "false");
+        }
+        printf("]}\n");
+    } else {
+        printf("arena %s: %llu bytes, %u sectors of %llu bytes; participants %u live, %u dead\n", name,
+               (unsigned long long)a->g.size, a->g.nsectors, (unsigned long long)a->g.sector_size, l.live, l.dead);
+        printf("  used %llu bytes in %llu blocks; free %llu in %llu blocks; held by dead %llu in %llu blocks\n",
+               (unsigned long long)t.used, (unsigned long long)t.used_blocks, (unsigned long long)t.free,
+               (unsigned long long)t.free_blocks, (unsigned long long)t.dead, (unsigned long long)t.dead_blocks);
+        printf("  largest free block %llu bytes; fragmentation %.3f\n", (unsigned long long)t.largest_free, frag);
+        printf("  allocations %llu, frees %llu, sector repairs %llu, blocks reclaimed %llu%s\n",
+               (unsigned long long)allocs, (unsigned long long)frees, (unsigned long long)repairs,
+               (unsigned long long)reclaimed, corrupt ? "; CORRUPT sectors below" : "");
+        printf("  %-6s %12s %12s %12s %12s\n", "sector", "used", "free", "dead", "largest");
+        for (unsigned k = 0; sv && k < a->g.nsectors; k++) {
+            printf("  %-6u %12llu %12llu %12llu %12llu%s\n", k, (unsigned long long)sv[k].used,
+                   (unsigned long long)sv[k].free, (unsigned long long)sv[k].dead,
+                   (unsigned long long)sv[k].largest_free, sv[k].corrupt ? "  corrupt" : "");
+        }
+    }
+    free(sv);
+    am_arena_unpeek(a);
+    return corrupt ? 2 : 0;
+}
+
+/* ------------------------------------------------------------------ map */
+
+static const char *svg_colour(char c)
+{
+    return c == 'u' ? "#3b82f6" : c == 'f' ? "#e5e7eb" : c == 'd' ? "#dc2626" : "#111827";
+}
+
+int cmd_map(const char *name, const opts *o)
+{
+    am_arena *a = peek(name);
+    if (!a) return 1;
+    liveness l;
+    live_scan(a, &l);
+    unsigned w = o->width ? o->width : 64;
+    char *cells = malloc((size_t)w * a->g.nsectors);
+    if (!cells) { am_arena_unpeek(a); return 1; }
+    for (unsigned k = 0; k < a->g.nsectors; k++) {
+        sector_view v;
+        sector_walk(a, k, &l, &v, cells + (size_t)k * w, w);
+    }
+    if (o->svg) {
+        FILE *f = fopen(o->svg, "w");
+        if (!f) { perror(o->svg); free(cells); am_arena_unpeek(a); return 1; }
+        unsigned cw = 10, ch = 18, left = 60;
+        fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\">\n"
+                   "<title>arena %s</title>\n", left + w * cw + 10, (a->g.nsectors + 2) * ch + 10, name);
+        for (unsigned k = 0; k < a->g.nsectors; k++) {
+            fprintf(f, "<text x=\"4\" y=\"%u\" font-family=\"monospace\" font-size=\"12\">sector %u</text>\n",
+                    k * ch + 14, k);
+            for (unsigned i = 0; i < w; i++) {
+                fprintf(f, "<rect class=\"cell\" x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\"/>\n",
+                        left + i * cw, k * ch + 2, cw - 1, ch - 4, svg_colour(cells[(size_t)k * w + i]));
+            }
+        }
+        fprintf(f, "<text x=\"4\" y=\"%u\" font-family=\"monospace\" font-size=\"12\">blue used, grey free, red held "
+                   "by dead participants, black unreadable</text>\n</svg>\n", a->g.nsectors * ch + 24);
+        fclose(f);
+    }
+    if (o->json) {
+        printf("{\"name\": ");
+        json_str(stdout, name);
+        printf(", \"cells_per_sector\": %u, \"sectors\": [", w);
+        for (unsigned k = 0; k < a->g.nsectors; k++) printf("%s\"%.*s\"", k ? ", " : "", (int)w, cells + (size_t)k * w);
+        printf("]}\n");
+    } else if (!o->svg) {
+        bool tty = isatty(STDOUT_FILENO);
+        printf("arena %s: %u sectors, %u cells each (%llu bytes a cell)\n", name, a->g.nsectors, w,
+               (unsigned long long)(a->g.sector_size / w));
+        for (unsigned k = 0; k < a->g.nsectors; k++) {
+            printf("%4u ", k);
+            for (unsigned i = 0; i < w; i++) {
+                char c = cells[(size_t)k * w + i];
+                if (tty) printf("%s", c == 'u' ? "\033[44m \033[0m" : c == 'f' ? "\033[47m \033[0m" :
+                                      c == 'd' ? "\033[41m \033[0m" : "\033[40m?\033[0m");
+                else putchar(c == 'u' ? '#' : c == 'f' ? '.' : c == 'd' ? 'X' : '?');
+            }
+            putchar('\n');
+        }
+        printf(tty ? "     \033[44m \033[0m used  \033[47m \033[0m free  \033[41m \033[0m held by dead  ? unreadable\n"
+                   : "     # used  . free  X held by dead  ? unreadable\n");
+    }
+    free(cells);
+    am_arena_unpeek(a);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ gc, rm */
+
+static void held_by_dead(am_arena *a, uint64_t *bytes, uint64_t *blocks)
+{
+    liveness l;
+    live_scan(a, &l);
+    *bytes = *blocks = 0;
+    for (unsigned k = 0; k < a->g.nsectors; k++) {
+        sector_view v;
+        sector_walk(a, k, &l, &v, NULL, 0);
+        *bytes += v.dead;
+        *blocks += v.dead_blocks;
+    }
+}
+
+int cmd_gc(const char *name, const opts *o)
+{
+    am_arena *p = peek(name);
+    if (!p) return 1;
+    am_stats before;
+    uint64_t dead_bytes, dead_blocks;
+    held_by_dead(p, &dead_bytes, &dead_blocks);
+    am_arena *a;
+    int rc = am_arena_open(name, &(am_arena_opts){ .flags = AM_ATTACH_ONLY | AM_TRUST_OTHER_OWNER }, &a);
+    if (rc) { fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc)); am_arena_unpeek(p); return 1; }
+    /* Joining already reclaimed what dead participants owned; say what it was. */
+    am_arena_stats(a, &before);
+    int blocks = am_arena_reclaim(a);
+    int ports = am_channels_gc(a);
+    am_stats after;
+    am_arena_stats(a, &after);
+    uint64_t freed = before.used > after.used ? before.used - after.used : 0;
+    if (o->json) {
+        printf("{\"name\": ");
+        json_str(stdout, name);
+        printf(", \"owned_by_dead_bytes\": %llu, \"owned_by_dead_blocks\": %llu, \"dead_ports\": %d, "
+               "\"channel_bytes_freed\": %llu, \"used_after\": %llu}\n", (unsigned long long)dead_bytes,
+               (unsigned long long)dead_blocks, ports, (unsigned long long)freed, (unsigned long long)after.used);
+    } else {
+        printf("gc %s: %llu bytes in %llu blocks owned by dead participants reclaimed%s; %d dead port(s) released, "
+               "%llu bytes they held freed; %llu bytes in use now\n", name, (unsigned long long)dead_bytes,
+               (unsigned long long)dead_blocks, blocks > 0 ? " (and more found just now)" : "", ports < 0 ? 0 : ports,
+               (unsigned long long)freed, (unsigned long long)after.used);
+    }
+    am_arena_close(a);
+    am_arena_unpeek(p);
+    return ports < 0 ? 1 : 0;
+}
+
+int cmd_rm(const char *name, const opts *o)
+{
+    am_arena *a = peek(name);
+    if (!a) return 1;
+    liveness l;
+    live_scan(a, &l);
+    am_arena_unpeek(a);
+    if (l.live && !o->force) {
+        fprintf(stderr, "amctl: %s: %u live participant(s) attached; --force removes it anyway\n", name, l.live);
+        return 3;
+    }
+    int rc = am_arena_unlink(name);
+    if (rc) { fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc)); return 1; }
+    if (o->json) {
+        printf("{\"removed\": ");
+        json_str(stdout, name);
+        printf(", \"live\": %u}\n", l.live);
+    } else {
+        printf("removed %s%s\n", name, l.live ? " (live participants keep using it until they close)" : "");
+    }
+    return 0;
+}

@@ -1,0 +1,167 @@
+/*
+ * channel_cmds.c — amctl topics / services: every channel with its type and ports.
+ *
+ * Read-only, without the channel locks: a port record can change while it is read, so
+ * figures are a snapshot, and every offset is checked (a block that is not the live
+ * allocation a record names is skipped) before anything behind it is read.
+ */
+#include <string.h>
+#include <time.h>
+#include "amctl.h"
+
+static const char *role_name(uint32_t r)
+{
+    return r == AMC_ROLE_PUB ? "publisher" : r == AMC_ROLE_SUB ? "subscriber" : r == AMC_ROLE_SERVER ? "server"
+                                                                        : r == AMC_ROLE_CLIENT ? "client" : "?";
+}
+
+static const char *policy_name(uint32_t p)
+{
+    return p == AM_POLICY_BLOCK ? "block" : p == AM_POLICY_DROP_NEWEST ? "drop-newest"
+                                          : p == AM_POLICY_DROP_OLDEST ? "drop-oldest" : "?";
+}
+
+/* The live block (a sample, a channel) named by slot s, read-only; NULL if it is not. */
+static const amc_msg *block_at(am_arena *a, amc_slot s, uint64_t *bytes)
+{
+    if (s.off == 0) return NULL;
+    int k = am_sector_of(a, s.off - AM_HDR);
+    if (k < 0) return NULL;
+    am_block *b = am_blk_checked(a, (unsigned)k, s.off - AM_HDR);
+    uint64_t size = b ? am_blk_size(a, (unsigned)k, s.off - AM_HDR, b) : 0;
+    if (!size || AM_ST_STATE(atomic_load(&b->st)) != AM_BLK_ALLOCATED || atomic_load(&b->gen) != s.gen ||
+        size < AM_HDR + AMC_MSG_HDR) {
+        return NULL;
+    }
+    *bytes = size;
+    return (const amc_msg *)(a->base + s.off);
+}
+
+/* The same for a ring block named by a port. */
+static const amc_ring *ring_at(am_arena *a, const amc_port *p)
+{
+    uint32_t depth = p->depth, held = p->max_held;
+    if (depth < 2 || depth > AM_MAX_DEPTH + 1 || (depth & (depth - 1)) || held == 0 || held > AM_MAX_DEPTH) return NULL;
+    int k = am_sector_of(a, p->ring_off - AM_HDR);
+    if (k < 0 || p->ring_off < AM_HDR) return NULL;
+    am_block *b = am_blk_checked(a, (unsigned)k, p->ring_off - AM_HDR);
+    uint64_t size = b ? am_blk_size(a, (unsigned)k, p->ring_off - AM_HDR, b) : 0;
+    if (!size || size - AM_HDR < amc_ring_bytes(depth, held) || atomic_load(&b->gen) != p->ring_gen) return NULL;
+    const amc_ring *r = (const amc_ring *)(a->base + p->ring_off);
+    return r->magic == AMC_RING_MAGIC && r->depth == depth && r->max_held == held ? r : NULL;
+}
+
+static uint64_t now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* One port's figures. */
+typedef struct port_view {
+    unsigned queued, held;
+    uint64_t bytes, oldest_ns;         /* bytes of samples it holds; age of the oldest held */
+} port_view;
+
+static void port_look(am_arena *a, const amc_port *p, port_view *v)
+{
+    memset(v, 0, sizeof *v);
+    const amc_ring *r = ring_at(a, p);
+    if (!r) return;
+    uint32_t mask = p->depth - 1;
+    const amc_slot *slots = (const amc_slot *)(r + 1), *held = slots + p->depth;
+    unsigned head = atomic_load((_Atomic unsigned *)&r->ring.c_head), tail = atomic_load((_Atomic unsigned *)&r->ring.p_tail);
+    v->queued = (tail - head) <= mask ? tail - head : 0;
+    uint64_t now = now_mono();
+    for (unsigned i = 0; i < v->queued; i++) {
+        uint64_t sz;
+        if (block_at(a, slots[(head + i) & mask], &sz)) v->bytes += sz;
+    }
+    for (uint32_t i = 0; i < p->max_held; i++) {
+        uint64_t sz;
+        const amc_msg *m = block_at(a, held[i], &sz);
+        if (!m) continue;
+        v->held++;
+        v->bytes += sz;
+        uint64_t age = now > m->send_ns ? now - m->send_ns : 0;
+        if (age > v->oldest_ns) v->oldest_ns = age;
+    }
+}
+
+int cmd_channels(const char *name, unsigned kind, const opts *o)
+{
+    am_arena *a = peek(name);
+    if (!a) return 1;
+    const amc_dir *d = am_upper(a);
+    if (d->magic == 0) {                                 /* no channel was ever opened */
+        printf(o->json ? "[]\n" : "no %s\n", kind == AMC_KIND_TOPIC ? "topics" : "services");
+        am_arena_unpeek(a);
+        return 0;
+    }
+    if (d->magic != AMC_DIR_MAGIC || d->nentries != AM_MAX_CHANNELS) {
+        fprintf(stderr, "amctl: %s: the channel directory is corrupt\n", name);
+        am_arena_unpeek(a);
+        return 2;
+    }
+    if (o->json) printf("[");
+    int n = 0;
+    for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
+        const amc_entry *e = &d->e[i];
+        if (atomic_load(&e->state) != AMC_ENT_READY || e->kind != kind) continue;
+        uint64_t sz;
+        const amc_msg *probe = block_at(a, (amc_slot){ e->chan_off, e->chan_gen, 0 }, &sz);
+        const amc_chan *ch = probe && sz - AM_HDR >= sizeof(amc_chan) ? (const amc_chan *)probe : NULL;
+        if (!ch || ch->magic != AMC_CHAN_MAGIC) continue;
+        char cname[AM_NAME_MAX + 1], ctype[AM_TYPE_MAX + 1];
+        snprintf(cname, sizeof cname, "%.*s", (int)AM_NAME_MAX, e->name);
+        snprintf(ctype, sizeof ctype, "%.*s", (int)AM_TYPE_MAX, e->typed ? e->type : "");
+        if (o->json) {
+            printf("%s{\"name\": ", n ? ", " : "");
+            json_str(stdout, cname);
+            printf(", \"type\": ");
+            json_str(stdout, ctype);
+            printf(", \"fingerprint\": \"%016llx\", \"schema_bytes\": %llu, \"ports\": [",
+                   (unsigned long long)e->fingerprint, (unsigned long long)(ch->schema_ref ? ch->schema_len : 0));
+        } else {
+            printf("%s %s  type %s%s%s\n", kind == AMC_KIND_TOPIC ? "topic" : "service", cname,
+                   ctype[0] ? ctype : "(untyped)", ch->schema_ref ? "  (schema recorded)" : "", "");
+        }
+        int np = 0;
+        for (unsigned k = 0; k < AM_MAX_PORTS; k++) {
+            const amc_port *p = &ch->ports[k];
+            if (atomic_load(&p->state) == AMC_PORT_FREE) continue;
+            uint64_t stamp = atomic_load(&p->stamp);
+            bool alive = stamp && !am_stamp_dead(a, stamp);
+            port_view v;
+            port_look(a, p, &v);
+            if (o->json) {
+                printf("%s{\"port\": %u, \"role\": \"%s\", \"pid\": %u, \"alive\": %s, \"queued\": %u, \"held\": %u, "
+                       "\"bytes_held\": %llu, \"oldest_held_ns\": %llu, \"policy\": \"%s\", \"sent\": %llu, "
+                       "\"received\": %llu, \"dropped\": %llu}",
+                       np ? ", " : "", k, role_name(p->role), p->pid, alive ? "true" : "false", v.queued, v.held,
+                       (unsigned long long)v.bytes, (unsigned long long)v.oldest_ns, policy_name(p->policy),
+                       (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->received),
+                       (unsigned long long)atomic_load(&p->dropped));
+            } else {
+                printf("  %-10s pid %-7u %-5s", role_name(p->role), p->pid, alive ? "alive" : "DEAD");
+                if (p->role == AMC_ROLE_PUB) {
+                    printf(" sent %llu, dropped %llu\n", (unsigned long long)atomic_load(&p->sent),
+                           (unsigned long long)atomic_load(&p->dropped));
+                } else {
+                    printf(" queue %u/%u (%s), held %u, %llu bytes held, oldest held %.3f s, received %llu, dropped %llu\n",
+                           v.queued, p->cap, policy_name(p->policy), v.held, (unsigned long long)v.bytes,
+                           (double)v.oldest_ns / 1e9, (unsigned long long)atomic_load(&p->received),
+                           (unsigned long long)atomic_load(&p->dropped));
+                }
+            }
+            np++;
+        }
+        if (o->json) printf("]}");
+        n++;
+    }
+    if (o->json) printf("]\n");
+    else if (n == 0) printf("no %s\n", kind == AMC_KIND_TOPIC ? "topics" : "services");
+    am_arena_unpeek(a);
+    return 0;
+}

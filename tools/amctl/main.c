@@ -1,0 +1,116 @@
+/*
+ * amctl — see inside a running atomicmatrix bus, and clean it up.
+ *
+ *   amctl ls                       every arena in /dev/shm
+ *   amctl stat NAME                figures of one arena, per sector
+ *   amctl map NAME [--svg FILE]    a picture of its blocks
+ *   amctl topics NAME              topics, their types and ports
+ *   amctl services NAME            services, their types and ports
+ *   amctl echo NAME TOPIC          print samples as they arrive
+ *   amctl gc NAME                  reclaim what dead participants held
+ *   amctl rm NAME [--force]        remove an arena
+ * Read commands take --json. Exit status: 0 fine, 1 error, 2 corruption found, 3 refused.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "amctl.h"
+
+static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
+    { "ls", "[--json]", "List every atomicmatrix arena in /dev/shm: name, size, used %, live and dead\n"
+                        "participants, owner uid and mode. Files that are not arenas are left alone." },
+    { "stat", "NAME [--json]", "Used, free and held-by-dead bytes, the largest free block, fragmentation, per-sector\n"
+                               "figures, allocation and free counters, repairs and reclaims. Exit 2 if a sector's\n"
+                               "block chain is corrupt." },
+    { "map", "NAME [--width N] [--svg FILE] [--json]",
+      "A picture of the arena: a row of N cells (default 64) per sector, each showing what\n"
+      "covers most of it: used, free, held by a dead participant, or unreadable. ANSI colours\n"
+      "on a terminal, characters (# . X ?) when piped; --svg FILE writes the same picture as\n"
+      "an SVG image; --json the rows as strings of u f d ?." },
+    { "topics", "NAME [--json]", "Every topic: its type, and each port with its pid, whether it is alive, queue depth\n"
+                                 "and policy, samples held, bytes held, how long the oldest has been held, counters." },
+    { "services", "NAME [--json]", "The same for services (servers and clients)." },
+    { "echo", "NAME TOPIC [--raw] [--count N] [--seconds S]",
+      "Print samples as they arrive: decoded by field name when the topic's publisher\n"
+      "recorded a protobuf schema (code from protoc-gen-am does), as the wire format by field\n"
+      "number with --raw, else as hex. A sample that does not parse is shown as hex." },
+    { "gc", "NAME [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
+                             "their ports), and say what was reclaimed." },
+    { "rm", "NAME [--force] [--json]", "Remove an arena's name. Refused (exit 3) while live participants are attached,\n"
+                                        "unless --force; they keep using it until they close." },
+};
+
+static void help(FILE *f)
+{
+    fprintf(f, "amctl — see inside a running atomicmatrix bus, and clean it up\n\nusage:\n");
+    for (size_t i = 0; i < sizeof HELP / sizeof HELP[0]; i++) fprintf(f, "  amctl %s %s\n", HELP[i].name, HELP[i].args);
+    fprintf(f, "\n`amctl CMD --help` explains a command. Read commands never write to the arena and take no lock\n"
+               "a live process needs; every value read from it is checked. Exit: 0 ok, 1 error, 2 corrupt, 3 refused.\n");
+}
+
+void die_usage(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof HELP / sizeof HELP[0]; i++) {
+        if (cmd && strcmp(cmd, HELP[i].name) == 0) {
+            fprintf(stderr, "usage: amctl %s %s\n", HELP[i].name, HELP[i].args);
+            exit(1);
+        }
+    }
+    help(stderr);
+    exit(1);
+}
+
+void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    const char *cmd = argv[1];
+    opts o = { 0 };
+    const char *pos[2] = { NULL, NULL };
+    int npos = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            for (size_t k = 0; k < sizeof HELP / sizeof HELP[0]; k++) {
+                if (strcmp(cmd, HELP[k].name) == 0) {
+                    printf("usage: amctl %s %s\n\n%s\n", HELP[k].name, HELP[k].args, HELP[k].text);
+                    return 0;
+                }
+            }
+            die_usage(NULL);
+        } else if (strcmp(a, "--json") == 0) o.json = true;
+        else if (strcmp(a, "--force") == 0) o.force = true;
+        else if (strcmp(a, "--raw") == 0) o.raw = true;
+        else if (strcmp(a, "--svg") == 0 && i + 1 < argc) o.svg = argv[++i];
+        else if (strcmp(a, "--width") == 0 && i + 1 < argc) o.width = (unsigned)atoi(argv[++i]);
+        else if (strcmp(a, "--count") == 0 && i + 1 < argc) o.count = atol(argv[++i]);
+        else if (strcmp(a, "--seconds") == 0 && i + 1 < argc) o.seconds = atof(argv[++i]);
+        else if (a[0] == '-' || npos == 2) die_usage(cmd);
+        else pos[npos++] = a;
+    }
+    if (o.width > 4096) o.width = 4096;
+    if (strcmp(cmd, "ls") == 0 && npos == 0) return cmd_ls(&o);
+    if (npos < 1) die_usage(cmd);
+    if (strcmp(cmd, "stat") == 0 && npos == 1) return cmd_stat(pos[0], &o);
+    if (strcmp(cmd, "map") == 0 && npos == 1) return cmd_map(pos[0], &o);
+    if (strcmp(cmd, "topics") == 0 && npos == 1) return cmd_channels(pos[0], AMC_KIND_TOPIC, &o);
+    if (strcmp(cmd, "services") == 0 && npos == 1) return cmd_channels(pos[0], AMC_KIND_SERVICE, &o);
+    if (strcmp(cmd, "echo") == 0 && npos == 2) return cmd_echo(pos[0], pos[1], &o);
+    if (strcmp(cmd, "gc") == 0 && npos == 1) return cmd_gc(pos[0], &o);
+    if (strcmp(cmd, "rm") == 0 && npos == 1) return cmd_rm(pos[0], &o);
+    die_usage(cmd);
+    return 1;
+}
