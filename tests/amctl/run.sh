@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# amctl against a known arena (tests/amctl/fixture.c): every subcommand, its JSON parsed
+# and compared, exit codes, the SVG parsed as XML, gc after kill -9 of a subscriber
+# holding samples, rm refusing while a participant lives, a corrupted arena.
+#   tests/amctl/run.sh AMCTL FIXTURE WORKDIR
+set -euo pipefail
+amctl=$1 fixture=$2 work=$3
+name=amctltest-$$
+rm -rf "$work" && mkdir -p "$work"
+cleanup() { [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null; rm -f "/dev/shm/am.$name" "/dev/shm/am.$name-bad"; }
+trap cleanup EXIT
+coproc FIX { exec "$fixture" "$name"; }
+fpid=$FIX_PID
+read -r -t 20 line <&"${FIX[0]}"
+[ "$line" = ready ] || { echo "FAIL: fixture said '$line'"; exit 1; }
+py() { python3 -c "$1" "${@:2}"; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+# ls: our arena with one live and one dead participant
+"$amctl" ls --json > "$work/ls.json"
+py 'import json,sys; a=[x for x in json.load(open(sys.argv[1])) if x["name"]==sys.argv[2]][0]
+assert a["live"]==1 and a["dead"]==1 and a["state"]=="ok" and a["mode"]=="0600" and a["used"]>0, a' "$work/ls.json" "$name" ||
+    fail "ls --json"
+echo "ok: ls"
+
+# stat: what the dead child owns (10 blocks of 50 000 bytes) shows as held by dead
+"$amctl" stat "$name" --json > "$work/stat1.json"
+py 'import json,sys; s=json.load(open(sys.argv[1]))
+assert s["dead_blocks"]==10 and s["held_by_dead"]>=10*50000 and s["dead"]==1 and s["live"]==1, s
+assert s["used"]+s["free"]+s["held_by_dead"]==s["heap"] and len(s["per_sector"])==s["sectors"], s
+assert 0 < s["fragmentation"] < 1 and not s["corrupt"], s' "$work/stat1.json" || fail "stat --json"
+"$amctl" stat "$name" | grep -q "held by dead" || fail "stat text"
+echo "ok: stat"
+
+# map: rows of cells, an X (held by dead) somewhere; the SVG is XML with sectors*width cells
+"$amctl" map "$name" --width 32 --json > "$work/map.json"
+py 'import json,sys; m=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2]))
+assert len(m["sectors"])==s["sectors"] and all(len(r)==32 for r in m["sectors"]), m
+assert any("d" in r for r in m["sectors"]) and any("u" in r for r in m["sectors"]) and any("f" in r for r in m["sectors"])' \
+    "$work/map.json" "$work/stat1.json" || fail "map --json"
+"$amctl" map "$name" --width 20 --svg "$work/map.svg" > /dev/null
+py 'import sys, xml.etree.ElementTree as ET, json; t=ET.parse(sys.argv[1]); s=json.load(open(sys.argv[2]))
+cells=[e for e in t.iter("{http://www.w3.org/2000/svg}rect") if e.get("class")=="cell"]
+assert len(cells)==20*s["sectors"], len(cells)' "$work/map.svg" "$work/stat1.json" || fail "map --svg"
+"$amctl" map "$name" | grep -q "X" || fail "map text (piped: plain characters)"
+echo "ok: map"
+
+# topics: the typed topic, our live subscriber holding 3, the dead one holding 2
+"$amctl" topics "$name" --json > "$work/topics.json"
+py 'import json,sys; t=[x for x in json.load(open(sys.argv[1])) if x["name"]=="readings"][0]
+assert t["type"]=="am.calc.Reading" and t["schema_bytes"]>0, t
+subs=[p for p in t["ports"] if p["role"]=="subscriber"]
+live=[p for p in subs if p["alive"]]; dead=[p for p in subs if not p["alive"]]
+assert len(live)==1 and live[0]["held"]==3 and live[0]["policy"]=="drop-oldest", subs
+assert len(dead)==1 and dead[0]["held"]==2 and dead[0]["queued"]==3 and dead[0]["oldest_held_ns"]>0, subs
+assert [p for p in t["ports"] if p["role"]=="publisher"][0]["sent"]==5' "$work/topics.json" || fail "topics --json"
+"$amctl" services "$name" --json | py 'import json,sys; assert json.load(sys.stdin)==[]' || fail "services --json"
+echo "ok: topics, services"
+
+# rm refuses while the fixture lives
+set +e; "$amctl" rm "$name" > /dev/null 2>&1; rc=$?; set -e
+[ $rc -eq 3 ] && [ -e "/dev/shm/am.$name" ] || fail "rm with a live participant: exit $rc"
+echo "ok: rm refuses"
+
+# gc: exactly what the dead child owned, plus the samples and queue only its port held
+"$amctl" stat "$name" --json > "$work/before.json"
+"$amctl" gc "$name" --json > "$work/gc.json"
+"$amctl" stat "$name" --json > "$work/after.json"
+"$amctl" topics "$name" --json > "$work/topics2.json"
+py 'import json,sys; b,g,a,t=(json.load(open(f)) for f in sys.argv[1:5])
+assert g["owned_by_dead_bytes"]==b["held_by_dead"] and g["owned_by_dead_blocks"]==10 and g["dead_ports"]==1, (g,b)
+assert a["held_by_dead"]==0 and a["dead"]==0, a
+assert a["used"]==b["used"]-g["channel_bytes_freed"], (b["used"],a["used"],g)
+assert g["channel_bytes_freed"]>0
+ports=[p for x in t for p in x["ports"]]
+assert all(p["alive"] for p in ports) and len(ports)==2, ports' \
+    "$work/before.json" "$work/gc.json" "$work/after.json" "$work/topics2.json" || fail "gc"
+"$amctl" gc "$name" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["owned_by_dead_bytes"]==0 and g["dead_ports"]==0' ||
+    fail "a second gc"
+echo "ok: gc"
+
+# echo (after gc: attaching joins the arena, and joining cleans up after the dead)
+# a Reading decoded by field name, the same with --raw, as hex on a raw topic
+"$amctl" echo "$name" readings --count 1 --seconds 10 > "$work/echo.txt" &
+epid=$!
+sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
+grep -q 'sensor: "imu-left"' "$work/echo.txt" && grep -q 'where {' "$work/echo.txt" && grep -q 'x: 3' "$work/echo.txt" ||
+    { cat "$work/echo.txt"; fail "echo by field name"; }
+"$amctl" echo "$name" readings --raw --count 1 --seconds 10 > "$work/raw.txt" &
+epid=$!
+sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
+grep -q '^2: "imu-left"' "$work/raw.txt" && grep -q '^4 {' "$work/raw.txt" || { cat "$work/raw.txt"; fail "echo --raw"; }
+echo "ok: echo"
+
+# a corrupted copy: stat says so (exit 2), nothing crashes
+cp "/dev/shm/am.$name" "/dev/shm/am.$name-bad"
+py 'import sys,json; f=open(sys.argv[1],"r+b"); s=json.load(open(sys.argv[2]))
+heap=s["size"]-s["heap"]; f.seek(heap+16); f.write(b"\xff"*64)' "/dev/shm/am.$name-bad" "$work/after.json"
+set +e; "$amctl" stat "$name-bad" > /dev/null 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] || fail "stat of a corrupted arena: exit $rc"
+"$amctl" map "$name-bad" > /dev/null && "$amctl" topics "$name-bad" > /dev/null && "$amctl" ls > /dev/null || fail "corrupted: a crash"
+echo "ok: corrupted arena"
+
+kill "$fpid"; wait "$fpid" 2>/dev/null || true; fpid=
+set +e; "$amctl" rm "$name" --json > /dev/null; rc=$?; set -e
+[ $rc -eq 0 ] && [ ! -e "/dev/shm/am.$name" ] || fail "rm"
+"$amctl" --help | grep -q "amctl ls" && "$amctl" map --help | grep -q -- "--svg" || fail "help"
+set +e; "$amctl" stat no-such-arena > /dev/null 2>&1; rc=$?; set -e
+[ $rc -eq 1 ] || fail "stat of a missing arena: exit $rc"
+echo "amctl: all checks passed"
