@@ -53,7 +53,9 @@ subs=[p for p in t["ports"] if p["role"]=="subscriber"]
 live=[p for p in subs if p["alive"]]; dead=[p for p in subs if not p["alive"]]
 assert len(live)==1 and live[0]["held"]==3 and live[0]["policy"]=="drop-oldest", subs
 assert len(dead)==1 and dead[0]["held"]==2 and dead[0]["queued"]==3 and dead[0]["oldest_held_ns"]>0, subs
-assert [p for p in t["ports"] if p["role"]=="publisher"][0]["sent"]==5' "$work/topics.json" || fail "topics --json"
+assert [p for p in t["ports"] if p["role"]=="publisher"][0]["sent"]==5
+assert sum(x["bytes"] for x in t["bytes_by_pid"])==sum(p["bytes_held"] for p in t["ports"]) and len(t["bytes_by_pid"])==2' \
+    "$work/topics.json" || fail "topics --json"
 "$amctl" services "$name" --json | py 'import json,sys; assert json.load(sys.stdin)==[]' || fail "services --json"
 echo "ok: topics, services"
 
@@ -67,14 +69,16 @@ echo "ok: rm refuses"
 "$amctl" gc "$name" --json > "$work/gc.json"
 "$amctl" stat "$name" --json > "$work/after.json"
 "$amctl" topics "$name" --json > "$work/topics2.json"
-py 'import json,sys; b,g,a,t=(json.load(open(f)) for f in sys.argv[1:5])
+py 'import json,sys; b,g,a,t,t1=(json.load(open(f)) for f in sys.argv[1:6])
 assert g["owned_by_dead_bytes"]==b["held_by_dead"] and g["owned_by_dead_blocks"]==10 and g["dead_ports"]==1, (g,b)
 assert a["held_by_dead"]==0 and a["dead"]==0, a
+dead=[p for x in t1 for p in x["ports"] if not p["alive"]][0]
+# exactly the two samples only it held, and its queue block (the three queued are ours too)
+assert g["channel_bytes_freed"]==dead["held_bytes"]+dead["queue_block_bytes"], (g, dead)
 assert a["used"]==b["used"]-g["channel_bytes_freed"], (b["used"],a["used"],g)
-assert g["channel_bytes_freed"]>0
 ports=[p for x in t for p in x["ports"]]
 assert all(p["alive"] for p in ports) and len(ports)==2, ports' \
-    "$work/before.json" "$work/gc.json" "$work/after.json" "$work/topics2.json" || fail "gc"
+    "$work/before.json" "$work/gc.json" "$work/after.json" "$work/topics2.json" "$work/topics.json" || fail "gc"
 "$amctl" gc "$name" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["owned_by_dead_bytes"]==0 and g["dead_ports"]==0' ||
     fail "a second gc"
 echo "ok: gc"

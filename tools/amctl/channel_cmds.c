@@ -58,10 +58,13 @@ static uint64_t now_mono(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+typedef struct pid_bytes { uint32_t pid; uint64_t bytes; } pid_bytes;
+
 /* One port's figures. */
 typedef struct port_view {
     unsigned queued, held;
     uint64_t bytes, oldest_ns;         /* bytes of samples it holds; age of the oldest held */
+    uint64_t held_bytes, ring_bytes;   /* of those, the taken ones; its queue's own block   */
 } port_view;
 
 static void port_look(am_arena *a, const amc_port *p, port_view *v)
@@ -69,6 +72,8 @@ static void port_look(am_arena *a, const amc_port *p, port_view *v)
     memset(v, 0, sizeof *v);
     const amc_ring *r = ring_at(a, p);
     if (!r) return;
+    uint64_t rsz;
+    if (block_at(a, (amc_slot){ p->ring_off, p->ring_gen, 0 }, &rsz)) v->ring_bytes = rsz;
     uint32_t mask = p->depth - 1;
     const amc_slot *slots = (const amc_slot *)(r + 1), *held = slots + p->depth;
     unsigned head = atomic_load((_Atomic unsigned *)&r->ring.c_head), tail = atomic_load((_Atomic unsigned *)&r->ring.p_tail);
@@ -84,6 +89,7 @@ static void port_look(am_arena *a, const amc_port *p, port_view *v)
         if (!m) continue;
         v->held++;
         v->bytes += sz;
+        v->held_bytes += sz;
         uint64_t age = now > m->send_ns ? now - m->send_ns : 0;
         if (age > v->oldest_ns) v->oldest_ns = age;
     }
@@ -128,6 +134,8 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
                    ctype[0] ? ctype : "(untyped)", ch->schema_ref ? "  (schema recorded)" : "", "");
         }
         int np = 0;
+        pid_bytes by_pid[AM_MAX_PORTS];
+        unsigned npid = 0;
         for (unsigned k = 0; k < AM_MAX_PORTS; k++) {
             const amc_port *p = &ch->ports[k];
             if (atomic_load(&p->state) == AMC_PORT_FREE) continue;
@@ -135,12 +143,18 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             bool alive = stamp && !am_stamp_dead(a, stamp);
             port_view v;
             port_look(a, p, &v);
+            unsigned j = 0;
+            while (j < npid && by_pid[j].pid != p->pid) j++;
+            if (j == npid) by_pid[npid++] = (pid_bytes){ p->pid, 0 };
+            by_pid[j].bytes += v.bytes;
             if (o->json) {
                 printf("%s{\"port\": %u, \"role\": \"%s\", \"pid\": %u, \"alive\": %s, \"queued\": %u, \"held\": %u, "
-                       "\"bytes_held\": %llu, \"oldest_held_ns\": %llu, \"policy\": \"%s\", \"sent\": %llu, "
+                       "\"bytes_held\": %llu, \"held_bytes\": %llu, \"queue_block_bytes\": %llu, \"oldest_held_ns\": %llu, "
+                       "\"policy\": \"%s\", \"sent\": %llu, "
                        "\"received\": %llu, \"dropped\": %llu}",
                        np ? ", " : "", k, role_name(p->role), p->pid, alive ? "true" : "false", v.queued, v.held,
-                       (unsigned long long)v.bytes, (unsigned long long)v.oldest_ns, policy_name(p->policy),
+                       (unsigned long long)v.bytes, (unsigned long long)v.held_bytes, (unsigned long long)v.ring_bytes,
+                       (unsigned long long)v.oldest_ns, policy_name(p->policy),
                        (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->received),
                        (unsigned long long)atomic_load(&p->dropped));
             } else {
@@ -157,7 +171,17 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             }
             np++;
         }
-        if (o->json) printf("]}");
+        if (o->json) {
+            printf("], \"bytes_by_pid\": [");
+            for (unsigned j = 0; j < npid; j++) {
+                printf("%s{\"pid\": %u, \"bytes\": %llu}", j ? ", " : "", by_pid[j].pid, (unsigned long long)by_pid[j].bytes);
+            }
+            printf("]}");
+        } else {
+            printf("  bytes held by process:");
+            for (unsigned j = 0; j < npid; j++) printf(" pid %u %llu;", by_pid[j].pid, (unsigned long long)by_pid[j].bytes);
+            printf("\n");
+        }
         n++;
     }
     if (o->json) printf("]\n");
