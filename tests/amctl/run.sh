@@ -94,6 +94,11 @@ grep -q 'sensor: "imu-left"' "$work/echo.txt" && grep -q 'where {' "$work/echo.t
 epid=$!
 sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
 grep -q '^2: "imu-left"' "$work/raw.txt" && grep -q '^4 {' "$work/raw.txt" || { cat "$work/raw.txt"; fail "echo --raw"; }
+"$amctl" echo "$name" readings --json --count 1 --seconds 10 > "$work/echo.json" &
+epid=$!
+sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
+py 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["type"]=="am.calc.Reading" and e["len"]*2==len(e["hex"]) and e["seq"]>5, e' \
+    "$work/echo.json" || fail "echo --json"
 echo "ok: echo"
 
 # a corrupted copy: stat says so (exit 2), nothing crashes

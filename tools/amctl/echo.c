@@ -6,7 +6,8 @@
  * `protoc --decode`; --raw prints the wire format by field number, like
  * `protoc --decode_raw`; anything else, or a sample that does not parse, as hex (with
  * the error). echo attaches as an ordinary untyped subscriber (drop-oldest, so it never
- * holds a publisher back).
+ * holds a publisher back). --json prints one object a line (sequence, publisher, length,
+ * type, the payload in hex) for scripts.
  */
 #include <ctype.h>
 #include <signal.h>
@@ -304,9 +305,21 @@ int cmd_echo(const char *name, const char *topic, const opts *o)
                 md = set ? find_message(set, type) : NULL;
             }
         }
-        printf("# %s seq %llu from port %u, %zu bytes%s%s\n", topic, (unsigned long long)m.seq, m.publisher, m.len,
-               type[0] ? ", type " : "", type);
-        if (o->raw) {
+        if (o->json) {                                        /* one JSON object a line */
+            printf("{\"topic\": ");
+            json_str(stdout, topic);
+            printf(", \"seq\": %llu, \"publisher\": %u, \"len\": %zu, \"type\": ", (unsigned long long)m.seq,
+                   m.publisher, m.len);
+            json_str(stdout, type);
+            printf(", \"hex\": \"");
+            for (size_t i = 0; i < m.len; i++) printf("%02x", ((const uint8_t *)m.data)[i]);
+            printf("\"}\n");
+        } else {
+            printf("# %s seq %llu from port %u, %zu bytes%s%s\n", topic, (unsigned long long)m.seq, m.publisher, m.len,
+                   type[0] ? ", type " : "", type);
+        }
+        if (o->json) {
+        } else if (o->raw) {
             if (parses(m.data, m.len, 0)) print_raw(m.data, m.len, 0);
             else { printf("(not protobuf wire format)\n"); print_hex(m.data, m.len); }
         } else if (md) {

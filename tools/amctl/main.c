@@ -29,10 +29,11 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
     { "topics", "NAME [--json]", "Every topic: its type, and each port with its pid, whether it is alive, queue depth\n"
                                  "and policy, samples held, bytes held, how long the oldest has been held, counters." },
     { "services", "NAME [--json]", "The same for services (servers and clients)." },
-    { "echo", "NAME TOPIC [--raw] [--count N] [--seconds S]",
+    { "echo", "NAME TOPIC [--raw] [--count N] [--seconds S] [--json]",
       "Print samples as they arrive: decoded by field name when the topic's publisher\n"
       "recorded a protobuf schema (code from protoc-gen-am does), as the wire format by field\n"
-      "number with --raw, else as hex. A sample that does not parse is shown as hex." },
+      "number with --raw, else as hex. A sample that does not parse is shown as hex.\n"
+      "--json: one object a line (seq, publisher, len, type, the payload in hex)." },
     { "gc", "NAME [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
                              "their ports), and say what was reclaimed." },
     { "rm", "NAME [--force] [--json]", "Remove an arena's name. Refused (exit 3) while live participants are attached,\n"
