@@ -7,7 +7,10 @@ set -euo pipefail
 amctl=$1 fixture=$2 work=$3
 name=amctltest-$$
 rm -rf "$work" && mkdir -p "$work"
-cleanup() { [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null; rm -f "/dev/shm/am.$name" "/dev/shm/am.$name-bad"; }
+cleanup() {
+    [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
+    rm -f "/dev/shm/am.$name" "/dev/shm/am.$name-bad" "/dev/shm/am.$name-foreign"
+}
 trap cleanup EXIT
 coproc FIX { exec "$fixture" "$name"; }
 fpid=$FIX_PID
@@ -16,8 +19,13 @@ read -r -t 20 line <&"${FIX[0]}"
 py() { python3 -c "$1" "${@:2}"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-# ls: our arena with one live and one dead participant
+# ls: our arena with one live and one dead participant; a file that is not an arena
+# is left alone and not listed
+echo "not an arena" > "/dev/shm/am.$name-foreign"
 "$amctl" ls --json > "$work/ls.json"
+py 'import json,sys; assert not [x for x in json.load(open(sys.argv[1])) if x["name"].endswith("-foreign")]' "$work/ls.json" ||
+    fail "ls lists a foreign file"
+[ "$(cat "/dev/shm/am.$name-foreign")" = "not an arena" ] || fail "ls touched a foreign file"
 py 'import json,sys; a=[x for x in json.load(open(sys.argv[1])) if x["name"]==sys.argv[2]][0]
 assert a["live"]==1 and a["dead"]==1 and a["state"]=="ok" and a["mode"]=="0600" and a["used"]>0, a' "$work/ls.json" "$name" ||
     fail "ls --json"
