@@ -116,7 +116,22 @@ heap=s["size"]-s["heap"]; f.seek(heap+16); f.write(b"\xff"*64)' "/dev/shm/am.$na
 set +e; "$amctl" stat "$name-bad" > /dev/null 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] || fail "stat of a corrupted arena: exit $rc"
 "$amctl" map "$name-bad" > /dev/null && "$amctl" topics "$name-bad" > /dev/null && "$amctl" ls > /dev/null || fail "corrupted: a crash"
-echo "ok: corrupted arena"
+# 60 copies with random bytes flipped anywhere past the header (sector table, upper
+# area with the directory, heap): every read command ends with a status, never a signal
+for i in $(seq 1 60); do
+    cp "/dev/shm/am.$name" "/dev/shm/am.$name-bad"
+    py 'import sys,random,os; f=open(sys.argv[1],"r+b"); n=os.path.getsize(sys.argv[1]); r=random.Random(int(sys.argv[2]))
+used=int(sys.argv[3])
+for _ in range(40):
+    at=r.randrange(4096, min(n, 4096+2*1024*1024+used)); f.seek(at); f.write(bytes([r.randrange(256)]))' \
+        "/dev/shm/am.$name-bad" "$i" "$(py 'import json,sys; print(json.load(open(sys.argv[1]))["used"])' "$work/after.json")"
+    for cmd in stat map topics services; do
+        set +e; "$amctl" "$cmd" "$name-bad" --json > /dev/null 2> "$work/err.txt"; rc=$?; set -e
+        [ $rc -le 3 ] || fail "$cmd on scribbled copy $i: status $rc (a signal?)"
+        ! grep -q "Sanitizer\|runtime error" "$work/err.txt" || { cat "$work/err.txt"; fail "$cmd on scribbled copy $i"; }
+    done
+done
+echo "ok: corrupted arena (and 60 scribbled copies)"
 
 kill "$fpid"; wait "$fpid" 2>/dev/null || true; fpid=
 set +e; "$amctl" rm "$name" --json > /dev/null; rc=$?; set -e
