@@ -24,6 +24,7 @@ const char *am_strerror(int err)
     case AM_ESYS:      return "a system call failed (see errno)";
     case AM_ENAME:     return "bad name: a topic, service or type name that is empty, too long or has characters outside [A-Za-z0-9_./-]";
     case AM_EDECODE:   return "the payload does not decode as the expected message (malformed or truncated)";
+    case AM_EREMOTE:   return "the server answered the call with an error status (am_client_status says which)";
     default:           return "unknown atomicmatrix error";
     }
 }

@@ -74,7 +74,8 @@ typedef struct amc_msg {
     uint32_t method;     /* services: the method number                      */
     uint32_t from;       /* the sender's port                                */
     uint32_t from_gen;   /* the sender port's incarnation (where replies go) */
-    uint8_t  pad[16];
+    int32_t  status;     /* services: a reply's status, 0 = the call succeeded */
+    uint8_t  pad[12];
 } amc_msg;
 #define AMC_MSG_HDR ((uint32_t)sizeof(amc_msg))
 

@@ -32,6 +32,7 @@ struct am_client {
     amc_conn *c;
     uint64_t  corr;
     uint64_t  calls, timeouts;
+    int32_t   status;      /* of the last reply */
 };
 /* amc_open_handle stores the port in the first member. */
 _Static_assert(offsetof(struct am_server, c) == 0 && offsetof(struct am_client, c) == 0, "handles start with their port");
@@ -71,13 +72,14 @@ int am_server_loan(am_server *s, size_t size, void **payload)
     return s ? amc_loan(s->c, size, payload) : AM_EINVAL;
 }
 
-int am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t len)
+/* Send the loan at payload as the reply to req, with status. */
+static int reply(am_server *s, am_request *req, void *payload, size_t len, int32_t status)
 {
-    if (!s || !req || !payload || len > UINT32_MAX) return AM_EINVAL;
     amc_msg *q = held_request(s, req);
     if (!q) return AM_EINVAL;
     amc_msg *m = amc_msg_of(payload);
     m->len = (uint32_t)len;
+    m->status = status;
     m->corr = q->corr;
     m->method = q->method;
     m->seq = s->c->seq + 1;
@@ -91,6 +93,23 @@ int am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t le
     (void)amc_ack(s->c, req->_held, req->_id);
     req->_id = 0;
     return rc == AM_ETIMEDOUT ? 0 : rc;
+}
+
+int am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t len)
+{
+    if (!s || !req || !payload || len > UINT32_MAX) return AM_EINVAL;
+    return reply(s, req, payload, len, 0);
+}
+
+int am_server_fail(am_server *s, am_request *req, int32_t status)
+{
+    if (!s || !req || status == 0 || !held_request(s, req)) return AM_EINVAL;
+    void *buf;
+    int rc = amc_loan(s->c, 0, &buf);
+    if (rc) return rc;
+    rc = reply(s, req, buf, 0, status);
+    if (rc == AM_EINVAL) (void)amc_discard(s->c, buf);
+    return rc;
 }
 
 int am_server_reply(am_server *s, am_request *req, const void *data, size_t len)
@@ -191,6 +210,11 @@ int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t le
         amc_got g;
         rc = amc_take_wait(c, &g, slice);
         if (rc == 0 && g.msg->corr == corr) {
+            cl->status = g.msg->status;
+            if (cl->status != 0) {                    /* the server failed the call */
+                (void)amc_ack(c, g.held, g.slot.off);
+                return AM_EREMOTE;
+            }
             *reply = (am_sample){ g.data, g.len, g.msg->seq, g.msg->send_ns, g.msg->from, g.held, g.slot.off };
             return 0;
         }
@@ -232,6 +256,11 @@ int am_client_stats(am_client *c, am_client_counts *st)
     st->timeouts = c->timeouts;
     st->late = atomic_load_explicit(&c->c->ch->ports[c->c->port].late, memory_order_relaxed);
     return 0;
+}
+
+int32_t am_client_status(const am_client *c)
+{
+    return c ? c->status : 0;
 }
 
 void am_client_close(am_client *c)

@@ -360,7 +360,8 @@ static void gen_service(gen *g, const SvcDesc *s)
 
     put(&g->h, "\n/* ---- service %s (%s): %zu rpc(s), method ids 1..%zu */\n", T, proto_full, s->n_method, s->n_method);
     put(&g->h, "/* One function per rpc: fill *reply (an initialised message whose memory stays the\n"
-               " * handler's until its next call), return 0, or non-zero to drop the request. */\n");
+               " * handler's until its next call) and return 0, or return a non-zero status to fail\n"
+               " * the call (the caller gets AM_EREMOTE, and am_client_status() gives the status). */\n");
     put(&g->h, "typedef struct %s_AmHandlers {\n", T);
     for (size_t i = 0; i < s->n_method; i++) {
         const Google__Protobuf__MethodDescriptorProto *md = s->method[i];
@@ -413,8 +414,9 @@ static void gen_service(gen *g, const SvcDesc *s)
                    "        if (rc || !h->%s) break;\n"
                    "        %s reply;\n"
                    "        %s__init(&reply);\n"
-                   "        if (h->%s(ctx, (const %s *)in, &reply) != 0) break;\n"
+                   "        int status = h->%s(ctx, (const %s *)in, &reply);\n"
                    "        am_pb_free(in, NULL);\n"
+                   "        if (status != 0) return am_server_fail(s, &r, status);  /* the caller gets AM_EREMOTE */\n"
                    "        return am_server_reply_pb(s, &r, &reply.base);\n"
                    "    }\n", i + 1, inl, ml, outT, outl, ml, inT);
         free(inl); free(inT); free(outl); free(outT); free(ml);
@@ -427,7 +429,8 @@ static void gen_service(gen *g, const SvcDesc *s)
         const Google__Protobuf__MethodDescriptorProto *md = s->method[i];
         char *inT = type_ref(g, md->input_type, false), *outl = type_ref(g, md->output_type, true);
         char *outT = type_ref(g, md->output_type, false), *ml = c_name(md->name, true);
-        put(&g->h, "/* rpc %s: call and wait up to timeout_ns; free *reply with %s__free_unpacked(*reply, alloc). */\n",
+        put(&g->h, "/* rpc %s: call and wait up to timeout_ns; free *reply with %s__free_unpacked(*reply, alloc).\n"
+               " * AM_EREMOTE if the handler failed it (am_client_status gives its status). */\n",
             md->name, outl ? outl : "?");
         put(&g->h, "int %s__am_%s(am_client *c, const %s *req, %s **reply, ProtobufCAllocator *alloc, int64_t timeout_ns);\n",
             l, ml, inT, outT);

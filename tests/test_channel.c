@@ -574,6 +574,10 @@ static int server_proc(void *arg)
         uint64_t in[2];
         if (r.len != sizeof in) return 3;
         memcpy(in, r.data, sizeof in);
+        if (in[0] == 999999) {                         /* a request this server refuses */
+            if (am_server_fail(s, &r, 42)) return 7;
+            continue;
+        }
         if (v->delay_us) usleep((useconds_t)v->delay_us);
         uint64_t out = r.method == 1 ? in[0] + in[1] : in[0] * in[1];
         if (in[0] % 2) {                               /* zero-copy: written in place */
@@ -662,6 +666,14 @@ START_TEST(timeouts_and_late_replies)
     ck_assert_int_eq(st.late, 1);
     ck_assert_int_eq(st.timeouts, 1);
     ck_assert_int_eq(st.calls, 2);
+    ck_assert_int_eq(am_client_status(c), 0);
+    /* A call the server fails: AM_EREMOTE at once (not a timeout), with its status. */
+    uint64_t refused[2] = { 999999, 0 };
+    ck_assert_int_eq(am_client_call(c, refused, sizeof refused, &r, 5 * SEC), AM_EREMOTE);
+    ck_assert_int_eq(am_client_status(c), 42);
+    ck_assert_int_eq(am_client_call_method(c, 2, in2, sizeof in2, &r, 5 * SEC), 0);   /* and on it goes */
+    ck_assert_int_eq(am_client_status(c), 0);
+    am_client_ack(c, &r);
     atomic_store(&v->stop, 1);
     ck_assert_int_eq(tu_wait(srv), 0);
     am_client_close(c);

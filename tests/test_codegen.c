@@ -128,7 +128,7 @@ static int server(void *arg)
     atomic_store(&sh->ready, 1);
     const Am__Calc__Calc_AmHandlers h = { do_add, do_shout };
     char shout_buf[256];
-    for (int n = 0; n < 3 * CALLS + 1;) {                /* + the unknown method's request */
+    for (int n = 0; n < 3 * CALLS + 3 + 1;) {            /* + 3 failed calls, the unknown method */
         int rc = am__calc__calc__am_serve(s, &h, shout_buf, 30 * SEC);
         if (rc == 0 || rc == AM_EDECODE) n++;
         else return 2;
@@ -169,6 +169,14 @@ static int client(void *arg)
             if (!ok) return 5;
         }
     }
+    /* A handler that fails: the stub returns AM_EREMOTE with the handler's status. */
+    char big[400];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    Am__Calc__Text t = AM__CALC__TEXT__INIT;
+    t.text = big;
+    Am__Calc__Text *r;
+    if (am__calc__calc__am_shout(c, &t, &r, NULL, 10 * SEC) != AM_EREMOTE || am_client_status(c) != -1) return 6;
     am_client_close(c);
     am_arena_close(a);
     return 0;

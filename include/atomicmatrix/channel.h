@@ -209,6 +209,9 @@ int  am_server_reply(am_server *s, am_request *req, const void *data, size_t len
  * loan). A loan never handed over is freed when the arena handle closes. */
 int  am_server_loan(am_server *s, size_t size, void **payload);
 int  am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t len);
+/* Answer a taken request with a failure: its caller's call returns AM_EREMOTE at once
+ * and am_client_status() gives status (non-zero, the server's own code). */
+int  am_server_fail(am_server *s, am_request *req, int32_t status);
 /* Release a taken request without replying (its caller will time out). */
 int  am_server_drop(am_server *s, am_request *req);
 /* Detach; requests taken and not answered are released (their callers see
@@ -220,7 +223,8 @@ void am_server_close(am_server *s);
 int  am_client_open(am_arena *a, const char *service, const am_client_opts *opts, am_client **out);
 /* Send a request and wait for its reply: 0 and *reply (ack it with am_client_ack),
  * AM_ETIMEDOUT, AM_ENOENT (no server attached), AM_EPEERDEAD (the server that had
- * the request died), AM_ENOMEM, AM_EINVAL. */
+ * the request died), AM_EREMOTE (the server failed it: am_client_status), AM_ENOMEM,
+ * AM_EINVAL. */
 int  am_client_call(am_client *c, const void *req, size_t len, am_sample *reply, int64_t timeout_ns);
 /* The same with a method number the server sees in am_request.method. */
 int  am_client_call_method(am_client *c, uint32_t method, const void *req, size_t len,
@@ -234,6 +238,8 @@ int  am_client_call_loan(am_client *c, uint32_t method, void *payload, size_t le
 int  am_client_ack(am_client *c, am_sample *reply);
 /* Fill *st. 0 or AM_EINVAL. */
 int  am_client_stats(am_client *c, am_client_counts *st);
+/* The status of the last reply this client received (0, or what am_server_fail sent). */
+int32_t am_client_status(const am_client *c);
 /* Detach; replies held are released. NULL is ignored. */
 void am_client_close(am_client *c);
 

@@ -30,7 +30,8 @@ enum {
     AM_EFULL     = -14, /* the participants table is full                             */
     AM_ESYS      = -15, /* a system call failed; errno says which                     */
     AM_ENAME     = -16, /* a topic, service or type name that is too long or has bad characters */
-    AM_EDECODE   = -17  /* a payload that does not decode as the message expected     */
+    AM_EDECODE   = -17, /* a payload that does not decode as the message expected     */
+    AM_EREMOTE   = -18  /* the server answered the call with an error status          */
 };
 
 /* A sentence describing err (any int; unknown codes get a generic sentence). */

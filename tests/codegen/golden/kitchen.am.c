@@ -253,8 +253,9 @@ int kitchen__sink_v2__kitchen_service__am_serve(am_server *s, const Kitchen__Sin
         if (rc || !h->cook) break;
         Kitchen__SinkV2__Outer__Middle reply;
         kitchen__sink_v2__outer__middle__init(&reply);
-        if (h->cook(ctx, (const Kitchen__SinkV2__Outer *)in, &reply) != 0) break;
+        int status = h->cook(ctx, (const Kitchen__SinkV2__Outer *)in, &reply);
         am_pb_free(in, NULL);
+        if (status != 0) return am_server_fail(s, &r, status);  /* the caller gets AM_EREMOTE */
         return am_server_reply_pb(s, &r, &reply.base);
     }
     case 2: {
@@ -262,8 +263,9 @@ int kitchen__sink_v2__kitchen_service__am_serve(am_server *s, const Kitchen__Sin
         if (rc || !h->fetch_url) break;
         Kitchen__SinkV2__HTTPRequest2 reply;
         kitchen__sink_v2__httprequest2__init(&reply);
-        if (h->fetch_url(ctx, (const Kitchen__SinkV2__HTTPRequest2 *)in, &reply) != 0) break;
+        int status = h->fetch_url(ctx, (const Kitchen__SinkV2__HTTPRequest2 *)in, &reply);
         am_pb_free(in, NULL);
+        if (status != 0) return am_server_fail(s, &r, status);  /* the caller gets AM_EREMOTE */
         return am_server_reply_pb(s, &r, &reply.base);
     }
     default:

@@ -71,7 +71,8 @@ void kitchen__sink_v2__httprequest2__am_free(Kitchen__SinkV2__HTTPRequest2 *msg,
 
 /* ---- service Kitchen__SinkV2__KitchenService (kitchen.sink_v2.KitchenService): 2 rpc(s), method ids 1..2 */
 /* One function per rpc: fill *reply (an initialised message whose memory stays the
- * handler's until its next call), return 0, or non-zero to drop the request. */
+ * handler's until its next call) and return 0, or return a non-zero status to fail
+ * the call (the caller gets AM_EREMOTE, and am_client_status() gives the status). */
 typedef struct Kitchen__SinkV2__KitchenService_AmHandlers {
     int (*cook)(void *ctx, const Kitchen__SinkV2__Outer *req, Kitchen__SinkV2__Outer__Middle *reply);
     int (*fetch_url)(void *ctx, const Kitchen__SinkV2__HTTPRequest2 *req, Kitchen__SinkV2__HTTPRequest2 *reply);
@@ -83,9 +84,11 @@ int kitchen__sink_v2__kitchen_service__am_server_open(am_arena *a, const char *n
  * 0, AM_ETIMEDOUT, AM_EDECODE (a request that does not decode: dropped), AM_E*. */
 int kitchen__sink_v2__kitchen_service__am_serve(am_server *s, const Kitchen__SinkV2__KitchenService_AmHandlers *h, void *ctx, int64_t timeout_ns);
 int kitchen__sink_v2__kitchen_service__am_client_open(am_arena *a, const char *name, const am_client_opts *opts, am_client **out);
-/* rpc Cook: call and wait up to timeout_ns; free *reply with kitchen__sink_v2__outer__middle__free_unpacked(*reply, alloc). */
+/* rpc Cook: call and wait up to timeout_ns; free *reply with kitchen__sink_v2__outer__middle__free_unpacked(*reply, alloc).
+ * AM_EREMOTE if the handler failed it (am_client_status gives its status). */
 int kitchen__sink_v2__kitchen_service__am_cook(am_client *c, const Kitchen__SinkV2__Outer *req, Kitchen__SinkV2__Outer__Middle **reply, ProtobufCAllocator *alloc, int64_t timeout_ns);
-/* rpc fetchURL: call and wait up to timeout_ns; free *reply with kitchen__sink_v2__httprequest2__free_unpacked(*reply, alloc). */
+/* rpc fetchURL: call and wait up to timeout_ns; free *reply with kitchen__sink_v2__httprequest2__free_unpacked(*reply, alloc).
+ * AM_EREMOTE if the handler failed it (am_client_status gives its status). */
 int kitchen__sink_v2__kitchen_service__am_fetch_url(am_client *c, const Kitchen__SinkV2__HTTPRequest2 *req, Kitchen__SinkV2__HTTPRequest2 **reply, ProtobufCAllocator *alloc, int64_t timeout_ns);
 
 #ifdef __cplusplus

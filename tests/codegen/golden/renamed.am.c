@@ -632,8 +632,9 @@ int short_pkg__pinger__am_serve(am_server *s, const ShortPkg__Pinger_AmHandlers 
         if (rc || !h->send_ping) break;
         ShortPkg__Ping reply;
         short_pkg__ping__init(&reply);
-        if (h->send_ping(ctx, (const ShortPkg__Ping *)in, &reply) != 0) break;
+        int status = h->send_ping(ctx, (const ShortPkg__Ping *)in, &reply);
         am_pb_free(in, NULL);
+        if (status != 0) return am_server_fail(s, &r, status);  /* the caller gets AM_EREMOTE */
         return am_server_reply_pb(s, &r, &reply.base);
     }
     default:

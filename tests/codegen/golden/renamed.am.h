@@ -35,7 +35,8 @@ void short_pkg__ping__am_free(ShortPkg__Ping *msg, ProtobufCAllocator *alloc);
 
 /* ---- service ShortPkg__Pinger (long.original.pkg.Pinger): 1 rpc(s), method ids 1..1 */
 /* One function per rpc: fill *reply (an initialised message whose memory stays the
- * handler's until its next call), return 0, or non-zero to drop the request. */
+ * handler's until its next call) and return 0, or return a non-zero status to fail
+ * the call (the caller gets AM_EREMOTE, and am_client_status() gives the status). */
 typedef struct ShortPkg__Pinger_AmHandlers {
     int (*send_ping)(void *ctx, const ShortPkg__Ping *req, ShortPkg__Ping *reply);
 } ShortPkg__Pinger_AmHandlers;
@@ -46,7 +47,8 @@ int short_pkg__pinger__am_server_open(am_arena *a, const char *name, const am_se
  * 0, AM_ETIMEDOUT, AM_EDECODE (a request that does not decode: dropped), AM_E*. */
 int short_pkg__pinger__am_serve(am_server *s, const ShortPkg__Pinger_AmHandlers *h, void *ctx, int64_t timeout_ns);
 int short_pkg__pinger__am_client_open(am_arena *a, const char *name, const am_client_opts *opts, am_client **out);
-/* rpc SendPing: call and wait up to timeout_ns; free *reply with short_pkg__ping__free_unpacked(*reply, alloc). */
+/* rpc SendPing: call and wait up to timeout_ns; free *reply with short_pkg__ping__free_unpacked(*reply, alloc).
+ * AM_EREMOTE if the handler failed it (am_client_status gives its status). */
 int short_pkg__pinger__am_send_ping(am_client *c, const ShortPkg__Ping *req, ShortPkg__Ping **reply, ProtobufCAllocator *alloc, int64_t timeout_ns);
 
 #ifdef __cplusplus
