@@ -9,8 +9,11 @@
  *                releasing a holder's bit of a sample
  *   send.c       one send to a set of receiving ports, with queue policies
  *   history.c    the samples a topic keeps for late joiners
+ *   schema.c     the schema a typed publisher records with its topic
  *   recv.c       take and ack on a receiving port
  *   wait.c       spinning, futex sleep and wake
+ *   waitset.c    one thread waiting on many ports (futex_waitv)
+ *   pubsub.c, service.c   the public calls
  */
 #ifndef AMC_CHANNEL_INTERNAL_H
 #define AMC_CHANNEL_INTERNAL_H
