@@ -17,6 +17,12 @@ fpid=$FIX_PID
 read -r -t 20 line <&"${FIX[0]}"
 [ "$line" = ready ] || { echo "FAIL: fixture said '$line'"; exit 1; }
 py() { python3 -c "$1" "${@:2}"; }
+# Have the fixture publish a Reading now and then until the echo started in the
+# background ($1) has printed its sample and exited (it may attach late on a busy box).
+publish_until_done() {
+    while kill -0 "$1" 2>/dev/null; do kill -USR1 "$fpid"; sleep 0.2; done
+    wait "$1"
+}
 fail() { echo "FAIL: $*"; exit 1; }
 
 # ls: our arena with one live and one dead participant; a file that is not an arena
@@ -95,16 +101,16 @@ echo "ok: gc"
 # a Reading decoded by field name, the same with --raw, as hex on a raw topic
 "$amctl" echo "$name" readings --count 1 --seconds 10 > "$work/echo.txt" &
 epid=$!
-sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
+publish_until_done "$epid"
 grep -q 'sensor: "imu-left"' "$work/echo.txt" && grep -q 'where {' "$work/echo.txt" && grep -q 'x: 3' "$work/echo.txt" ||
     { cat "$work/echo.txt"; fail "echo by field name"; }
 "$amctl" echo "$name" readings --raw --count 1 --seconds 10 > "$work/raw.txt" &
 epid=$!
-sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
+publish_until_done "$epid"
 grep -q '^2: "imu-left"' "$work/raw.txt" && grep -q '^4 {' "$work/raw.txt" || { cat "$work/raw.txt"; fail "echo --raw"; }
 "$amctl" echo "$name" readings --json --count 1 --seconds 10 > "$work/echo.json" &
 epid=$!
-sleep 0.5; kill -USR1 "$fpid"; wait "$epid"
+publish_until_done "$epid"
 py 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["type"]=="am.calc.Reading" and e["len"]*2==len(e["hex"]) and e["seq"]>5, e' \
     "$work/echo.json" || fail "echo --json"
 echo "ok: echo"
