@@ -220,6 +220,14 @@ int am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, 
     return 0;
 }
 
+bool am_block_owned(am_arena *a, const void *p)
+{
+    block_ref r;
+    return find_block(a, p, &r) == 0 &&
+           AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) == AM_BLK_ALLOCATED &&
+           atomic_load_explicit(&r.b->owner, memory_order_acquire) == a->slot + 1;
+}
+
 void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload)
 {
     void *p = am_ptr(a, off);

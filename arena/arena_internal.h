@@ -150,6 +150,8 @@ static inline void *am_upper(const am_arena *a)
 /* The live block at payload pointer p: its payload offset, generation and usable
  * payload bytes. AM_EINVAL if p is not a live block. */
 int   am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, size_t *payload);
+/* Is p a live block this handle owns (a loan not yet handed over)? */
+bool  am_block_owned(am_arena *a, const void *p);
 /* The payload pointer of the live block {off, gen} (the same allocation, not a reuse of
  * its bytes), its owner (participant slot + 1, 0 = disowned) and payload bytes; NULL
  * if that allocation is no longer live. */

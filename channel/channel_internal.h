@@ -74,6 +74,13 @@ static inline bool amc_usable(const amc_conn *c)
     return c && !atomic_load_explicit(&c->a->forked, memory_order_relaxed);
 }
 
+/* The port behind a public handle (am_pub, am_sub, am_server, am_client all start
+ * with their amc_conn pointer: amc_open_handle stores it there). */
+static inline amc_conn *amc_conn_of(const void *handle)
+{
+    return handle ? *(amc_conn *const *)handle : NULL;
+}
+
 /* ---- lock.c */
 /* Take a stamp lock; true if it was stolen from a dead holder (repair what it left). */
 bool amc_lock(am_arena *a, _Atomic uint64_t *lock);
@@ -150,6 +157,11 @@ static inline amc_msg *amc_msg_of(void *payload) { return (amc_msg *)((uint8_t *
 /* Loan: a block with a sample header; returns the payload pointer. */
 int  amc_loan(amc_conn *c, size_t size, void **payload);
 int  amc_discard(amc_conn *c, void *payload);
+/* Is payload a loan of c's (owned, not yet sent)? Checked before its header is written. */
+static inline bool amc_is_loan(amc_conn *c, const void *payload)
+{
+    return payload && am_block_owned(c->a, (const uint8_t *)payload - AMC_MSG_HDR);
+}
 /* Refresh the views of receiving ports if the channel changed. */
 void amc_refresh_views(amc_conn *c);
 /* Is there room in port i's queue (view v)? The receiver's head is re-read (a cache

@@ -34,11 +34,7 @@ int amc_loan(amc_conn *c, size_t size, void **payload)
 
 int amc_discard(amc_conn *c, void *payload)
 {
-    if (!payload) return AM_EINVAL;
-    uint64_t off;
-    uint32_t gen;
-    if (am_block_identify(c->a, amc_msg_of(payload), &off, &gen, NULL) != 0) return AM_EINVAL;
-    return am_ack(c->a, amc_msg_of(payload));
+    return payload ? am_ack(c->a, amc_msg_of(payload)) : AM_EINVAL;   /* am_ack checks it */
 }
 
 void amc_refresh_views(amc_conn *c)
@@ -245,7 +241,13 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     ch->rec.sample = s;
     atomic_store_explicit(&ch->rec.op, AMC_REC_SEND, memory_order_release);
     AM_CRASH_POINT(CH_SEND_RECORDED);
-    (void)am_disown(a, m);
+    if (am_disown(a, m) != 0) {
+        /* Not a block of this handle (sent already, or another handle's): queuing it
+         * would leave it to be freed by its owner's death while queues name it. */
+        atomic_store_explicit(&ch->rec.op, AMC_REC_NONE, memory_order_release);
+        amc_chan_unlock(c);
+        return AM_EINVAL;
+    }
     AM_CRASH_POINT(CH_SEND_DISOWNED);
     for (uint64_t m2 = targets; m2; m2 &= m2 - 1) {
         unsigned t = (unsigned)__builtin_ctzll(m2);

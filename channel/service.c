@@ -72,11 +72,10 @@ int am_server_loan(am_server *s, size_t size, void **payload)
     return s ? amc_loan(s->c, size, payload) : AM_EINVAL;
 }
 
-/* Send the loan at payload as the reply to req, with status. */
-static int reply(am_server *s, am_request *req, void *payload, size_t len, int32_t status)
+/* Send the loan at payload as the reply to req (whose header is q), with status. */
+static int reply(am_server *s, am_request *req, const amc_msg *q, void *payload, size_t len, int32_t status)
 {
-    amc_msg *q = held_request(s, req);
-    if (!q) return AM_EINVAL;
+    if (!amc_is_loan(s->c, payload)) return AM_EINVAL;  /* its header is not ours to write */
     amc_msg *m = amc_msg_of(payload);
     m->len = (uint32_t)len;
     m->status = status;
@@ -98,28 +97,31 @@ static int reply(am_server *s, am_request *req, void *payload, size_t len, int32
 int am_server_reply_loan(am_server *s, am_request *req, void *payload, size_t len)
 {
     if (!s || !req || !payload || len > UINT32_MAX) return AM_EINVAL;
-    return reply(s, req, payload, len, 0);
+    const amc_msg *q = held_request(s, req);
+    return q ? reply(s, req, q, payload, len, 0) : AM_EINVAL;
 }
 
 int am_server_fail(am_server *s, am_request *req, int32_t status)
 {
-    if (!s || !req || status == 0 || !held_request(s, req)) return AM_EINVAL;
+    const amc_msg *q = s && req ? held_request(s, req) : NULL;
+    if (!q || status == 0) return AM_EINVAL;
     void *buf;
     int rc = amc_loan(s->c, 0, &buf);
     if (rc) return rc;
-    rc = reply(s, req, buf, 0, status);
+    rc = reply(s, req, q, buf, 0, status);
     if (rc == AM_EINVAL) (void)amc_discard(s->c, buf);
     return rc;
 }
 
 int am_server_reply(am_server *s, am_request *req, const void *data, size_t len)
 {
-    if (!s || !req || (!data && len) || len > UINT32_MAX || !held_request(s, req)) return AM_EINVAL;
+    const amc_msg *q = s && req && (data || !len) && len <= UINT32_MAX ? held_request(s, req) : NULL;
+    if (!q) return AM_EINVAL;
     void *buf;
     int rc = amc_loan(s->c, len, &buf);
     if (rc) return rc;
     if (len) memcpy(buf, data, len);
-    rc = am_server_reply_loan(s, req, buf, len);
+    rc = reply(s, req, q, buf, len, 0);
     if (rc == AM_EINVAL) (void)amc_discard(s->c, buf);
     return rc;
 }
@@ -182,7 +184,7 @@ int am_client_call_method(am_client *cl, uint32_t method, const void *req, size_
 int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t len, am_sample *reply,
                         int64_t timeout_ns)
 {
-    if (!cl || !reply || !payload || len > UINT32_MAX) return AM_EINVAL;
+    if (!cl || !reply || !amc_is_loan(cl->c, payload) || len > UINT32_MAX) return AM_EINVAL;
     amc_conn *c = cl->c;
     uint64_t deadline = amc_deadline(timeout_ns), corr = ++cl->corr, delivered = 0;
     amc_msg *m = amc_msg_of(payload);

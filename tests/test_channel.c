@@ -578,6 +578,10 @@ static int server_proc(void *arg)
             if (am_server_fail(s, &r, 42)) return 7;
             continue;
         }
+        if (in[0] == 999998) {                         /* a payload that is not a loan of ours */
+            void *not_ours = (void *)r.data;           /* the request itself: sent, disowned */
+            if (am_server_reply_loan(s, &r, not_ours, 8) != AM_EINVAL) return 8;
+        }
         if (v->delay_us) usleep((useconds_t)v->delay_us);
         uint64_t out = r.method == 1 ? in[0] + in[1] : in[0] * in[1];
         if (in[0] % 2) {                               /* zero-copy: written in place */
@@ -667,6 +671,14 @@ START_TEST(timeouts_and_late_replies)
     ck_assert_int_eq(st.timeouts, 1);
     ck_assert_int_eq(st.calls, 2);
     ck_assert_int_eq(am_client_status(c), 0);
+    /* A reply_loan of a block that is not the server's loan is refused, nothing sent. */
+    uint64_t probe[2] = { 999998, 1 };
+    ck_assert_int_eq(am_client_call_method(c, 1, probe, sizeof probe, &r, 5 * SEC), 0);
+    memcpy(&out, r.data, sizeof out);
+    ck_assert_int_eq(out, 999999);
+    am_client_ack(c, &r);
+    char local[128];                                   /* and a call with a non-loan */
+    ck_assert_int_eq(am_client_call_loan(c, 1, local + 64, 8, &r, 0), AM_EINVAL);
     /* A call the server fails: AM_EREMOTE at once (not a timeout), with its status. */
     uint64_t refused[2] = { 999999, 0 };
     ck_assert_int_eq(am_client_call(c, refused, sizeof refused, &r, 5 * SEC), AM_EREMOTE);
