@@ -259,7 +259,7 @@ static void finish_send(am_arena *a, amc_chan *ch, const amc_record *rec)
 /* The dead sender held port t's take lock from before it wrote the record, so the
  * receiver has not moved its queue since: a moved head means the dequeue happened. The
  * receiver waits for this repair (it takes the channel lock when it finds the take
- * lock's holder dead), and the take lock is let go here. */
+ * lock's holder dead); amc_chan_repair lets the take lock go afterwards. */
 static void finish_evict(am_arena *a, amc_chan *ch, const amc_record *rec)
 {
     unsigned t = rec->port;

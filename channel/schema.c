@@ -14,10 +14,6 @@
 
 #define SCHEMA_MAX ((size_t)1 << 20)
 
-/* The public handles start with their port (see pubsub.c). */
-struct am_pub_head { amc_conn *c; };
-struct am_sub_head { amc_conn *c; };
-
 static const void *schema_at(am_arena *a, amc_chan *ch, size_t *len)
 {
     uint64_t ref = atomic_load_explicit(&ch->schema_ref, memory_order_acquire);
@@ -33,7 +29,7 @@ static const void *schema_at(am_arena *a, amc_chan *ch, size_t *len)
 
 int am_pub_set_schema(am_pub *p, const void *data, size_t len)
 {
-    amc_conn *c = p ? ((struct am_pub_head *)p)->c : NULL;
+    amc_conn *c = amc_conn_of(p);
     if (!amc_usable(c) || !data || len == 0) return AM_EINVAL;
     if (len > SCHEMA_MAX) return AM_ETOOBIG;
     amc_chan *ch = c->ch;
@@ -63,7 +59,7 @@ int am_pub_set_schema(am_pub *p, const void *data, size_t len)
 
 int am_sub_schema(am_sub *s, const void **data, size_t *len)
 {
-    amc_conn *c = s ? ((struct am_sub_head *)s)->c : NULL;
+    amc_conn *c = amc_conn_of(s);
     if (!amc_usable(c) || !data || !len) return AM_EINVAL;
     *data = schema_at(c->a, c->ch, len);
     return *data ? 0 : AM_ENOENT;

@@ -21,10 +21,6 @@
 #endif
 #define WAITSET_MAX 64u
 
-/* The public handles start with their amc_conn pointer. */
-struct am_sub    { amc_conn *c; };
-struct am_server { amc_conn *c; };
-
 typedef struct ws_entry {
     amc_conn   *c;
     const void *port;
@@ -56,12 +52,12 @@ static int add(am_waitset *w, amc_conn *c, const void *port, void *user)
 
 int am_waitset_add_sub(am_waitset *w, am_sub *s, void *user)
 {
-    return s ? add(w, s->c, s, user) : AM_EINVAL;
+    return s ? add(w, amc_conn_of(s), s, user) : AM_EINVAL;
 }
 
 int am_waitset_add_server(am_waitset *w, am_server *s, void *user)
 {
-    return s ? add(w, s->c, s, user) : AM_EINVAL;
+    return s ? add(w, amc_conn_of(s), s, user) : AM_EINVAL;
 }
 
 int am_waitset_remove(am_waitset *w, const void *port)

@@ -6,7 +6,6 @@
  * allocation a record names is skipped) before anything behind it is read.
  */
 #include <string.h>
-#include <time.h>
 #include "amctl.h"
 
 static const char *role_name(uint32_t r)
@@ -21,41 +20,14 @@ static const char *policy_name(uint32_t p)
                                           : p == AM_POLICY_DROP_OLDEST ? "drop-oldest" : "?";
 }
 
-/* The live block (a sample, a channel) named by slot s, read-only; NULL if it is not. */
-static const amc_msg *block_at(am_arena *a, amc_slot s, uint64_t *bytes)
+/* The live block named by slot s (the same allocation, checked as the library checks
+ * it): its payload, and in *bytes its size as the arena counts it (header included). */
+static const void *block_at(am_arena *a, amc_slot s, uint64_t *bytes)
 {
-    if (s.off == 0) return NULL;
-    int k = am_sector_of(a, s.off - AM_HDR);
-    if (k < 0) return NULL;
-    am_block *b = am_blk_checked(a, (unsigned)k, s.off - AM_HDR);
-    uint64_t size = b ? am_blk_size(a, (unsigned)k, s.off - AM_HDR, b) : 0;
-    if (!size || AM_ST_STATE(atomic_load(&b->st)) != AM_BLK_ALLOCATED || atomic_load(&b->gen) != s.gen ||
-        size < AM_HDR + AMC_MSG_HDR) {
-        return NULL;
-    }
-    *bytes = size;
-    return (const amc_msg *)(a->base + s.off);
-}
-
-/* The same for a ring block named by a port. */
-static const amc_ring *ring_at(am_arena *a, const amc_port *p)
-{
-    uint32_t depth = p->depth, held = p->max_held;
-    if (depth < 2 || depth > AM_MAX_DEPTH + 1 || (depth & (depth - 1)) || held == 0 || held > AM_MAX_DEPTH) return NULL;
-    int k = am_sector_of(a, p->ring_off - AM_HDR);
-    if (k < 0 || p->ring_off < AM_HDR) return NULL;
-    am_block *b = am_blk_checked(a, (unsigned)k, p->ring_off - AM_HDR);
-    uint64_t size = b ? am_blk_size(a, (unsigned)k, p->ring_off - AM_HDR, b) : 0;
-    if (!size || size - AM_HDR < amc_ring_bytes(depth, held) || atomic_load(&b->gen) != p->ring_gen) return NULL;
-    const amc_ring *r = (const amc_ring *)(a->base + p->ring_off);
-    return r->magic == AMC_RING_MAGIC && r->depth == depth && r->max_held == held ? r : NULL;
-}
-
-static uint64_t now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    size_t payload;
+    const void *p = am_block_probe(a, s.off, s.gen, NULL, &payload);
+    if (p) *bytes = payload + AM_HDR;
+    return p;
 }
 
 typedef struct pid_bytes { uint32_t pid; uint64_t bytes; } pid_bytes;
@@ -67,18 +39,19 @@ typedef struct port_view {
     uint64_t held_bytes, ring_bytes;   /* of those, the taken ones; its queue's own block   */
 } port_view;
 
-static void port_look(am_arena *a, const amc_port *p, port_view *v)
+static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
 {
     memset(v, 0, sizeof *v);
-    const amc_ring *r = ring_at(a, p);
+    const amc_port *p = &ch->ports[k];
+    uint32_t mask;
+    const amc_ring *r = amc_port_ring(a, ch, k, &mask);     /* checked as senders check it */
     if (!r) return;
     uint64_t rsz;
     if (block_at(a, (amc_slot){ p->ring_off, p->ring_gen, 0 }, &rsz)) v->ring_bytes = rsz;
-    uint32_t mask = p->depth - 1;
-    const amc_slot *slots = (const amc_slot *)(r + 1), *held = slots + p->depth;
+    const amc_slot *slots = (const amc_slot *)(r + 1), *held = slots + mask + 1;
     unsigned head = atomic_load((_Atomic unsigned *)&r->ring.c_head), tail = atomic_load((_Atomic unsigned *)&r->ring.p_tail);
     v->queued = (tail - head) <= mask ? tail - head : 0;
-    uint64_t now = now_mono();
+    uint64_t now = amc_now_ns();
     for (unsigned i = 0; i < v->queued; i++) {
         uint64_t sz;
         if (block_at(a, slots[(head + i) & mask], &sz)) v->bytes += sz;
@@ -86,7 +59,7 @@ static void port_look(am_arena *a, const amc_port *p, port_view *v)
     for (uint32_t i = 0; i < p->max_held; i++) {
         uint64_t sz;
         const amc_msg *m = block_at(a, held[i], &sz);
-        if (!m) continue;
+        if (!m || sz < AM_HDR + AMC_MSG_HDR) continue;
         v->held++;
         v->bytes += sz;
         v->held_bytes += sz;
@@ -115,10 +88,8 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
     for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
         const amc_entry *e = &d->e[i];
         if (atomic_load(&e->state) != AMC_ENT_READY || e->kind != kind) continue;
-        uint64_t sz;
-        const amc_msg *probe = block_at(a, (amc_slot){ e->chan_off, e->chan_gen, 0 }, &sz);
-        const amc_chan *ch = probe && sz - AM_HDR >= sizeof(amc_chan) ? (const amc_chan *)probe : NULL;
-        if (!ch || ch->magic != AMC_CHAN_MAGIC) continue;
+        amc_chan *ch = amc_chan_at(a, e->chan_off, e->chan_gen);   /* read only here */
+        if (!ch) continue;
         char cname[AM_NAME_MAX + 1], ctype[AM_TYPE_MAX + 1];
         snprintf(cname, sizeof cname, "%.*s", (int)AM_NAME_MAX, e->name);
         snprintf(ctype, sizeof ctype, "%.*s", (int)AM_TYPE_MAX, e->typed ? e->type : "");
@@ -142,7 +113,7 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             uint64_t stamp = atomic_load(&p->stamp);
             bool alive = stamp && !am_stamp_dead(a, stamp);
             port_view v;
-            port_look(a, p, &v);
+            port_look(a, ch, k, &v);
             unsigned j = 0;
             while (j < npid && by_pid[j].pid != p->pid) j++;
             if (j == npid) by_pid[npid++] = (pid_bytes){ p->pid, 0 };
