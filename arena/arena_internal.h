@@ -216,9 +216,16 @@ enum {
 #undef AM_CP_ENUM
     AM_CP_COUNT
 };
+/* Crash points exist only in the test build of the library (atomicmatrix_testing,
+ * compiled with AM_CRASH_POINTS=1, with crash.c and testing.h); in the libraries that
+ * are installed a crash point compiles to nothing. */
+#if defined(AM_CRASH_POINTS) && AM_CRASH_POINTS
 extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
 void am__crash_maybe(unsigned point);
 #define AM_CRASH_POINT(id) \
     do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(AM_CP_##id); } while (0)
+#else
+#define AM_CRASH_POINT(id) do { } while (0)
+#endif
 
 #endif

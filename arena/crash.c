@@ -12,7 +12,7 @@
 #include <signal.h>
 #include <string.h>
 #include "arena_internal.h"
-#include "atomicmatrix/testing.h"
+#include "testing.h"
 
 _Atomic uint32_t am__crash_rate;
 static uint32_t focus_rate;            /* the rate at the focused point               */

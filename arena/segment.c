@@ -74,13 +74,14 @@ static void registry_remove(am_arena *a)
 /* ------------------------------------------------------------ names and geometry */
 static int check_name(const char *name)
 {
-    if (!name || !name[0] || name[0] == '.') return AM_EINVAL;
+    if (!name) return AM_EINVAL;
+    if (!name[0] || name[0] == '.') return AM_ENAME;   /* AM_ENAME, as for topic names */
     size_t n = 0;
     for (const char *c = name; *c; c++, n++) {
-        if (n >= 200) return AM_EINVAL;
+        if (n >= 200) return AM_ENAME;
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '_' || *c == '-' || *c == '.')) {
-            return AM_EINVAL;
+            return AM_ENAME;
         }
     }
     return 0;

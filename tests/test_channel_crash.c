@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "atomicmatrix/testing.h"
+#include "testing.h"
 #include "arena_internal.h"
 #include "test_util.h"
 

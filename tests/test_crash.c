@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "atomicmatrix/testing.h"
+#include "testing.h"
 #include "arena_internal.h"
 #include "test_util.h"
 

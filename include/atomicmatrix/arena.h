@@ -76,82 +76,84 @@ typedef struct am_stats {
  * dot), creating and formatting it if it does not exist (unless AM_ATTACH_ONLY).
  * Creation is atomic: a half-formatted arena is never visible. Attaching validates
  * the file (owner, type, magic, version, layout, size) before using it. Returns 0 and
- * a handle in *out, or AM_EINVAL, AM_ENOENT, AM_EEXIST, AM_EPERM (foreign owner or a
- * symlink), AM_EFORMAT (not an arena), AM_EVERSION, AM_ECORRUPT (truncated or
- * inconsistent), AM_ETOOBIG (size above AM_MAX_SIZE), AM_EFULL, AM_ESYS. */
-int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out);
+ * a handle in *out, or AM_ENAME (a bad name), AM_EINVAL (NULL name or out, bad
+ * options), AM_ENOENT, AM_EEXIST, AM_EPERM (foreign owner or a symlink), AM_EFORMAT
+ * (not an arena), AM_EVERSION, AM_ECORRUPT (truncated or inconsistent), AM_ETOOBIG
+ * (size above AM_MAX_SIZE), AM_EFULL (AM_MAX_PARTICIPANTS attached), AM_ESYS. */
+AM_API int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out);
 
 /* Detach. Blocks this handle still owns (allocated and not disowned) are freed, as
  * they would be if the process died: disown what must outlive the handle. Pointers
  * from this handle are invalid afterwards. NULL is ignored. In a fork child, closing
  * an inherited handle only unmaps it. */
-void  am_arena_close(am_arena *a);
+AM_API void  am_arena_close(am_arena *a);
 
-/* Remove the arena's name; processes attached keep using it until they close. */
-int   am_arena_unlink(const char *name);
+/* Remove the arena's name; processes attached keep using it until they close.
+ * AM_ENOENT if there is none, AM_ENAME for a bad name. */
+AM_API int   am_arena_unlink(const char *name);
 
 /* Allocate size bytes (16-byte aligned, one reference, owned by the caller).
  * Returns NULL when the arena cannot hold it now (or at all, or on a bad handle). */
-void *am_alloc(am_arena *a, size_t size);
+AM_API void *am_alloc(am_arena *a, size_t size);
 
 /* Like am_alloc, but says why: 0 and *out, or AM_ENOMEM (no free block big enough
  * now), AM_ETOOBIG (larger than a sector can ever hold), AM_EINVAL, AM_ECORRUPT. */
-int   am_try_alloc(am_arena *a, size_t size, void **out);
+AM_API int   am_try_alloc(am_arena *a, size_t size, void **out);
 
 /* Add n references to a live block. AM_EINVAL if p is not a live block. */
-int   am_retain(am_arena *a, void *p, uint32_t n);
+AM_API int   am_retain(am_arena *a, void *p, uint32_t n);
 
 /* Drop one reference; the last one frees the block. Never blocks. Returns 0 or
  * AM_EINVAL if p is not a live block of this arena (a double ack, a stray pointer). */
-int   am_ack(am_arena *a, void *p);
+AM_API int   am_ack(am_arena *a, void *p);
 
 /* pointer -> offset from the start of the segment (0 = not a pointer into the heap). */
-uint64_t am_offset(am_arena *a, const void *p);
+AM_API uint64_t am_offset(am_arena *a, const void *p);
 
 /* offset -> pointer, checked against the heap's bounds and alignment; NULL if bad. */
-void *am_ptr(am_arena *a, uint64_t off);
+AM_API void *am_ptr(am_arena *a, uint64_t off);
 
 /* Usable payload bytes of the live block p (>= the size asked for), 0 if not live. */
-size_t am_block_size(am_arena *a, const void *p);
+AM_API size_t am_block_size(am_arena *a, const void *p);
 
 /* Verify every invariant of every sector (tiling, neighbours, free lists, bitmaps,
  * counters). 0, or AM_ECORRUPT; am_arena_check_report() then tells what was wrong. */
-int   am_arena_check(am_arena *a);
+AM_API int   am_arena_check(am_arena *a);
 
 /* The reason the last failing am_arena_check() in this thread gave ("" if none). */
-const char *am_arena_check_report(void);
+AM_API const char *am_arena_check_report(void);
 
 /* Fill *st with the arena's figures. 0 or AM_EINVAL / AM_ECORRUPT. */
-int   am_arena_stats(am_arena *a, am_stats *st);
+AM_API int   am_arena_stats(am_arena *a, am_stats *st);
 
 /* This participant no longer owns the block: it survives this process's death, and
  * whoever holds its references must ack it. AM_EPERM if the caller is not the owner. */
-int   am_disown(am_arena *a, void *p);
+AM_API int   am_disown(am_arena *a, void *p);
 
 /* Undo what dead participants held: take over their sector locks and repair those
  * sectors, finish frees they were in the middle of, and free the blocks they owned.
  * Returns the number of blocks reclaimed (>= 0) or a negative AM_E* code.
  * Runs automatically when a participant joins and when a dead lock holder is found. */
-int   am_arena_reclaim(am_arena *a);
+AM_API int   am_arena_reclaim(am_arena *a);
 
 /* The segment's root slot, for the layer above: an offset it publishes with CAS. */
-int   am_arena_root_cas(am_arena *a, uint64_t expected, uint64_t desired);
-uint64_t am_arena_root(am_arena *a);
+AM_API int   am_arena_root_cas(am_arena *a, uint64_t expected, uint64_t desired);
+AM_API uint64_t am_arena_root(am_arena *a);
 
 /* This handle's participant slot (0 .. AM_MAX_PARTICIPANTS-1). */
-unsigned am_arena_slot(const am_arena *a);
+AM_API unsigned am_arena_slot(const am_arena *a);
 
 /* Is the participant in slot alive? 1 yes, 0 no, negative on a bad argument. */
-int   am_arena_participant_alive(am_arena *a, unsigned slot);
+AM_API int   am_arena_participant_alive(am_arena *a, unsigned slot);
 
 /* This handle's liveness stamp (its participant's incarnation and slot; never 0): the
  * layer above writes it into shared records it owns, so anyone can later ask
  * am_arena_stamp_alive() whether that owner still lives (pid reuse cannot fool it). */
-uint64_t am_arena_stamp(const am_arena *a);
+AM_API uint64_t am_arena_stamp(const am_arena *a);
 
 /* 1 if the participant incarnation that had this stamp is alive, 0 if it is dead
  * (or the stamp is malformed: a stamp read from shared memory is untrusted). */
-int   am_arena_stamp_alive(am_arena *a, uint64_t stamp);
+AM_API int   am_arena_stamp_alive(am_arena *a, uint64_t stamp);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #ifndef ATOMICMATRIX_H
 #define ATOMICMATRIX_H
 
+#include "atomicmatrix/version.h"
 #include "atomicmatrix/error.h"
 #include "atomicmatrix/arena.h"
 #include "atomicmatrix/channel.h"

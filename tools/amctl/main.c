@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * amctl — see inside a running atomicmatrix bus, and clean it up.
  *
@@ -9,11 +10,13 @@
  *   amctl echo NAME TOPIC          print samples as they arrive
  *   amctl gc NAME                  reclaim what dead participants held
  *   amctl rm NAME [--force]        remove an arena
+ *   amctl --version                the version
  * Read commands take --json. Exit status: 0 fine, 1 error, 2 corruption found, 3 refused.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "amctl.h"
+#include "atomicmatrix/version.h"
 
 static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
     { "ls", "[--json]", "List every atomicmatrix arena in /dev/shm: name, size, used %, live and dead\n"
@@ -44,6 +47,7 @@ static void help(FILE *f)
 {
     fprintf(f, "amctl — see inside a running atomicmatrix bus, and clean it up\n\nusage:\n");
     for (size_t i = 0; i < sizeof HELP / sizeof HELP[0]; i++) fprintf(f, "  amctl %s %s\n", HELP[i].name, HELP[i].args);
+    fprintf(f, "  amctl --version\n");
     fprintf(f, "\n`amctl CMD --help` explains a command. Read commands never write to the arena and take no lock\n"
                "a live process needs; every value read from it is checked. Exit: 0 ok, 1 error, 2 corrupt, 3 refused.\n");
 }
@@ -77,6 +81,10 @@ int main(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? 1 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("amctl %s (atomicmatrix library %s)\n", AM_VERSION_STRING, am_version());
+        return 0;
     }
     const char *cmd = argv[1];
     opts o = { 0 };

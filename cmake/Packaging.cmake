@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Debian packages, one per install component (cpack -G DEB in a build configured with
+# -DCMAKE_INSTALL_PREFIX=/usr, as tests/packages/run.sh does):
+#   libatomicmatrix0     runtime  libatomicmatrix.so.0, libatomicmatrix_protobuf.so.0
+#   libatomicmatrix-dev  dev      headers, static libraries, .so links, .pc files, the
+#                                 CMake package (am_protobuf_generate), protoc-gen-am(1)
+#   atomicmatrix-tools   tools    amctl(1)
+# The shared libraries need only libc and libprotobuf-c at run time: Concurrency Kit's
+# ck_ring is header-only (no libck0), and the public headers do not include ck (the -dev
+# package needs no libck-dev). amctl links the core statically.
+
+set(AM_DEB_MAINTAINER "atomicmatrix developers <atomicmatrix@users.noreply.github.com>"
+    CACHE STRING "Maintainer field of the Debian packages")
+
+# Every package carries /usr/share/doc/<package>/copyright and changelog.gz (Debian
+# policy; lintian reports their absence as errors): packaging/copyright and
+# packaging/changelog.in.
+set(AM_DEB_DOC ${PROJECT_BINARY_DIR}/debian-doc)
+configure_file(${PROJECT_SOURCE_DIR}/packaging/changelog.in ${AM_DEB_DOC}/changelog @ONLY)
+add_custom_command(OUTPUT ${AM_DEB_DOC}/changelog.gz
+  COMMAND ${GZIP_PROGRAM} -9 -n -c ${AM_DEB_DOC}/changelog > ${AM_DEB_DOC}/changelog.gz
+  DEPENDS ${AM_DEB_DOC}/changelog)
+add_custom_target(am_deb_changelog ALL DEPENDS ${AM_DEB_DOC}/changelog.gz)
+set(AM_DEB_PKG_runtime libatomicmatrix0)
+set(AM_DEB_PKG_dev libatomicmatrix-dev)
+set(AM_DEB_PKG_tools atomicmatrix-tools)
+foreach(c runtime dev tools)
+  set(docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc/${AM_DEB_PKG_${c}})
+  install(FILES ${PROJECT_SOURCE_DIR}/packaging/copyright ${AM_DEB_DOC}/changelog.gz
+    DESTINATION ${docdir} COMPONENT ${c})
+endforeach()
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME atomicmatrix)
+set(CPACK_PACKAGE_VENDOR atomicmatrix)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "${AM_DEB_MAINTAINER}")
+set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "message passing between processes through shared memory")
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL runtime dev tools)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# shlibs and the ldconfig trigger for the shared libraries.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+
+set(AM_DEB_LIBC "libc6 (>= 2.34)")
+set(AM_DEB_PBC "libprotobuf-c1 (>= 1.0.0)")
+
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libatomicmatrix0)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "${AM_DEB_LIBC}, ${AM_DEB_PBC}")
+set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
+"message passing between processes through shared memory
+atomicmatrix is a C library for publish/subscribe topics and request/response
+services between processes on one machine, through an arena in /dev/shm:
+payloads are written once and never copied, and a process killed at any
+instruction is cleaned up after by its peers.
+.
+This package holds the shared libraries libatomicmatrix and
+libatomicmatrix_protobuf (protobuf-c messages on topics and services).")
+
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME libatomicmatrix-dev)
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
+  "libatomicmatrix0 (= ${PROJECT_VERSION}), ${AM_DEB_LIBC}, ${AM_DEB_PBC}, libprotobuf-c-dev")
+set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS "pkg-config, cmake, protobuf-compiler, protobuf-c-compiler")
+set(CPACK_COMPONENT_DEV_DESCRIPTION
+"development files for atomicmatrix
+atomicmatrix is a C library for publish/subscribe topics and request/response
+services between processes on one machine, through an arena in /dev/shm.
+.
+This package holds the headers, the static libraries, the pkg-config files
+atomicmatrix.pc and atomicmatrix-protobuf.pc, the CMake package
+(find_package(atomicmatrix), am_protobuf_generate) and protoc-gen-am, the
+protoc plugin that generates typed C for .proto messages and services.")
+
+set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME atomicmatrix-tools)
+set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION utils)
+set(CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS "${AM_DEB_LIBC}, ${AM_DEB_PBC}")
+set(CPACK_COMPONENT_TOOLS_DESCRIPTION
+"amctl, a tool to inspect and clean up atomicmatrix arenas
+amctl lists the atomicmatrix arenas in /dev/shm, shows their figures, a map
+of their blocks, their topics and services with every port, prints samples as
+they arrive (decoded with the schema their publisher recorded), reclaims what
+dead processes held and removes arenas.")
+
+include(CPack)
