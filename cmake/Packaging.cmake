@@ -37,11 +37,11 @@ set(CPACK_PACKAGE_VENDOR atomicmatrix)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${AM_DEB_MAINTAINER}")
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "message passing between processes through shared memory")
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL runtime dev tools)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_STRIP_FILES ON)           # the packages carry no debug information
 # shlibs and the ldconfig trigger for the shared libraries.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
@@ -52,8 +52,11 @@ set(AM_DEB_PBC "libprotobuf-c1 (>= 1.0.0)")
 
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libatomicmatrix0)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
+# The ldconfig trigger Debian policy asks of a shared-library package (CPack writes only
+# postinst/postrm scripts that call ldconfig).
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/triggers)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "${AM_DEB_LIBC}, ${AM_DEB_PBC}")
-set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
 "message passing between processes through shared memory
 atomicmatrix is a C library for publish/subscribe topics and request/response
 services between processes on one machine, through an arena in /dev/shm:
@@ -68,7 +71,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "libatomicmatrix0 (= ${PROJECT_VERSION}), ${AM_DEB_LIBC}, ${AM_DEB_PBC}, libprotobuf-c-dev")
 set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS "pkg-config, cmake, protobuf-compiler, protobuf-c-compiler")
-set(CPACK_COMPONENT_DEV_DESCRIPTION
+set(CPACK_DEBIAN_DEV_DESCRIPTION
 "development files for atomicmatrix
 atomicmatrix is a C library for publish/subscribe topics and request/response
 services between processes on one machine, through an arena in /dev/shm.
@@ -81,7 +84,7 @@ protoc plugin that generates typed C for .proto messages and services.")
 set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME atomicmatrix-tools)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_DEPENDS "${AM_DEB_LIBC}, ${AM_DEB_PBC}")
-set(CPACK_COMPONENT_TOOLS_DESCRIPTION
+set(CPACK_DEBIAN_TOOLS_DESCRIPTION
 "amctl, a tool to inspect and clean up atomicmatrix arenas
 amctl lists the atomicmatrix arenas in /dev/shm, shows their figures, a map
 of their blocks, their topics and services with every port, prints samples as

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install this build into a scratch prefix, then build and run tests/install (a project
-# that finds the package and uses am_protobuf_generate) against it.
+# SPDX-License-Identifier: Apache-2.0
+# Install this build into a scratch prefix, then build and run the projects of
+# tests/install against it: the core alone (find_package(atomicmatrix), which must not
+# look for protoc), and find_package(... COMPONENTS protobuf) with a generated library.
 #   tests/install/run.sh BUILD_DIR WORK_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$1 work=$2
 rm -rf "$work" && mkdir -p "$work"
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
-cmake -S "$here" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/configure.log"
-cmake --build "$work/build" > "$work/build.log"
-"$work/build/consumer"
+[ ! -e "$work/prefix/include/atomicmatrix/testing.h" ] || { echo "FAIL: testing.h is installed"; exit 1; }
+bash "$here/consume.sh" "$work" -DCMAKE_PREFIX_PATH="$work/prefix"
