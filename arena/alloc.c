@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * alloc.c — the public allocation calls: alloc, retain, ack, disown, offsets.
  *

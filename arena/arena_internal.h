@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The arena's private interface: the process-local handle and the functions the
  * arena's files share (segment.c, participants.c, tlsf.c, sector.c, alloc.c, check.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * participants.c — who is attached, who is alive, and undoing what the dead held.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sector.c — a sector's lock, its deferred-free stack, and its repair.
  *

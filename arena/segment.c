@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * segment.c — the arena's file: create, format, validate, attach, detach.
  *

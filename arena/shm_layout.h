@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The arena's shared-memory layout: every struct that lives in the segment file.
  *

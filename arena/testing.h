@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * atomicmatrix — hooks for fault-injection tests. Not for production use.
  */

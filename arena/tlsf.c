@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tlsf.c — one sector's Two-Level Segregated Fit allocator.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_alloc — what does an allocation cost in the arena, and does it scale?
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_channel — what does a message cost through a topic, next to the usual IPC?
  *

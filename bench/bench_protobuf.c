@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_protobuf — what the transport adds to protobuf serialization.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Small things every benchmark needs: a monotonic clock in nanoseconds and the spin
  * hint for busy-wait loops.

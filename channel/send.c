@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * send.c — one send: a loaned sample to a set of receiving ports.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pb_runtime.c — protobuf-c messages over topics and services (atomicmatrix/protobuf.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * protoc-gen-am — a protoc plugin: typed atomicmatrix topics and services from .proto.
  *

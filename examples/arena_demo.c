@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * arena_demo — several processes share one atomicmatrix arena.
  *

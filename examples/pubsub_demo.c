@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pubsub_demo — one topic, one publisher, two subscribers, each its own process.
  *

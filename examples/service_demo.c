@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * service_demo — request/response between processes: two servers, a few clients.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * typed_demo — typed C generated from examples/proto/robot.proto by protoc-gen-am.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Model-check a spin model: safety (assertions, invalid end states).
 # usage: model/check.sh WORKDIR [MODEL.pml] [extra spin -D options]
 #   MODEL.pml defaults to free_protocol.pml (the arena's free path).

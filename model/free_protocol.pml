@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * free_protocol.pml — a model of the arena's free path across kill -9 (spin).
  *

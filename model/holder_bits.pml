@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * holder_bits.pml — a model of who frees a channel sample, across kill -9 (spin).
  *

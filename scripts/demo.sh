@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job: build atomicmatrix and run its demos, each on a fresh default arena
 # (/dev/shm/am.demo; --name NAME picks another name):
 #   1. pub/sub: a publisher and two subscriber processes (one lossless and checking

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Install the Debian packages atomicmatrix needs to build and test, if missing.
 # Sourced or run by scripts/demo.sh and scripts/test.sh; needs root only when
 # something is missing.

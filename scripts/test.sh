@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite: build and run every Check suite through CTest, then again
 # under ASan+UBSan, then the threaded tests under TSan.
 #   scripts/test.sh            all three

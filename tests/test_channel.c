@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_channel.c — topics and services across processes: names and types, fan-out of
  * 100k messages of random sizes, several publishers with subscribers coming and going,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_channel_crash.c — kill -9 of every channel role at random moments.
  *

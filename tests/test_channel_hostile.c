@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_channel_hostile.c — the channel layer's shared memory written by a hostile
  * process: ring slots, sample headers, ring headers, port records and directory

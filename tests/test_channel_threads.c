@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_channel_threads.c — ports of one process in several threads (one port per
  * thread, one arena handle shared): a publisher and two subscribers, and clients

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_codegen.c — the code protoc-gen-am generates (tests/proto/calc.proto, built by
  * am_protobuf_generate), used across processes: typed publish/take of 10 000 messages

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_codegen_names.c — the golden .proto files (tests/codegen/) built with
  * am_protobuf_generate: their generated code compiles and links with -Werror, the types

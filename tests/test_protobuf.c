@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_protobuf.c — protobuf-c messages on topics and services: type fingerprints and
  * AM_ETYPE, 10 000 random messages across processes checked field by field, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_segment.c — the arena file: creation races, validation of bad and foreign
  * files, trust rules, fork, and shared memory corrupted by a hostile neighbour.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_stress.c — several processes, each mapping the arena at its own address,
  * allocate random sizes (1 B - 64 KiB), fill them with a pattern, and hand blocks to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_threads.c — threads of one process sharing one arena handle (it is
  * thread-safe), handing blocks to each other through lock-free mailboxes; and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_tlsf.c — the allocator on one process: size mapping, split, merge in both
  * directions, reference counts, ownership, bad pointers, and "everything freed ->

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the test suites: unique arena names, forked workers that never
  * outlive the test, and the per-granule ownership map that catches overlapping blocks.

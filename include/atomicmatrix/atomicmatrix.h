@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * atomicmatrix — message passing between processes through shared memory.
  * The umbrella header: include this one.

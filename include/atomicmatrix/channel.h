@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * atomicmatrix — channels: publish/subscribe topics and request/response services.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fixture — an arena for tests/amctl/run.sh to look at, in a known state:
  *   - fragmented: 50 blocks of 10-60 KB, every other one freed;

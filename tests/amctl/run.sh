@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # amctl against a known arena (tests/amctl/fixture.c): every subcommand, its JSON parsed
 # and compared, exit codes, the SVG parsed as XML, gc after kill -9 of a subscriber
 # holding samples, rm refusing while a participant lives, a corrupted arena.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Golden tests of protoc-gen-am's output, and its answers to bad input.
 #   tests/codegen/run.sh check  PROTOC PROTOC_GEN_C PLUGIN WORKDIR   (CTest)
 #   tests/codegen/run.sh update PROTOC PROTOC_GEN_C PLUGIN WORKDIR   (refresh golden/)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Uses an installed atomicmatrix: a typed Greeting through a topic, in one process. */
 #include <stdio.h>
 #include <string.h>

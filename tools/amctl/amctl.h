@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * amctl — see inside a running bus, and clean it up. Shared declarations.
  *

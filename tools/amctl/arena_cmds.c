@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * arena_cmds.c — amctl ls, stat, map, gc, rm: the arena's files, figures and picture.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * channel_cmds.c — amctl topics / services: every channel with its type and ports.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * echo.c — amctl echo: print a topic's samples as they arrive.
  *
