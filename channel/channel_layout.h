@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The channel layer's shared-memory layout: every struct it keeps inside the arena.
  *

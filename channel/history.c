@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * history.c — the samples a topic keeps for late joiners.
  *

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lock.c — stamp locks: the directory's and each channel's.
  *

@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * port.c — ports on a channel: attach, release (on close or after death), repair of
  * what a dead lock holder left, and the release of one holder's share of a sample.

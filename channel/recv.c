@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * recv.c — taking and acking on a receiving port.
  *

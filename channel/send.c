@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * send.c — one send: a loaned sample to a set of receiving ports.
  *

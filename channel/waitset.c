@@ -1,4 +1,3 @@
-/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * waitset.c — one thread waiting on many receiving ports at once.
  *
