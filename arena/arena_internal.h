@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "shm_layout.h"
+#include "arena_api.h"
 
 /* Geometry, validated once at open and never re-read from shared memory. */
 typedef struct am_geom {
@@ -140,29 +141,6 @@ int  am_byte_trylock(int fd, uint64_t byte);  /* 0 taken, -1 held elsewhere */
 void am_byte_unlock(int fd, uint64_t byte);
 bool am_byte_locked_elsewhere(int fd, uint64_t byte);
 
-/* The area reserved for the layer above (the channel directory): AM_UPPER_BYTES,
- * zero in a fresh arena, outside the heap so an idle arena's heap is untouched. */
-static inline void *am_upper(const am_arena *a)
-{
-    return a->base + a->g.upper_off;
-}
-
-/* ---- alloc.c: what the channel layer needs to name blocks exactly */
-/* The live block at payload pointer p: its payload offset, generation and usable
- * payload bytes. AM_EINVAL if p is not a live block. */
-int   am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, size_t *payload);
-/* Is p a live block this handle owns (a loan not yet handed over)? */
-bool  am_block_owned(am_arena *a, const void *p);
-/* The payload pointer of the live block {off, gen} (the same allocation, not a reuse of
- * its bytes), its owner (participant slot + 1, 0 = disowned) and payload bytes; NULL
- * if that allocation is no longer live. */
-void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload);
-
-/* am_ack, but a last reference always goes on the sector's deferred stack rather than
- * being merged now: for a receiver freeing blocks a sender on another CPU allocates
- * from, so that the free touches one cache line of the sector, not its lists. */
-int   am_ack_deferred(am_arena *a, void *p);
-
 /* ---- segment.c: for tools (amctl) */
 /* Map the arena `name` read-only without joining it, validated as am_arena_open does
  * (flags: AM_TRUST_OTHER_OWNER). Only reads through the handle are allowed: geometry,
@@ -172,61 +150,5 @@ void am_arena_unpeek(am_arena *a);
 
 /* ---- check.c */
 int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
-
-/* ---- crash.c: crash points for fault-injection tests. Each sits between two steps
- * of a multi-step operation; a test makes them kill the process (testing.h). */
-#define AM_CRASH_POINT_LIST(X)                                                          \
-    X(ALLOC_REMOVED, "alloc: block taken off its list")                                 \
-    X(SPLIT_HEADER, "split: remainder header written, not linked")                     \
-    X(SPLIT_LINKED, "split: remainder linked, neighbour hint stale")                   \
-    X(ALLOC_DONE, "alloc: block marked allocated")                                     \
-    X(FREE_CLAIMED, "free: block claimed (pending), not yet merged or pushed")         \
-    X(FREE_PUSHED, "free: block pushed on the deferred stack, intent still set")       \
-    X(FREE_MARKED, "merge: block marked free, not yet merged")                         \
-    X(MERGE_NEXT_REMOVED, "merge: next block off its list, not yet absorbed")         \
-    X(MERGE_NEXT_LINKED, "merge: next block absorbed, hint stale")                    \
-    X(MERGE_PREV_REMOVED, "merge: previous block off its list, not yet grown")        \
-    X(MERGE_PREV_LINKED, "merge: previous block grown, hint stale")                   \
-    X(DRAIN_POPPED, "drain: block popped off the deferred stack, not yet merged")      \
-    X(RECLAIM_CLAIMED, "reclaim: a dead owner's block claimed, not yet freed")         \
-    X(RECLAIM_DONE, "reclaim: slot reclaimed, not yet marked free")                    \
-    X(RESOLVE_INTENT, "reclaim: finishing a dead process's free")                      \
-    X(REPAIR_MERGE, "repair: merging a run of free blocks")                            \
-    X(REPAIR_CLEARED, "repair: free runs merged, lists not rebuilt")                   \
-    X(REPAIR_REBUILD, "repair: lists half rebuilt")                                    \
-    X(JOIN, "join: new incarnation stamped, slot not yet live")                        \
-    /* the channel layer's (names start with CH_) */                                  \
-    X(CH_SEND_RECORDED, "send: in-flight record written, sample not yet disowned")     \
-    X(CH_SEND_DISOWNED, "send: sample disowned, not yet queued anywhere")              \
-    X(CH_SEND_QUEUED, "send: sample queued for some of its receivers")                 \
-    X(CH_HIST_EVICTED, "history: oldest kept sample released, entry not yet reused")   \
-    X(CH_HIST_GROWN, "history: a larger table built, not yet disowned or in use")      \
-    X(CH_SCHEMA_RECORDED, "schema: block filled and recorded, not yet disowned or named") \
-    X(CH_EVICT_DEQUEUED, "drop-oldest: oldest sample dequeued, not yet released")      \
-    X(CH_TAKE_HELD, "take: sample moved to the held list, not yet checked")            \
-    X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \
-    X(CH_CLEAN_HELD, "cleanup: part of a dead port's held list released")              \
-    X(CH_CLEAN_RING, "cleanup: a dead port's queue released, ring block not yet freed") \
-    X(CH_CLEAN_FREED, "cleanup: ring block freed, port record not yet cleared")        \
-    X(CH_ATTACH_RING, "attach: ring recorded in the port, not yet disowned")          \
-    X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
-    X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared")
-enum {
-#define AM_CP_ENUM(id, text) AM_CP_##id,
-    AM_CRASH_POINT_LIST(AM_CP_ENUM)
-#undef AM_CP_ENUM
-    AM_CP_COUNT
-};
-/* Crash points exist only in the test build of the library (atomicmatrix_testing,
- * compiled with AM_CRASH_POINTS=1, with crash.c and testing.h); in the libraries that
- * are installed a crash point compiles to nothing. */
-#if defined(AM_CRASH_POINTS) && AM_CRASH_POINTS
-extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
-void am__crash_maybe(unsigned point);
-#define AM_CRASH_POINT(id) \
-    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(AM_CP_##id); } while (0)
-#else
-#define AM_CRASH_POINT(id) do { } while (0)
-#endif
 
 #endif

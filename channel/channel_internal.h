@@ -3,14 +3,16 @@
  * every public handle (am_pub, am_sub, am_server, am_client) wraps, and the functions
  * the channel files share.
  *
- *   lock.c       stamp locks stolen from dead holders
- *   directory.c  names -> channels: open/create, destroy, gc of the whole arena
- *   port.c       attach/detach, dead-port cleanup, repair after a stolen lock,
- *                releasing a holder's bit of a sample
- *   send.c       one send to a set of receiving ports, with queue policies
- *   history.c    the samples a topic keeps for late joiners
- *   schema.c     the schema a typed publisher records with its topic
+ *   lock.c       the directory's stamp lock (stolen from dead holders, with deadlines)
+ *   directory.c  names -> channels: find, create, destroy, gc of the whole arena
+ *   attach.c     claiming a port and setting it up; detaching
+ *   cleanup.c    tearing a port down (its owner closing, or after its death), and
+ *                finishing what a dead owner's in-flight record says
+ *   holders.c    holder words: dropping one holder of a sample or an rx block
+ *   link.c       links: a sender's view of its receivers, creating links, freeing rx
+ *   sample.c     a sample's life: loan, send, evict, and the publisher's history
  *   recv.c       take and ack on a receiving port
+ *   schema.c     the schema a typed publisher records with its topic
  *   wait.c       spinning, futex sleep and wake
  *   waitset.c    one thread waiting on many ports (futex_waitv)
  *   pubsub.c, service.c   the public calls
@@ -19,24 +21,34 @@
 #define AMC_CHANNEL_INTERNAL_H
 
 #include <stdbool.h>
-#include "arena_internal.h"
+#include "arena_api.h"
 #include "channel_layout.h"
 
 CK_RING_PROTOTYPE(amc, amc_slot)
 
 /* What a sender knows about one receiving port, re-read whenever the channel's
- * version changes (so the ring pointer and mask never come from shared memory on the
- * fast path). */
+ * version changes (so the link pointer and mask never come from shared memory on the
+ * fast path). Holding a view means holding a users bit on the receiver's rx block. */
 typedef struct amc_view {
-    uint32_t        gen;     /* port incarnation this view is of; 0 = not receiving */
-    uint32_t        mask;    /* depth - 1, as validated                             */
-    uint32_t        cap;     /* queue limit (<= mask)                               */
+    uint32_t        gen;     /* port incarnation this view is of; 0 = none          */
+    uint32_t        mask;    /* link depth - 1, as validated                         */
+    uint32_t        cap;     /* queue limit (<= mask)                                */
     uint32_t        policy;
     uint32_t        role;
-    unsigned        head;    /* the receiver's c_head when last read               */
-    amc_ring       *ring;
+    unsigned        head;    /* the link's c_head when last read                    */
+    uint64_t        rx_ref;
+    amc_rx         *rx;
+    amc_link       *link;    /* NULL until the first send creates it                 */
     amc_slot       *slots;
 } amc_view;
+
+/* A link the receiver takes from, as validated. */
+typedef struct amc_in {
+    uint64_t   ref;          /* rx->links[i] when validated; 0 = none               */
+    amc_link  *link;
+    amc_slot  *slots;
+    uint32_t   mask;
+} amc_in;
 
 /* A port attached to a channel, in this process. */
 typedef struct amc_conn {
@@ -48,30 +60,34 @@ typedef struct amc_conn {
     unsigned   port;
     uint32_t   port_gen;
     unsigned   role;
+    amc_port  *me;           /* &ch->ports[port]                                     */
     /* receiving side */
-    amc_ring  *ring;
-    amc_slot  *slots;
+    amc_rx    *rx;
     amc_slot  *held;
-    uint32_t   mask;
-    uint32_t   policy;
+    amc_slot  *replay;
     unsigned   max_held;
     unsigned   nheld;
     unsigned   held_hint;    /* where to look for a free held entry first           */
+    unsigned   nreplay, replay_next;
+    unsigned   next_in;      /* round robin over links                              */
     uint64_t   received;
+    amc_in     in[AM_MAX_PORTS];
     /* sending side */
+    amc_tx    *tx;
     uint32_t   version;      /* channel version the views are of                    */
     uint64_t   seq;
     uint64_t   last_gc_ns;
     unsigned   gc_tick;
     uint64_t   role_ports[AMC_ROLES]; /* ports with a view, by role (not our own)  */
     amc_view   views[AM_MAX_PORTS];
+    am_cache   cache;        /* blocks of the last loan size, for the next loans     */
 } amc_conn;
 
 /* May this process use port c? Not in a fork child that inherited it (the arena
  * handle says so): it would take its parent's samples. */
 static inline bool amc_usable(const amc_conn *c)
 {
-    return c && !atomic_load_explicit(&c->a->forked, memory_order_relaxed);
+    return c && !am_forked(c->a);
 }
 
 /* The port behind a public handle (am_pub, am_sub, am_server, am_client all start
@@ -82,12 +98,10 @@ static inline amc_conn *amc_conn_of(const void *handle)
 }
 
 /* ---- lock.c */
-/* Take a stamp lock; true if it was stolen from a dead holder (repair what it left). */
-bool amc_lock(am_arena *a, _Atomic uint64_t *lock);
+/* Take a stamp lock by the deadline (amc_deadline); 1 if it was stolen from a dead
+ * holder (repair what it left), 0 if taken, AM_ETIMEDOUT. */
+int  amc_lock(am_arena *a, _Atomic uint64_t *lock, uint64_t deadline);
 void amc_unlock(_Atomic uint64_t *lock);
-/* The channel lock; a steal repairs the channel before returning. */
-void amc_chan_lock(amc_conn *c);
-void amc_chan_unlock(amc_conn *c);
 
 /* ---- directory.c */
 int  amc_validate_name(const char *name);
@@ -106,37 +120,79 @@ int  amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out);
 /* The same for a public handle of `size` bytes whose first member is its amc_conn
  * pointer (am_pub, am_sub, am_server, am_client): allocated, opened, or freed again. */
 int  amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out);
-/* Detach and free c; the channel goes when its last port has. */
+/* Detach and free c; the channel goes when its last port has (if the directory lock
+ * can be had at once; otherwise the next gc or close removes it). */
 void amc_close(amc_conn *c);
-
-/* ---- port.c */
 /* The channel block {off, gen} if it is live and sane, else NULL. */
 amc_chan *amc_chan_at(am_arena *a, uint64_t off, uint32_t gen);
-/* Under the channel lock: finish what a dead lock holder left (in-flight record,
- * history). */
-void amc_chan_repair(am_arena *a, amc_chan *ch);
-/* Under the channel lock: release everything port i holds and free the port. */
-void amc_port_release(am_arena *a, amc_chan *ch, unsigned i);
-/* Under the channel lock: release ports whose owner is dead. Returns how many. */
-int  amc_chan_gc(am_arena *a, amc_chan *ch);
+
+/* ---- attach.c */
+/* Claim a port on c->ch and set it up (c->a, c->ch set). AM_EFULL, AM_ENOMEM,
+ * AM_EAGAIN (the channel is being destroyed: look it up again). */
+int  amc_port_attach(amc_conn *c, const amc_want *w);
 /* Ports in use (any role). */
 unsigned amc_chan_ports(const amc_chan *ch);
-/* Attach a port (chan lock held): allocate its ring if it receives. */
-int  amc_port_attach(amc_conn *c, unsigned role, unsigned depth, unsigned max_held, am_policy policy);
-/* Drop holder `bit` (a port bit or AMC_OWE_HIST) of sample s, freeing the block if it
- * was the last; `freer` names who acts (port + 1 or AMC_FREER_HIST). With recover set,
- * also finish a free that an earlier release by the same freer did not get to. */
+
+/* ---- cleanup.c */
+/* Tear port i down: its owner closing (stamp = its own) or after its owner's death.
+ * Returns 0 when the port is free, AM_EAGAIN when somebody else is tearing it down or
+ * a dead owner's eviction cannot be settled yet (a later gc finishes it). */
+int  amc_port_release(am_arena *a, amc_chan *ch, unsigned i);
+/* Release ports whose owner is dead. Returns how many were freed. */
+int  amc_chan_gc(am_arena *a, amc_chan *ch);
+/* Is port i's owner dead (or the port half-claimed by nobody)? */
+bool amc_port_dead(am_arena *a, amc_port *p);
+
+/* ---- holders.c */
+/* Drop holder `bit` of the holder word w (a sample's owe or an rx block's users);
+ * `freer` names who acts. Returns true when this call cleared the last holder bit and
+ * the caller must free the block now; with recover set, also true when an earlier drop
+ * by the same freer did so and died before freeing. */
+bool amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover);
+/* Drop holder `bit` of sample s (freeing the block if it was the last). 0, AM_EINVAL
+ * (not a holder), AM_ECORRUPT (not a live sample). */
 int  amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover);
-/* Ring of port i as validated now (NULL if it has none or it is bad). */
-amc_ring *amc_port_ring(am_arena *a, amc_chan *ch, unsigned i, uint32_t *mask);
-static inline amc_slot *amc_ring_slots(amc_ring *r) { return (amc_slot *)(r + 1); }
-static inline amc_slot *amc_ring_held(amc_ring *r, uint32_t depth) { return amc_ring_slots(r) + depth; }
-static inline size_t amc_ring_bytes(uint32_t depth, uint32_t max_held)
+/* The live sample block a slot names (NULL if it is not one), with its payload size. */
+amc_msg *amc_sample_at(am_arena *a, amc_slot s, size_t *size);
+
+/* ---- link.c */
+/* The rx / tx block of port i as validated now (NULL if none or bad). With owner
+ * non-NULL, an un-disowned block is returned too (and its owner stored). */
+amc_rx *amc_port_rx(am_arena *a, amc_chan *ch, unsigned i, uint32_t *owner);
+amc_tx *amc_port_tx(am_arena *a, amc_chan *ch, unsigned i, uint32_t *owner);
+amc_rx *amc_rx_at(am_arena *a, uint64_t ref, uint32_t *owner);
+/* The link named by ref, checked against its rx block's depth (NULL if bad). */
+amc_link *amc_link_at(am_arena *a, uint64_t ref, uint32_t depth, uint32_t *owner);
+/* Refresh the views of receiving ports if the channel changed. */
+void amc_refresh_views(amc_conn *c);
+/* Let go of every view (the port is going). */
+void amc_drop_views(amc_conn *c);
+/* The link to view t's receiver, created on first use (NULL: no memory, or bad). */
+amc_link *amc_view_link(amc_conn *c, unsigned t);
+/* Drop sender/receiver bit `bit` of the rx block named ref as freer; frees it (drains
+ * its links, releases its lists) when that was the last. */
+void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool recover);
+/* Dequeue every sample of link l into entry *tmp and release receiver port i's bit of
+ * it (a receiver's cleanup, or the last user of its rx block). */
+void amc_link_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i);
+/* Is there room in the link of view v? The consumer index is re-read (a line consumers
+ * write on every take) only when the copy from the last look says the link is full:
+ * it only moves forward, so the copy never overstates the room. */
+static inline bool amc_view_room(amc_view *v)
 {
-    return sizeof(amc_ring) + ((size_t)depth + max_held) * sizeof(amc_slot);
+    struct ck_ring *r = &v->link->ring;
+    unsigned tail = r->p_tail;
+    if (tail - v->head < v->cap) return true;
+    v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+    return tail - v->head < v->cap;
+}
+static inline unsigned amc_link_queued(amc_link *l)
+{
+    unsigned tail = atomic_load_explicit((_Atomic unsigned *)&l->ring.p_tail, memory_order_acquire);
+    return tail - atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
 }
 
-/* ---- send.c */
+/* ---- sample.c */
 /* Whom a send goes to: receiving ports of `role` among the bits of `want`; with `gen`
  * non-zero only a port of that incarnation; with `one`, a single one of them (round
  * robin among those with room: a service call). */
@@ -145,7 +201,7 @@ typedef struct amc_target {
     uint32_t role;
     uint32_t gen;
     bool     one;
-    bool     history;     /* also keep it in the topic's history */
+    bool     history;     /* also keep it in the sender's history */
 } amc_target;
 /* Send the sample at payload (a loan: owned by this process, header in front). Waits
  * up to timeout_ns for full blocking queues. Returns 0 (the loan is gone),
@@ -162,50 +218,15 @@ static inline bool amc_is_loan(amc_conn *c, const void *payload)
 {
     return payload && am_block_owned(c->a, (const uint8_t *)payload - AMC_MSG_HDR);
 }
-/* Refresh the views of receiving ports if the channel changed. */
-void amc_refresh_views(amc_conn *c);
-/* Is there room in port i's queue (view v)? The receiver's head is re-read (a cache
- * line the receiver writes on every take) only when the copy from the last look says
- * the queue is full: heads only move forward, so the copy never overstates the room. */
-static inline bool amc_view_room(amc_view *v)
-{
-    struct ck_ring *r = &v->ring->ring;
-    unsigned tail = r->p_tail;
-    if (tail - v->head < v->cap) return true;
-    v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
-    return tail - v->head < v->cap;
-}
-
-/* A block reference in one word (gen << 32 | off / 16), for the channel's history
- * table and schema: replaced with a single store. */
-static inline uint64_t amc_ref_pack(amc_slot s) { return ((uint64_t)s.gen << 32) | (s.off / AM_GRAN); }
-static inline amc_slot amc_ref_unpack(uint64_t r)
-{
-    return (amc_slot){ (r & 0xffffffffull) * AM_GRAN, (uint32_t)(r >> 32), 0 };
-}
-
-/* ---- schema.c: the schema a typed publisher records with its topic */
-/* Under the channel lock: finish a recording a dead lock holder left (its record). */
-void amc_schema_finish(am_arena *a, amc_chan *ch, const amc_record *rec);
-/* Under the channel lock, the channel going: free the schema block. */
-void amc_schema_drop(am_arena *a, amc_chan *ch);
-
-/* ---- history.c: all under the channel lock */
-/* The history table's entries and capacity, or NULL if the topic keeps none. */
-amc_hist *amc_hist_table(am_arena *a, amc_chan *ch, uint32_t *cap);
-/* Make the topic keep at least n samples (growing its table). */
-int  amc_hist_reserve(am_arena *a, amc_chan *ch, unsigned n);
-/* Finish a growth a dead lock holder left (its record). */
-void amc_hist_finish_grow(am_arena *a, amc_chan *ch, const amc_record *rec);
-/* Keep sample s (evicting the oldest kept one). */
-void amc_hist_push(am_arena *a, amc_chan *ch, amc_slot s);
-bool amc_hist_holds(am_arena *a, amc_chan *ch, amc_slot s);
-/* Queue the kept samples (the newest n, oldest first) for c's own port, just attached. */
+/* Keep sample s in c's history (its AMC_OWE_HIST bit is set), dropping the oldest. */
+void amc_hist_push(amc_conn *c, amc_slot s, uint64_t seq);
+/* Release every sample in tx's history (its owner's cleanup). */
+void amc_hist_drop(am_arena *a, amc_tx *tx);
+/* Fill c's replay list with up to n kept samples of the publishers now attached. */
 void amc_hist_replay(amc_conn *c, unsigned n);
-/* Drop entries whose eviction was cut short by a death (after a stolen lock). */
-void amc_hist_settle(am_arena *a, amc_chan *ch);
-/* Release every kept sample and free the table (the channel is going). */
-void amc_hist_drop(am_arena *a, amc_chan *ch);
+/* After the death of the owner of port i: finish its in-flight record. false if an
+ * eviction cannot be settled yet (the receiver is between its dequeue and its check). */
+bool amc_rec_finish(am_arena *a, amc_chan *ch, unsigned i, amc_tx *tx);
 
 /* ---- recv.c */
 /* A taken sample: where it is held, its header and its payload. */
@@ -221,12 +242,16 @@ typedef struct amc_got {
 int  amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns);
 /* Release held entry ix naming offset off. */
 int  amc_ack(amc_conn *c, unsigned ix, uint64_t off);
-/* Queued samples in this port's ring. */
-unsigned amc_queued(const amc_conn *c);
+/* Samples waiting for this port (queued in its links, and replayed). */
+unsigned amc_queued(amc_conn *c);
+
+/* ---- schema.c: the schema a typed publisher records with its topic */
+/* The channel going: free the schema block. */
+void amc_schema_drop(am_arena *a, amc_chan *ch);
 
 /* ---- wait.c */
 uint64_t amc_now_ns(void);
-/* Deadline for timeout_ns from now: UINT64_MAX for forever. */
+/* Deadline for timeout_ns from now: UINT64_MAX for forever (negative). */
 uint64_t amc_deadline(int64_t timeout_ns);
 /* How long to spin before sleeping (AM_SPIN_NS, default 20 us). */
 uint64_t amc_spin_ns(void);
@@ -234,6 +259,8 @@ uint64_t amc_spin_ns(void);
  * max_ns). */
 void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, uint64_t max_ns);
 void amc_futex_wake(_Atomic uint32_t *word);
+/* A spin loop's pause: yield the CPU every 64 rounds (more spinners than CPUs). */
+void amc_relax(unsigned round);
 /* After queuing for port p and a seq_cst fence: wake its receiver if it sleeps. */
 static inline void amc_wake_receiver(amc_port *p)
 {
@@ -252,6 +279,15 @@ static inline void amc_wake_senders(amc_port *p)
         atomic_fetch_add_explicit(&p->room, 1, memory_order_release);
         amc_futex_wake(&p->room);
     }
+}
+
+static inline bool amc_receives(uint32_t role)
+{
+    return role == AMC_ROLE_SUB || role == AMC_ROLE_SERVER || role == AMC_ROLE_CLIENT;
+}
+static inline bool amc_sends(uint32_t role)
+{
+    return role == AMC_ROLE_PUB || role == AMC_ROLE_SERVER || role == AMC_ROLE_CLIENT;
 }
 
 #endif

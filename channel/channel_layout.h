@@ -1,26 +1,25 @@
 /*
- * The channel layer's shared-memory layout: every struct it keeps inside the arena.
+ * The channel layer's shared-memory layout: every struct it keeps inside the arena,
+ * and for every shared field who writes it and what orders it.
  *
- *   arena root slot -> directory block: lock + AM_MAX_CHANNELS entries {name, type,
- *                      channel block}
- *   channel block   -> lock, the in-flight record of the lock holder, AM_MAX_PORTS
- *                      port records
- *   history table   -> the samples a topic keeps for late joiners
- *   ring block      -> one per receiving port: a ck_ring, its slots, the held list
- *   sample block    -> amc_msg header, then the payload
+ *   arena upper area -> directory: lock + AM_MAX_CHANNELS entries {name, type, channel}
+ *   channel block    -> state, schema, AM_MAX_PORTS port records
+ *   tx block         -> one per sending port: the receivers it holds, its history
+ *   rx block         -> one per receiving port: users, links in, held list, replay list
+ *   link block       -> one per (sender port index, receiving port): a ck_ring of slots
+ *   sample block     -> amc_msg header, then the payload
  *
- * All of these are arena blocks nobody owns (disowned), so the arena never frees them
- * behind the channel layer's back; the channel layer frees them itself, under its
- * locks, when the last user has gone or been found dead.
+ * No lock is taken on the data path: every link has one producer (the sender port that
+ * owns its index) and its consumers (the receiver, and the sender itself evicting the
+ * oldest for AM_POLICY_DROP_OLDEST) dequeue by CAS on the ring's consumer index. A
+ * paused process therefore delays only the links it produces or consumes. See
+ * docs/channel-design.md for the protocol and why it holds under kill -9.
  *
- * Who holds a sample is exact under kill -9 because every holder is one bit of the
- * sample's `owe` word (see amc_msg): clearing a bit is idempotent, so a cleanup that
- * repeats work a dead process had half done does no harm, and the one that clears the
- * last bit writes its own id beside the bits in the same CAS, so exactly one party
- * (or whoever cleans up after it) frees the block.
- *
- * Every value here may have been written by a crashed or hostile process: readers check
- * offsets, generations, indexes and sizes before use.
+ * All of these (except the directory) are arena blocks nobody owns (disowned), so the
+ * arena never frees them behind the channel layer's back; the channel layer frees them
+ * when their last user has gone or been found dead. Every value here may have been
+ * written by a crashed or hostile process: readers check offsets, generations, indexes
+ * and sizes before use.
  */
 #ifndef AMC_CHANNEL_LAYOUT_H
 #define AMC_CHANNEL_LAYOUT_H
@@ -32,38 +31,61 @@
 #include "atomicmatrix/channel.h"
 #include "shm_layout.h"
 
-#define AMC_DIR_MAGIC  0x3152494443544d41ull /* "AMTCDIR1" */
-#define AMC_CHAN_MAGIC 0x314e414843544d41ull /* "AMTCHAN1" */
-#define AMC_RING_MAGIC 0x31474e4952544d41ull /* "AMTRING1" */
+#define AMC_LINE 64u                         /* cache line: shared words that different
+                                                processes write live on separate lines */
+
+#define AMC_DIR_MAGIC  0x3252494443544d41ull /* "AMTCDIR2" */
+#define AMC_CHAN_MAGIC 0x324e414843544d41ull /* "AMTCHAN2" */
+#define AMC_TX_MAGIC   0x3158544443544d41ull /* "AMTDTX1"  */
+#define AMC_RX_MAGIC   0x3158524443544d41ull /* "AMTDRX1"  */
+#define AMC_LINK_MAGIC 0x314b4e4c43544d41ull /* "AMTLNK1"  */
 
 /* A reference to a live arena block: its payload offset and the arena's allocation
- * generation of it, so a reused block is never mistaken for the one named. This is
- * what rings carry and held lists keep (and ck_ring copies it by value). */
+ * generation of it, so a reused block is never mistaken for the one named. Rings carry
+ * these (ck_ring copies them by value); held lists keep them. `flags` is AMC_HELD_* in
+ * a held list and 0 everywhere else. */
 struct amc_slot {
     uint64_t off;        /* payload offset in the segment; 0 = empty entry */
     uint32_t gen;        /* am_block.gen at allocation                     */
-    uint32_t pad;
+    uint32_t flags;
 };
 typedef struct amc_slot amc_slot;
+#define AMC_HELD_SURE 1u /* the take's dequeue CAS succeeded: the sample is held */
+
+/* A block reference in one word (gen << 32 | off / 16): replaced with a single store
+ * or CAS. */
+static inline uint64_t amc_ref_pack(amc_slot s) { return ((uint64_t)s.gen << 32) | (s.off / AM_GRAN); }
+static inline amc_slot amc_ref_unpack(uint64_t r)
+{
+    return (amc_slot){ (r & 0xffffffffull) * AM_GRAN, (uint32_t)(r >> 32), 0 };
+}
+
+/* ------------------------------------------------------------------ holder words
+ * Two kinds of shared blocks have several holders and are freed by the last one: a
+ * sample (its receivers, its publisher's history) and an rx block (its receiver and
+ * the senders that send to it). Their holder word has one bit per holder and, in the
+ * top byte, the id of whoever cleared the last bit and so must free the block (written
+ * by the same CAS). Clearing a clear bit does nothing, so any cleanup may repeat what a
+ * dead process had half done; a recovery finishes a free only for a freer id nobody
+ * alive can be acting as (see amc_drop in port.c). */
+#define AMC_FREER_SHIFT 56
+#define AMC_FREER_OF(w) ((unsigned)((w) >> AMC_FREER_SHIFT))
 
 /* ------------------------------------------------------------------ samples
  * The first 64 bytes of every sample block. `owe`:
- *   bits 0..47   receiving ports that still hold the sample (queued or taken);
- *   bit  48      the topic's history keeps it;
- *   bits 56..63  who cleared the last bit and so must free the block: port + 1 (the
- *                port's owner, or whoever cleans up after it), AMC_FREER_HIST, or
- *                AMC_FREER_LOCK(port) (a channel lock holder dropping a port's share:
- *                an eviction, a send that could not queue). Written in the same CAS
- *                that clears the last bit. Distinct ids matter: a recovery finishes
- *                only frees that nobody alive can be finishing at the same time.
+ *   bits 0..47   receiving ports that hold the sample (queued, held or replayed);
+ *   bit  48      its publisher's history keeps it;
+ *   bits 56..63  the freer: port + 1 (receiver port, or whoever cleans up after it),
+ *                AMC_FREER_HIST (the publisher's history), AMC_FREER_SENDER(port) (the
+ *                sample's sender acting for a receiver port: an eviction, a send that
+ *                could not queue; each sample has one sender, so this id is unique).
  * The sender writes everything before it disowns the block; afterwards only `owe`
- * changes. */
+ * changes (CAS, acq_rel). */
 #define AMC_OWE_PORTS   ((1ull << AM_MAX_PORTS) - 1)
 #define AMC_OWE_HIST    (1ull << 48)
 #define AMC_OWE_HOLDERS (AMC_OWE_PORTS | AMC_OWE_HIST)
-#define AMC_FREER_SHIFT 56
 #define AMC_FREER_HIST  (AM_MAX_PORTS + 1)
-#define AMC_FREER_LOCK(port) (64u + (port))
+#define AMC_FREER_SENDER(port) (64u + (port))
 
 typedef struct amc_msg {
     _Atomic uint64_t owe;
@@ -79,119 +101,173 @@ typedef struct amc_msg {
 } amc_msg;
 #define AMC_MSG_HDR ((uint32_t)sizeof(amc_msg))
 
-/* ------------------------------------------------------------------ ports */
+/* ------------------------------------------------------------------ links
+ * One block per (sender port index, receiving port): a ck_ring of slots naming
+ * samples. Producer: the sender port that holds that index (only one at a time; after
+ * its death, the one cleaner of its port). Consumers, by CAS on c_head
+ * (ck_ring_trydequeue_spmc): the receiver, its cleaner, the sender evicting the oldest
+ * for a DROP_OLDEST receiver. Created by the sender (owned while it is formatted,
+ * named in the rx block by CAS, then disowned); freed with its rx block. It outlives
+ * the sender that created it: the next sender on that index goes on producing. */
+typedef struct amc_link {
+    uint64_t magic;
+    uint32_t depth;             /* ring slots, a power of two: written before it is named */
+    uint32_t pad;
+    uint8_t  pad0[AMC_LINE - 16];
+    struct ck_ring ring;        /* c_head: consumers' line; p_tail: the producer's line  */
+    uint8_t  pad1[AMC_LINE - sizeof(struct ck_ring) % AMC_LINE];
+    /* amc_slot slots[depth]; */
+} amc_link;
+static inline amc_slot *amc_link_slots(amc_link *l) { return (amc_slot *)(l + 1); }
+static inline size_t amc_link_bytes(uint32_t depth) { return sizeof(amc_link) + (size_t)depth * sizeof(amc_slot); }
+
+/* ------------------------------------------------------------------ rx blocks
+ * One per receiving port, allocated by it when it attaches. `users` is a holder word:
+ * bit i = sender port i sends to it (set by that sender, by CAS and only while the
+ * receiver bit is set, after naming the block in its tx block; cleared when it sees the
+ * receiver gone, or by its cleanup), bit AMC_RX_SELF = the receiver (cleared when it
+ * detaches or by its cleanup). The last one out drains every link, releases the held
+ * and replay lists, frees the links and the block. Freer ids: sender port + 1,
+ * AMC_FREER_RX. So a sender paused with a stale view keeps the block (and its links)
+ * alive: nothing it may still write into is ever freed under it. */
+#define AMC_RX_SELF   (1ull << 48)
+#define AMC_RX_USERS  (AMC_OWE_PORTS | AMC_RX_SELF)
+#define AMC_FREER_RX  (AM_MAX_PORTS + 1)
+
+typedef struct amc_rx {
+    uint64_t magic;
+    uint32_t depth;             /* slots of each link (a power of two)                 */
+    uint32_t cap;               /* queue limit per link (<= depth - 1)                  */
+    uint32_t max_held;
+    uint32_t max_replay;
+    uint32_t port, gen;         /* whose (for tools)                                    */
+    uint8_t  pad0[AMC_LINE - 32];
+    _Atomic uint64_t users;     /* holder word, above                                   */
+    _Atomic uint64_t linked;    /* bit i: links[i] was named (senders set, never clear) */
+    uint8_t  pad1[AMC_LINE - 16];
+    _Atomic uint64_t links[AM_MAX_PORTS]; /* link refs by sender index: senders, by CAS */
+    /* amc_slot held[max_held];   receiver: taken, not yet acked (flags AMC_HELD_SURE)
+     * amc_slot replay[max_replay]; receiver, at attach: kept samples to take first   */
+} amc_rx;
+static inline amc_slot *amc_rx_held(amc_rx *r) { return (amc_slot *)(r + 1); }
+static inline amc_slot *amc_rx_replay(amc_rx *r) { return amc_rx_held(r) + r->max_held; }
+static inline size_t amc_rx_bytes(uint32_t max_held, uint32_t max_replay)
+{
+    return sizeof(amc_rx) + ((size_t)max_held + max_replay) * sizeof(amc_slot);
+}
+
+/* ------------------------------------------------------------------ tx blocks
+ * One per sending port, allocated by it when it attaches; written only by it (or, after
+ * its death, its one cleaner). `rx[i]` names the rx block of port i it holds a users
+ * bit on (written before the CAS that sets the bit, cleared after the one that clears
+ * it), so its cleanup can let go of them all. `hist` keeps its last hist_cap samples
+ * (their AMC_OWE_HIST bit) for late joiners. */
+typedef struct amc_hist {
+    amc_slot sample;     /* 0 = empty                                             */
+    uint64_t seq;        /* the sample's sequence number (oldest first on replay) */
+    uint64_t pad;
+} amc_hist;
+
+typedef struct amc_tx {
+    uint64_t magic;
+    uint32_t hist_cap;
+    uint32_t hist_next;         /* next history entry to reuse (a ring)              */
+    uint8_t  pad0[AMC_LINE - 16];
+    _Atomic uint64_t rx[AM_MAX_PORTS];
+    /* amc_hist hist[hist_cap]; */
+} amc_tx;
+static inline amc_hist *amc_tx_hist(amc_tx *t) { return (amc_hist *)(t + 1); }
+static inline size_t amc_tx_bytes(uint32_t hist_cap) { return sizeof(amc_tx) + (size_t)hist_cap * sizeof(amc_hist); }
+
+/* ------------------------------------------------------------------ ports
+ * The in-flight record of a port's owner: what it was doing when it died, so that its
+ * cleaner can finish it (a send that got past disown always completes) or see that it
+ * never happened. Written only by the owner. */
+enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2 };
+typedef struct amc_record {
+    _Atomic uint32_t op;        /* release after the fields below                      */
+    uint32_t port;              /* EVICT: the receiver port                             */
+    uint64_t targets;           /* SEND: receiving ports, as owe bits (+ AMC_OWE_HIST)   */
+    amc_slot sample;            /* SEND: the sample; EVICT: what the CAS would dequeue  */
+    uint64_t link;              /* EVICT: the link's ref                                */
+    uint32_t pos;               /* EVICT: the c_head value the CAS expects              */
+    uint32_t pad;
+} amc_record;
+
 enum { AMC_ROLE_PUB = 1, AMC_ROLE_SUB = 2, AMC_ROLE_SERVER = 3, AMC_ROLE_CLIENT = 4, AMC_ROLES = 5 };
-/* FREE: nobody. ATTACHING: being set up by `stamp` (its ring may not be disowned yet).
- * ACTIVE: in use; receives if it has a ring. RELEASING: being torn down (senders no
- * longer queue to it; its ring may already be freed). */
+/* FREE: nobody (stamp 0). ATTACHING: claimed by `stamp`, being set up. ACTIVE: in use.
+ * RELEASING: being torn down by `cleaner` (its owner closing, or whoever found the
+ * owner dead); senders no longer start sending to it. */
 enum { AMC_PORT_FREE = 0, AMC_PORT_ATTACHING = 1, AMC_PORT_ACTIVE = 2, AMC_PORT_RELEASING = 3 };
 
 typedef struct amc_port {
-    _Atomic uint64_t stamp;     /* the owner's arena stamp; 0 when free: chan lock     */
-    _Atomic uint32_t state;     /* AMC_PORT_*: chan lock                               */
-    uint32_t role;              /* AMC_ROLE_*: chan lock                               */
-    _Atomic uint32_t gen;       /* incarnation, bumped at each attach: chan lock       */
-    uint32_t policy;            /* am_policy                                           */
-    uint32_t depth;             /* ring slots (a power of two; holds depth - 1)        */
-    uint32_t max_held;
-    uint64_t ring_off;          /* ring block payload offset and generation            */
-    uint32_t ring_gen;
-    uint32_t pid;               /* for tools                                           */
-    _Atomic uint64_t take_lock; /* AM_POLICY_DROP_OLDEST: receiver vs evicting sender  */
-    /* waiting */
-    _Atomic uint32_t wake;      /* futex: bumped by a sender that found `sleeping`     */
-    _Atomic uint32_t sleeping;  /* the receiver is (about to be) in FUTEX_WAIT         */
-    _Atomic uint32_t room;      /* futex: bumped by the receiver that found `room_wanted` */
-    _Atomic uint32_t room_wanted; /* a blocked sender waits for room in this queue     */
-    /* counters (for stats and tools) */
-    _Atomic uint64_t sent;
-    _Atomic uint64_t received;
-    _Atomic uint64_t dropped;
-    _Atomic uint64_t timeouts;
-    _Atomic uint64_t late;
-    uint64_t opened_ns;
-    uint32_t cap;               /* queue limit asked for (<= depth - 1)                */
+    /* claim and life: one line */
+    _Atomic uint64_t stamp;     /* owner's arena stamp: CAS 0 -> stamp claims the port
+                                   (seq_cst, paired with amc_chan.state); stored 0
+                                   (release) by its cleaner as the very last step      */
+    _Atomic uint64_t cleaner;   /* stamp of the one tearing it down: CAS 0 -> stamp, or
+                                   from a dead cleaner's; 0 again when done             */
+    _Atomic uint32_t state;     /* AMC_PORT_*: the claimant, then the cleaner (release)   */
+    _Atomic uint32_t gen;       /* incarnation, bumped by the claimant                   */
+    uint32_t role;              /* AMC_ROLE_*     } written by the claimant before      */
+    uint32_t policy;            /* am_policy      } ACTIVE (release); read after an     */
+    uint32_t pid;               /* for tools      } acquire load of state               */
     uint32_t pad;
+    _Atomic uint64_t rx_ref;    /* rx block (receiving roles): the claimant             */
+    _Atomic uint64_t tx_ref;    /* tx block (sending roles): the claimant               */
+    uint64_t opened_ns;
+    /* the receiver's waiting: its own line */
+    _Atomic uint32_t wake;      /* futex: bumped by a sender that found `sleeping`       */
+    _Atomic uint32_t sleeping;  /* the receiver is (about to be) in FUTEX_WAIT: it stores
+                                   1 (seq_cst) then looks at its links; a sender queues,
+                                   fences (seq_cst), then looks here                     */
+    _Atomic uint32_t room;      /* futex: bumped by the receiver that found room_wanted  */
+    _Atomic uint32_t room_wanted; /* a blocked sender waits for room in a link to here  */
+    uint8_t  pad1[AMC_LINE - 16];
+    /* counters, relaxed (tools and stats) */
+    _Atomic uint64_t sent;      /* owner                                                 */
+    _Atomic uint64_t received;  /* owner                                                 */
+    _Atomic uint64_t dropped;   /* any sender (drops it made for this receiver), owner   */
+    _Atomic uint64_t timeouts;  /* owner                                                 */
+    _Atomic uint64_t late;      /* owner (clients)                                       */
+    _Atomic uint64_t cache_hits;/* owner: loans served by its block cache                */
+    uint64_t pad2[2];
+    amc_record rec;             /* the owner's in-flight record                          */
+    uint8_t  pad3[AMC_LINE - sizeof(amc_record) % AMC_LINE];
 } amc_port;
 
-/* ------------------------------------------------------------------ channels
- * The lock holder's in-flight record: what it was doing, so that whoever steals the
- * lock from a dead holder can finish it (a send that got past disown always
- * completes) or see it never happened. */
-enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2, AMC_REC_HIST = 3, AMC_REC_SCHEMA = 4 };
-typedef struct amc_record {
-    _Atomic uint32_t op;
-    uint32_t port;       /* SEND: the sender; EVICT: the queue's port            */
-    uint64_t targets;    /* SEND: receiving ports, as owe bits (+ AMC_OWE_HIST)   */
-    amc_slot sample;     /* SEND: the sample                                      */
-    uint32_t pos;        /* EVICT: the queue's c_head before the eviction         */
-    uint32_t pad;
-    amc_slot evicted;    /* EVICT: what the eviction dequeued                     */
-    amc_slot hist_new;   /* HIST, SCHEMA: the new block being put in place         */
-    amc_slot hist_old;   /* HIST: the table it replaces (off 0: none)              */
-} amc_record;
-
+/* ------------------------------------------------------------------ channels */
 enum { AMC_KIND_TOPIC = 1, AMC_KIND_SERVICE = 2 };
-
-typedef struct amc_hist {
-    amc_slot sample;     /* 0 = empty                                             */
-    uint64_t order;      /* send order, to replay oldest first                     */
-} amc_hist;
-
-/* The history table: its own block, so that a publisher asking for more history than
- * the topic keeps can grow it (a new table replaces the old one; see history.c). */
-#define AMC_HIST_MAGIC 0x3154534948544d41ull /* "AMTHIST1" */
-typedef struct amc_histtab {
-    uint64_t magic;
-    uint32_t cap;
-    uint32_t pad;
-    uint8_t  pad2[48];
-    amc_hist e[];               /* cap entries: chan lock                              */
-} amc_histtab;
+/* ALIVE: ports may attach. DYING: the directory lock holder is freeing it (it found
+ * no port); an attacher that sees DYING after claiming a port backs off, a destroyer
+ * that sees a claimed port after storing DYING goes back to ALIVE (both seq_cst). */
+enum { AMC_CHAN_ALIVE = 1, AMC_CHAN_DYING = 2 };
 
 typedef struct amc_chan {
     uint64_t magic;
     uint32_t kind;
-    uint32_t pad;
-    _Atomic uint64_t hist_ref;  /* history table (gen << 32 | off / 16); 0 = none: lock */
-    _Atomic uint64_t schema_ref; /* schema block, the same way; 0 = none: lock          */
-    uint64_t schema_len;        /* its bytes                                           */
-    uint8_t  pad0[24];
-    _Atomic uint64_t lock;      /* stamp lock: sends, attach, detach, cleanup          */
-    uint8_t  pad1[56];
-    amc_record rec;             /* the lock holder's                                   */
-    _Atomic uint32_t version;   /* bumped whenever a port changes: senders re-read     */
-    uint32_t rr;                /* services: round-robin cursor over servers           */
-    uint64_t hist_order;        /* last order given to a history entry                 */
-    uint8_t  pad2[24];
+    _Atomic uint32_t state;     /* AMC_CHAN_*: the directory lock holder                */
+    _Atomic uint64_t schema_ref; /* schema block: first recorder, by CAS from 0 (or from
+                                    a ref whose block is gone)                         */
+    _Atomic uint64_t schema_len; /* its bytes, stored before the CAS                    */
+    _Atomic uint32_t version;   /* bumped (release) whenever a port changes state:
+                                   senders re-read their views when it moves           */
+    _Atomic uint32_t rr;        /* services: round-robin cursor over servers (relaxed)  */
+    uint8_t  pad0[AMC_LINE - 40];
     amc_port ports[AM_MAX_PORTS];
 } amc_chan;
 
-/* ------------------------------------------------------------------ rings
- * One block per receiving port: header, then `depth` slots, then `max_held` entries
- * of the held list (taken, not yet acked). The ck_ring has one producer at a time
- * (senders hold the channel lock, so its single commit store makes a send atomic under
- * kill -9) and one consumer (the port's owner, or with DROP_OLDEST whoever holds the
- * port's take_lock). */
-typedef struct amc_ring {
-    uint64_t magic;
-    uint32_t depth;
-    uint32_t max_held;
-    uint8_t  pad[48];
-    struct ck_ring ring;
-    uint8_t  pad2[64 - sizeof(struct ck_ring) % 64];
-    /* amc_slot slots[depth]; amc_slot held[max_held]; */
-} amc_ring;
-
-/* ------------------------------------------------------------------ directory */
+/* ------------------------------------------------------------------ directory
+ * The directory lock covers creating and destroying channels (entry state changes);
+ * finding a channel and attaching to it take no lock. Its waiters have deadlines. */
 enum { AMC_ENT_FREE = 0, AMC_ENT_CREATING = 1, AMC_ENT_READY = 2 };
 
 typedef struct amc_entry {
-    _Atomic uint32_t state;     /* AMC_ENT_*: dir lock                                 */
-    uint32_t kind;
-    uint64_t chan_off;          /* channel block payload offset and generation         */
-    uint32_t chan_gen;
-    uint32_t typed;             /* 1 once a typed opener set type/fingerprint          */
+    _Atomic uint32_t state;     /* AMC_ENT_*: dir lock (release; readers acquire)       */
+    uint32_t kind;              /* }                                                     */
+    uint64_t chan_off;          /* } written under the dir lock before READY            */
+    uint32_t chan_gen;          /* }                                                     */
+    _Atomic uint32_t typed;     /* 1 once a typed opener set type/fingerprint: dir lock */
     uint64_t fingerprint;
     char name[AM_NAME_MAX + 1];
     char type[AM_TYPE_MAX + 1];
@@ -201,20 +277,21 @@ typedef struct amc_dir {
     uint64_t magic;
     uint32_t nentries;
     uint32_t pad;
-    uint8_t  pad0[48];
+    uint8_t  pad0[AMC_LINE - 16];
     _Atomic uint64_t lock;      /* stamp lock: entries, channel creation and removal   */
-    uint8_t  pad1[56];
+    uint8_t  pad1[AMC_LINE - 8];
     amc_entry e[AM_MAX_CHANNELS];
 } amc_dir;
 
 _Static_assert(sizeof(amc_msg) == 64, "sample header is one cache line");
 _Static_assert(sizeof(amc_slot) == 16, "slots are 16 bytes");
-_Static_assert(sizeof(amc_port) % 64 == 0, "ports are cache-line sized");
-_Static_assert(sizeof(amc_chan) % 64 == 0, "channels are cache-line sized");
-_Static_assert(sizeof(amc_histtab) == 64, "history entries start on a cache line");
-_Static_assert(offsetof(amc_chan, ports) % 64 == 0, "ports start on a cache line");
+_Static_assert(sizeof(amc_port) % AMC_LINE == 0, "ports are cache-line sized");
+_Static_assert(offsetof(amc_port, wake) % AMC_LINE == 0, "the receiver's words have their own line");
+_Static_assert(offsetof(amc_chan, ports) % AMC_LINE == 0, "ports start on a cache line");
 _Static_assert(sizeof(amc_dir) <= AM_UPPER_BYTES, "the directory fits the arena's upper area");
-_Static_assert(sizeof(amc_ring) % 64 == 0, "slots start on a cache line");
+_Static_assert(sizeof(amc_link) % AMC_LINE == 0, "slots start on a cache line");
+_Static_assert(sizeof(amc_rx) % AMC_LINE == 0, "held entries start on a cache line");
+_Static_assert(sizeof(amc_tx) % 16 == 0, "history entries are aligned");
 _Static_assert(AM_MAX_PORTS <= 48, "port bits fit below the history bit");
 _Static_assert(sizeof(struct ck_ring) == 2 * 64 + 8, "every process agrees on ck_ring's layout");
 

@@ -3,20 +3,34 @@
  *
  * The directory lives in the arena's upper area (outside the heap, zero in a fresh
  * arena): a stamp lock and AM_MAX_CHANNELS entries, each naming a channel block by
- * {offset, generation} with its kind and payload type. Opening, closing and gc take the
- * directory lock, then the channel's; senders take only the channel's.
+ * {offset, generation} with its kind and payload type.
+ *
+ * Finding a channel and attaching to it take no lock (entries are READY before anyone
+ * uses them, and a channel being destroyed is refused by attach.c's DYING handshake).
+ * Creating and destroying a channel take the directory lock, with a deadline: a paused
+ * holder costs other creators at most AMC_DIR_WAIT_NS (AM_ETIMEDOUT), and never anyone
+ * who sends, takes or attaches to an existing channel. A close that cannot have the
+ * lock at once leaves an empty channel for the next open, close or gc to remove.
  *
  * Creation: the channel block is allocated (owned by the creator), recorded in its
- * entry as CREATING, disowned, then marked READY. Removal: history released, block
- * freed, then the entry cleared. A thief of the directory lock (its holder died)
- * settles every entry from what it finds: a CREATING entry whose block was disowned
- * becomes READY (and goes at the next gc if it has no port), one whose block was not
- * is cleared (the arena frees the block with its dead owner); an entry whose block is
- * gone is cleared.
+ * entry as CREATING, disowned, then marked READY. Removal: DYING, the ports counted,
+ * schema freed, block freed, then the entry cleared. A thief of the directory lock (its
+ * holder died) settles every entry from what it finds.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "channel_internal.h"
+
+#define AMC_DIR_WAIT_NS   1000000000ll  /* creating a channel waits at most 1 s for the lock */
+#define AMC_ATTACH_TRIES  1000          /* lookups of a channel that is being destroyed */
+
+amc_chan *amc_chan_at(am_arena *a, uint64_t off, uint32_t gen)
+{
+    size_t sz;
+    amc_chan *ch = am_block_probe(a, off, gen, NULL, &sz);
+    if (!ch || sz < sizeof(amc_chan) || ch->magic != AMC_CHAN_MAGIC) return NULL;
+    return ch->kind == AMC_KIND_TOPIC || ch->kind == AMC_KIND_SERVICE ? ch : NULL;
+}
 
 int amc_validate_name(const char *name)
 {
@@ -43,6 +57,23 @@ static int validate_type(const am_type *t)
     return 0;
 }
 
+/* Free a channel nobody uses (directory lock held) and clear its entry, if it still
+ * has one. Returns false (and leaves it) if a port was claimed meanwhile. */
+static bool destroy(am_arena *a, amc_entry *e, amc_chan *ch)
+{
+    atomic_store_explicit(&ch->state, AMC_CHAN_DYING, memory_order_seq_cst);
+    if (amc_chan_ports(ch) != 0) {                       /* an attacher came first */
+        atomic_store_explicit(&ch->state, AMC_CHAN_ALIVE, memory_order_seq_cst);
+        return false;
+    }
+    amc_schema_drop(a, ch);
+    ch->magic = 0;
+    (void)am_ack(a, ch);
+    AM_CRASH_POINT(CH_DESTROY_CLEARED);
+    if (e) atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
+    return true;
+}
+
 static void entry_settle(am_arena *a, amc_entry *e)
 {
     uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
@@ -51,91 +82,97 @@ static void entry_settle(am_arena *a, amc_entry *e)
     amc_chan *ch = am_block_probe(a, e->chan_off, e->chan_gen, &owner, NULL);
     if (st == AMC_ENT_CREATING && ch && owner == 0) {
         atomic_store_explicit(&e->state, AMC_ENT_READY, memory_order_release);
-    } else if (st != AMC_ENT_READY || !amc_chan_at(a, e->chan_off, e->chan_gen)) {
+    } else if (st != AMC_ENT_READY || !(ch = amc_chan_at(a, e->chan_off, e->chan_gen))) {
         atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
+        return;
     }
+    /* A destroyer that died after DYING: finish it, or take it back. */
+    if (atomic_load_explicit(&ch->state, memory_order_acquire) == AMC_CHAN_DYING) (void)destroy(a, e, ch);
 }
 
-/* Take the directory lock, formatting the directory on first use. */
-static amc_dir *dir_lock(am_arena *a, int *rc)
+static amc_dir *dir_of(am_arena *a, int *rc)
 {
     amc_dir *d = am_upper(a);
-    bool stolen = amc_lock(a, &d->lock);
+    uint64_t magic = atomic_load_explicit((_Atomic uint64_t *)&d->magic, memory_order_acquire);
+    if (magic == 0) {
+        *rc = 0;
+        return d;                       /* formatted by the first lock holder */
+    }
+    *rc = magic == AMC_DIR_MAGIC && d->nentries == AM_MAX_CHANNELS ? 0 : AM_ECORRUPT;
+    return *rc ? NULL : d;
+}
+
+/* Take the directory lock by the deadline, formatting the directory on first use. */
+static amc_dir *dir_lock(am_arena *a, uint64_t deadline, int *rc)
+{
+    amc_dir *d = dir_of(a, rc);
+    if (!d) return NULL;
+    int got = amc_lock(a, &d->lock, deadline);
+    if (got < 0) {
+        *rc = got;
+        return NULL;
+    }
     if (d->magic == 0) {
         d->nentries = AM_MAX_CHANNELS;
-        d->magic = AMC_DIR_MAGIC;
+        atomic_store_explicit((_Atomic uint64_t *)&d->magic, AMC_DIR_MAGIC, memory_order_release);
     }
     if (d->magic != AMC_DIR_MAGIC || d->nentries != AM_MAX_CHANNELS) {
         amc_unlock(&d->lock);
         *rc = AM_ECORRUPT;
         return NULL;
     }
-    if (stolen) {
+    if (got == 1) {
         for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) entry_settle(a, &d->e[i]);
     }
     *rc = 0;
     return d;
 }
 
-/* Free a channel nobody uses (directory and channel locks held; the latter goes with
- * the block) and clear its entry, if it still has one. */
-static void destroy(am_arena *a, amc_entry *e, amc_chan *ch)
-{
-    amc_hist_drop(a, ch);
-    amc_schema_drop(a, ch);
-    ch->magic = 0;
-    (void)am_ack(a, ch);
-    AM_CRASH_POINT(CH_DESTROY_CLEARED);
-    if (e) atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
-}
-
 static bool type_matches(const amc_entry *e, const am_type *t)
 {
-    if (!t || !t->name || !e->typed) return true;
+    if (!t || !t->name || !atomic_load_explicit(&e->typed, memory_order_acquire)) return true;
     return strncmp(e->type, t->name, sizeof e->type) == 0 && e->fingerprint == t->fingerprint;
 }
 
-static void set_type(amc_entry *e, const am_type *t)
-{
-    if (!t || !t->name || e->typed) return;
-    memset(e->type, 0, sizeof e->type);
-    memcpy(e->type, t->name, strnlen(t->name, AM_TYPE_MAX));
-    e->fingerprint = t->fingerprint;
-    e->typed = 1;
-}
-
-/* Find name's entry (settling bad ones on the way), or a free one in *free_ix. */
+/* name's READY entry whose channel is live (no lock: entries are filled before READY
+ * is stored), or NULL; with free_ix, the first free entry too. */
 static amc_entry *find(am_arena *a, amc_dir *d, const char *name, int *free_ix)
 {
-    *free_ix = -1;
+    if (free_ix) *free_ix = -1;
+    if (atomic_load_explicit((_Atomic uint64_t *)&d->magic, memory_order_acquire) != AMC_DIR_MAGIC) return NULL;
     for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
         amc_entry *e = &d->e[i];
-        if (atomic_load_explicit(&e->state, memory_order_acquire) == AMC_ENT_READY &&
-            strncmp(e->name, name, sizeof e->name) == 0) {
-            if (amc_chan_at(a, e->chan_off, e->chan_gen)) return e;
-            entry_settle(a, e);
+        uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+        if (st == AMC_ENT_READY && strncmp(e->name, name, sizeof e->name) == 0 &&
+            amc_chan_at(a, e->chan_off, e->chan_gen)) {
+            return e;
         }
-        if (*free_ix < 0 && atomic_load_explicit(&e->state, memory_order_acquire) == AMC_ENT_FREE) *free_ix = (int)i;
+        if (free_ix && *free_ix < 0 && st == AMC_ENT_FREE) *free_ix = (int)i;
     }
     return NULL;
 }
 
-static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind)
+static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, const am_type *type)
 {
     void *blk;
-    size_t bytes = sizeof(amc_chan);
-    int rc = am_try_alloc(a, bytes, &blk);
+    int rc = am_try_alloc(a, sizeof(amc_chan), &blk);
     if (rc) return rc;
     amc_chan *ch = blk;
-    memset(ch, 0, bytes);
+    memset(ch, 0, sizeof *ch);
     ch->magic = AMC_CHAN_MAGIC;
     ch->kind = kind;
+    atomic_store_explicit(&ch->state, AMC_CHAN_ALIVE, memory_order_relaxed);
     atomic_store_explicit(&ch->version, 1, memory_order_relaxed);
     (void)am_block_identify(a, ch, &e->chan_off, &e->chan_gen, NULL);
     e->kind = kind;
-    e->typed = 0;
+    atomic_store_explicit(&e->typed, 0, memory_order_relaxed);
     e->fingerprint = 0;
     memset(e->type, 0, sizeof e->type);
+    if (type && type->name) {
+        memcpy(e->type, type->name, strnlen(type->name, AM_TYPE_MAX));
+        e->fingerprint = type->fingerprint;
+        atomic_store_explicit(&e->typed, 1, memory_order_relaxed);
+    }
     memset(e->name, 0, sizeof e->name);
     memcpy(e->name, name, strlen(name));
     atomic_store_explicit(&e->state, AMC_ENT_CREATING, memory_order_release);
@@ -145,50 +182,77 @@ static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind)
     return 0;
 }
 
+/* Find name's channel, or create it under the directory lock. */
+static int lookup(am_arena *a, const char *name, const amc_want *w, amc_entry **out)
+{
+    int rc;
+    amc_dir *d = dir_of(a, &rc);
+    if (!d) return rc;
+    amc_entry *e = find(a, d, name, NULL);
+    if (!e) {
+        d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
+        if (!d) return rc;
+        int free_ix;
+        e = find(a, d, name, &free_ix);
+        if (!e) {
+            rc = free_ix < 0 ? AM_EFULL : create(a, &d->e[free_ix], name, w->kind, w->type);
+            if (rc == 0) e = &d->e[free_ix];
+        }
+        amc_unlock(&d->lock);
+        if (rc) return rc;
+    }
+    if (e->kind != w->kind || !type_matches(e, w->type)) return AM_ETYPE;
+    if (w->type && w->type->name && !atomic_load_explicit(&e->typed, memory_order_acquire)) {
+        /* The first typed opener of an untyped channel sets its type (under the lock,
+         * so two of them cannot both). */
+        d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
+        if (!d) return rc;
+        if (!atomic_load_explicit(&e->typed, memory_order_acquire)) {
+            memset(e->type, 0, sizeof e->type);
+            memcpy(e->type, w->type->name, strnlen(w->type->name, AM_TYPE_MAX));
+            e->fingerprint = w->type->fingerprint;
+            atomic_store_explicit(&e->typed, 1, memory_order_release);
+        }
+        amc_unlock(&d->lock);
+        if (!type_matches(e, w->type)) return AM_ETYPE;
+    }
+    *out = e;
+    return 0;
+}
+
 int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
 {
     *out = NULL;
-    unsigned kind = w->kind, role = w->role, history = w->history;
-    const am_type *type = w->type;
     int rc = amc_validate_name(name);
-    if (rc == 0) rc = validate_type(type);
+    if (rc == 0) rc = validate_type(w->type);
     if (rc) return rc;
     amc_conn *c = calloc(1, sizeof *c);
     if (!c) return AM_ENOMEM;
-    amc_dir *d = dir_lock(a, &rc);
-    if (!d) {
-        free(c);
-        return rc;
-    }
-    int free_ix;
-    amc_entry *e = find(a, d, name, &free_ix);
-    if (!e) {
-        rc = free_ix < 0 ? AM_EFULL : create(a, &d->e[free_ix], name, kind);
-        if (rc == 0) e = &d->e[free_ix];
-    } else if (e->kind != kind || !type_matches(e, type)) {
-        rc = AM_ETYPE;
-    }
-    if (rc == 0) {
-        set_type(e, type);
-        c->a = a;
-        c->ch = amc_chan_at(a, e->chan_off, e->chan_gen);
+    c->a = a;
+    c->kind = w->kind;
+    for (unsigned tries = 0;; tries++) {
+        amc_entry *e = NULL;
+        rc = lookup(a, name, w, &e);
+        if (rc) break;
         c->ch_off = e->chan_off;
         c->ch_gen = e->chan_gen;
-        c->kind = kind;
-    }
-    if (rc == 0 && !c->ch) rc = AM_ECORRUPT;         /* changed under us: hostile */
-    if (rc == 0) {
-        amc_chan_lock(c);
-        (void)amc_chan_gc(a, c->ch);
-        rc = amc_port_attach(c, role, w->depth, w->max_held, w->policy);
-        if (rc == 0 && role == AMC_ROLE_PUB && history > 0 && (rc = amc_hist_reserve(a, c->ch, history)) != 0) {
-            amc_port_release(a, c->ch, c->port);
+        c->ch = amc_chan_at(a, c->ch_off, c->ch_gen);
+        if (!c->ch) rc = AM_EAGAIN;                      /* destroyed meanwhile */
+        if (rc == 0) {
+            (void)amc_chan_gc(a, c->ch);                 /* dead predecessors first */
+            rc = amc_port_attach(c, w);
         }
-        if (rc == 0 && role == AMC_ROLE_SUB && history > 0) amc_hist_replay(c, history);
-        if (rc != 0 && amc_chan_ports(c->ch) == 0) destroy(a, e, c->ch);
-        else amc_chan_unlock(c);
+        if (rc != AM_EAGAIN) break;
+        if (tries == AMC_ATTACH_TRIES) {
+            rc = AM_ETIMEDOUT;
+            break;
+        }
+        /* Being destroyed: wait (with a deadline) for the destroyer to let the lock go,
+         * or take it over from a dead one (settling the channel), then look again. */
+        amc_dir *d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
+        if (!d) break;
+        amc_unlock(&d->lock);
     }
-    amc_unlock(&d->lock);
     if (rc) {
         free(c);
         return rc;
@@ -210,6 +274,18 @@ int amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t siz
     return 0;
 }
 
+/* The channel's entry, if the directory still names it. */
+static amc_entry *entry_of(amc_dir *d, uint64_t off, uint32_t gen)
+{
+    for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
+        if (d->e[i].chan_off == off && d->e[i].chan_gen == gen &&
+            atomic_load_explicit(&d->e[i].state, memory_order_acquire) == AMC_ENT_READY) {
+            return &d->e[i];
+        }
+    }
+    return NULL;
+}
+
 void amc_close(amc_conn *c)
 {
     if (!c) return;
@@ -217,22 +293,20 @@ void amc_close(amc_conn *c)
         free(c);
         return;
     }
-    int rc;
-    amc_dir *d = dir_lock(c->a, &rc);
-    amc_chan_lock(c);
-    amc_port_release(c->a, c->ch, c->port);
+    am_cache_flush(c->a, &c->cache);
+    amc_drop_views(c);
+    (void)amc_port_release(c->a, c->ch, c->port);
     (void)amc_chan_gc(c->a, c->ch);        /* dead ports must not keep the channel */
-    amc_entry *e = NULL;
-    for (unsigned i = 0; d && i < AM_MAX_CHANNELS; i++) {
-        if (d->e[i].chan_off == c->ch_off && d->e[i].chan_gen == c->ch_gen &&
-            atomic_load_explicit(&d->e[i].state, memory_order_acquire) == AMC_ENT_READY) {
-            e = &d->e[i];
+    if (amc_chan_ports(c->ch) == 0) {
+        /* The last one out removes the channel, if the lock can be had at once. */
+        int rc;
+        amc_dir *d = dir_lock(c->a, amc_deadline(0), &rc);
+        if (d) {
+            amc_chan *ch = amc_chan_at(c->a, c->ch_off, c->ch_gen);
+            if (ch && amc_chan_ports(ch) == 0) (void)destroy(c->a, entry_of(d, c->ch_off, c->ch_gen), ch);
+            amc_unlock(&d->lock);
         }
     }
-    /* (no entry: a scribbled directory lost it; nobody else can reach it either) */
-    if (amc_chan_ports(c->ch) == 0) destroy(c->a, e, c->ch);
-    else amc_chan_unlock(c);
-    if (d) amc_unlock(&d->lock);
     free(c);
 }
 
@@ -240,19 +314,17 @@ int am_channels_gc(am_arena *a)
 {
     if (!a) return AM_EINVAL;
     int rc;
-    amc_dir *d = dir_lock(a, &rc);
+    amc_dir *d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
     if (!d) return rc;
     int n = 0;
     for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
         amc_entry *e = &d->e[i];
         entry_settle(a, e);
         if (atomic_load_explicit(&e->state, memory_order_acquire) != AMC_ENT_READY) continue;
-        amc_conn tmp = { .a = a, .ch = amc_chan_at(a, e->chan_off, e->chan_gen) };
-        if (!tmp.ch) continue;
-        amc_chan_lock(&tmp);
-        n += amc_chan_gc(a, tmp.ch);
-        if (amc_chan_ports(tmp.ch) == 0) destroy(a, e, tmp.ch);
-        else amc_chan_unlock(&tmp);
+        amc_chan *ch = amc_chan_at(a, e->chan_off, e->chan_gen);
+        if (!ch) continue;
+        n += amc_chan_gc(a, ch);
+        if (amc_chan_ports(ch) == 0) (void)destroy(a, e, ch);
     }
     amc_unlock(&d->lock);
     return n;

@@ -1,46 +1,38 @@
 /*
- * lock.c — stamp locks: the directory's and each channel's.
+ * lock.c — the directory's stamp lock, the one lock left in the channel layer: it
+ * covers creating and destroying channels, never a send, take, ack or attach.
  *
- * A lock word holds the holder's arena stamp (participant incarnation and slot), so a
- * waiter can ask the kernel whether the holder still lives and, if not, take the lock
- * over by CAS. Whatever the dead holder was doing is then finished or undone by the
- * thief (amc_chan_repair for a channel; the directory repairs its entries as it scans
- * them). Holders never sleep with a lock held: a sender that must wait for room lets
- * go first.
+ * The lock word holds the holder's arena stamp (participant incarnation and slot), so
+ * a waiter can ask the kernel whether the holder still lives and, if not, take the
+ * lock over by CAS (and settle what the dead holder left). A holder that lives but does
+ * not let go (paused by SIGSTOP or a debugger, or a forged stamp) costs a waiter at
+ * most its deadline: AM_ETIMEDOUT.
  */
-#include <sched.h>
 #include "channel_internal.h"
 
-bool amc_lock(am_arena *a, _Atomic uint64_t *lock)
+int amc_lock(am_arena *a, _Atomic uint64_t *lock, uint64_t deadline)
 {
     uint64_t me = am_arena_stamp(a);
     for (unsigned spins = 0;; spins++) {
         uint64_t cur = 0;
         if (atomic_compare_exchange_weak_explicit(lock, &cur, me, memory_order_acquire, memory_order_relaxed)) {
-            return false;
+            return 0;
         }
-        /* Every 128 tries, ask whether the holder lives (a system call). */
-        if (cur != 0 && (spins & 127) == 127 && am_stamp_dead(a, cur)) {
-            if (atomic_compare_exchange_strong_explicit(lock, &cur, me, memory_order_acquire, memory_order_relaxed)) {
-                atomic_store_explicit(&a->dead_seen, 1, memory_order_relaxed);
-                return true;
-            }
+        if ((spins & 127) != 127) {
+            amc_relax(spins);
+            continue;
         }
-        if (spins > 1000) sched_yield();
+        /* Every 128 tries: has the deadline passed, does the holder live? */
+        if (amc_now_ns() >= deadline) return AM_ETIMEDOUT;
+        if (cur != 0 && am_stamp_dead(a, cur) &&
+            atomic_compare_exchange_strong_explicit(lock, &cur, me, memory_order_acquire, memory_order_relaxed)) {
+            am_note_dead(a);
+            return 1;
+        }
     }
 }
 
 void amc_unlock(_Atomic uint64_t *lock)
 {
     atomic_store_explicit(lock, 0, memory_order_release);
-}
-
-void amc_chan_lock(amc_conn *c)
-{
-    if (amc_lock(c->a, &c->ch->lock)) amc_chan_repair(c->a, c->ch);
-}
-
-void amc_chan_unlock(amc_conn *c)
-{
-    amc_unlock(&c->ch->lock);
 }

@@ -112,11 +112,12 @@ static uint32_t count_role(const amc_chan *ch, uint32_t role)
 int am_pub_stats(am_pub *p, am_pub_counts *st)
 {
     if (!p || !st) return AM_EINVAL;
-    amc_port *port = &p->c->ch->ports[p->c->port];
+    amc_port *port = p->c->me;
     st->sent = atomic_load_explicit(&port->sent, memory_order_relaxed);
     st->dropped = atomic_load_explicit(&port->dropped, memory_order_relaxed);
     st->timeouts = atomic_load_explicit(&port->timeouts, memory_order_relaxed);
     st->subscribers = count_role(p->c->ch, AMC_ROLE_SUB);
+    st->cache_hits = p->c->cache.hits;
     return 0;
 }
 
@@ -164,7 +165,7 @@ int am_sub_ack(am_sub *s, am_sample *sample)
 int am_sub_stats(am_sub *s, am_sub_counts *st)
 {
     if (!s || !st) return AM_EINVAL;
-    amc_port *port = &s->c->ch->ports[s->c->port];
+    amc_port *port = s->c->me;
     st->received = s->c->received;
     st->dropped = atomic_load_explicit(&port->dropped, memory_order_relaxed);
     st->queued = amc_queued(s->c);

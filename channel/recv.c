@@ -1,60 +1,103 @@
 /*
  * recv.c — taking and acking on a receiving port.
  *
- * A take dequeues the head slot straight into a free entry of the port's held list (in
- * the arena), so at every instruction the sample is named by the queue, the held list
- * or both; cleanup after a death releases both, and releasing twice is harmless. An ack
- * releases the port's bit of the sample (the last holder frees the block), then clears
- * the held entry.
+ * A receiver takes from its replay list first (kept samples copied at attach), then
+ * from its links, round robin over senders (each link is one sender's, in its order).
+ * A take dequeues by CAS on the link's consumer index (a DROP_OLDEST sender may evict
+ * from the same link) straight into a free entry of the held list in the arena, then
+ * marks the entry sure: at every instruction the sample is named by the link, the held
+ * list or both, and a cleaner can tell a finished take from one between its copy and
+ * its CAS (see finish_evict in sample.c). An ack releases the port's bit of the sample
+ * (the last holder frees the block), then clears the held entry.
  *
  * Every slot is checked before use: the block must be the live allocation the slot
  * names, disowned, big enough for the length its header claims, and held by this port.
  */
-#include <sched.h>
 #include "channel_internal.h"
 
-/* DROP_OLDEST queues: a sender may dequeue (evict) too, so takes hold the take lock.
- * A dead holder is a sender that died evicting: the channel lock's thief finishes its
- * eviction and lets the take lock go, so wait for that by taking the channel lock. */
-static void take_lock(amc_conn *c)
+/* The link from sender j, validated when the rx block names a new one. */
+static amc_in *in_link(amc_conn *c, unsigned j)
 {
-    amc_port *p = &c->ch->ports[c->port];
-    uint64_t me = am_arena_stamp(c->a);
-    for (unsigned spins = 0;; spins++) {
-        uint64_t cur = 0;
-        if (atomic_compare_exchange_weak_explicit(&p->take_lock, &cur, me, memory_order_acquire, memory_order_relaxed)) {
-            return;
-        }
-        if ((spins & 127) == 127 && cur != 0 && !am_arena_stamp_alive(c->a, cur)) {
-            amc_chan_lock(c);
-            amc_chan_unlock(c);
-        }
+    amc_in *in = &c->in[j];
+    uint64_t ref = atomic_load_explicit(&c->rx->links[j], memory_order_acquire);
+    if (ref != in->ref) {
+        amc_link *l = amc_link_at(c->a, ref, c->rx->depth, NULL);
+        in->ref = l ? ref : 0;
+        in->link = l;
+        in->slots = l ? amc_link_slots(l) : NULL;
+        in->mask = c->rx->depth - 1;
     }
+    return in->link ? in : NULL;
 }
 
-unsigned amc_queued(const amc_conn *c)
+unsigned amc_queued(amc_conn *c)
 {
-    const struct ck_ring *r = &c->ring->ring;
-    unsigned tail = atomic_load_explicit((_Atomic unsigned *)&r->p_tail, memory_order_acquire);
-    return (tail - r->c_head) & c->mask;
+    unsigned n = c->nreplay - c->replay_next;
+    uint64_t linked = atomic_load_explicit(&c->rx->linked, memory_order_acquire);
+    for (uint64_t m = linked; m; m &= m - 1) {
+        amc_in *in = in_link(c, (unsigned)__builtin_ctzll(m));
+        if (in) n += amc_link_queued(in->link) & in->mask;
+    }
+    return n;
+}
+
+/* A free held entry (there is one unless the list was scribbled on). */
+static int free_held(amc_conn *c, unsigned *k)
+{
+    if (c->nheld >= c->max_held) return AM_EAGAIN;
+    unsigned i = c->held_hint, n = 0;
+    while (c->held[i].off != 0 && ++n < c->max_held) i = i + 1 < c->max_held ? i + 1 : 0;
+    if (c->held[i].off != 0) return AM_ECORRUPT;
+    *k = i;
+    return 0;
+}
+
+/* Dequeue the next sample into held[k]: 1 got one, 0 nothing queued, AM_ECORRUPT
+ * nothing but a link that was scribbled on. */
+static int dequeue(amc_conn *c, unsigned k)
+{
+    if (c->replay_next < c->nreplay) {
+        c->held[k] = c->replay[c->replay_next];
+        c->held[k].flags = AMC_HELD_SURE;
+        c->replay[c->replay_next++].off = 0;
+        return 1;
+    }
+    uint64_t linked = atomic_load_explicit(&c->rx->linked, memory_order_acquire);
+    if (!linked) return 0;
+    /* Round robin over senders, starting after the last one served. */
+    unsigned start = c->next_in;
+    int none = 0;
+    uint64_t order[2] = { linked & (~0ull << start), linked & ~(~0ull << start) };
+    for (int h = 0; h < 2; h++) {
+        for (uint64_t m = order[h]; m; m &= m - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(m);
+            amc_in *in = in_link(c, j);
+            if (!in) continue;
+            if (in->link->ring.mask != in->mask) {
+                none = AM_ECORRUPT;
+                continue;
+            }
+            if (ck_ring_trydequeue_spmc_amc(&in->link->ring, in->slots, &c->held[k])) {
+                atomic_store_explicit((_Atomic uint32_t *)&c->held[k].flags, AMC_HELD_SURE, memory_order_release);
+                AM_CRASH_POINT(CH_TAKE_HELD);
+                c->next_in = j + 1 < AM_MAX_PORTS ? j + 1 : 0;
+                return 1;
+            }
+            c->held[k].off = 0;        /* a failed CAS may have copied a slot */
+        }
+    }
+    return none;
 }
 
 /* One try: 0, AM_ETIMEDOUT (nothing queued), AM_EAGAIN, AM_ECORRUPT. */
 static int take(amc_conn *c, amc_got *got)
 {
-    if (c->nheld >= c->max_held) return AM_EAGAIN;
-    /* A free held entry (there is one unless the list was scribbled on). */
-    unsigned k = c->held_hint, n = 0;
-    while (c->held[k].off != 0 && ++n < c->max_held) k = k + 1 < c->max_held ? k + 1 : 0;
-    if (c->held[k].off != 0) return AM_ECORRUPT;
-    amc_port *p = &c->ch->ports[c->port];
-    bool locked = c->policy == AM_POLICY_DROP_OLDEST;
-    if (locked) take_lock(c);
-    bool ok = c->ring->ring.mask == c->mask && ck_ring_dequeue_spsc_amc(&c->ring->ring, c->slots, &c->held[k]);
-    if (locked) amc_unlock(&p->take_lock);
-    if (!ok) return c->ring->ring.mask == c->mask ? AM_ETIMEDOUT : AM_ECORRUPT;
-    AM_CRASH_POINT(CH_TAKE_HELD);
-    amc_wake_senders(p);
+    unsigned k;
+    int rc = free_held(c, &k);
+    if (rc) return rc;
+    rc = dequeue(c, k);
+    if (rc <= 0) return rc == 0 ? AM_ETIMEDOUT : rc;
+    amc_wake_senders(c->me);
     amc_slot s = c->held[k];
     uint32_t owner;
     size_t sz;
@@ -67,7 +110,7 @@ static int take(amc_conn *c, amc_got *got)
     c->nheld++;
     c->held_hint = k + 1 < c->max_held ? k + 1 : 0;
     c->received++;
-    atomic_store_explicit(&p->received, c->received, memory_order_relaxed);
+    atomic_store_explicit(&c->me->received, c->received, memory_order_relaxed);
     *got = (amc_got){ s, k, m, m + 1, m->len };
     return 0;
 }
@@ -87,7 +130,7 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
     if (!amc_usable(c)) return AM_EINVAL;
     int rc = take(c, got);
     if (rc != AM_ETIMEDOUT || timeout_ns == 0) return rc;
-    amc_port *p = &c->ch->ports[c->port];
+    amc_port *p = c->me;
     uint64_t start = amc_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
     for (unsigned i = 1;; i++) {
         rc = take(c, got);
@@ -96,8 +139,7 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
         uint64_t now = amc_now_ns();
         if (now >= deadline) return AM_ETIMEDOUT;
         if (now - start < spin) {
-            /* More spinners than CPUs: let the one we wait for run. */
-            if ((i & 511) == 0) sched_yield();
+            amc_relax(i >> 5);                            /* let the one we wait for run */
             continue;
         }
         uint32_t w = atomic_load_explicit(&p->wake, memory_order_acquire);

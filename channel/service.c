@@ -221,15 +221,13 @@ int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t le
             return 0;
         }
         if (rc == 0) {                                 /* an earlier call's reply */
-            atomic_fetch_add_explicit(&c->ch->ports[c->port].late, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->me->late, 1, memory_order_relaxed);
             (void)amc_ack(c, g.held, g.slot.off);
             continue;
         }
         if (rc != AM_ETIMEDOUT && rc != AM_ECORRUPT) return rc;
         if (!server_there(c, srv, srv_gen, srv_stamp)) {
-            amc_chan_lock(c);                          /* release what it held now */
-            (void)amc_chan_gc(c->a, c->ch);
-            amc_chan_unlock(c);
+            (void)amc_chan_gc(c->a, c->ch);            /* release what it held now */
             return AM_EPEERDEAD;
         }
     }

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -56,4 +57,9 @@ void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, 
 void amc_futex_wake(_Atomic uint32_t *word)
 {
     (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void amc_relax(unsigned round)
+{
+    if ((round & 63) == 63) sched_yield();
 }

@@ -480,21 +480,33 @@ START_TEST(history_for_late_joiners)
     am_sub_close(none);
     am_pub_close(p);                    /* the kept samples go with the topic */
 
-    /* A subscriber that creates the topic does not decide its history; a publisher
-     * asking for more than the topic keeps grows it, keeping what was kept. */
+    /* History is per publisher (as in iceoryx2): a late joiner gets the newest kept
+     * samples of all publishers, oldest first; a publisher's go when it closes. */
     am_sub *early;
     ck_assert_int_eq(am_sub_open(a, "h2", NULL, &early), 0);
     ck_assert_int_eq(am_pub_open(a, "h2", &(am_pub_opts){ .history = 2 }, &p), 0);
     publish_n(p, 1, 3);
     am_pub *more;
     ck_assert_int_eq(am_pub_open(a, "h2", &(am_pub_opts){ .history = 4 }, &more), 0);
-    publish_n(p, 4, 5);
+    publish_n(more, 4, 5);
+    publish_n(p, 6, 6);
     ck_assert_int_eq(am_sub_open(a, "h2", &(am_sub_opts){ .history = 10 }, &all), 0);
-    for (int i = 2; i <= 5; i++) ck_assert_int_eq(take_int(all), i);
+    int want[] = { 3, 4, 5, 6 };
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(take_int(all), want[i]);
+    ck_assert_int_eq(take_int(all), -1);
+    am_sub_close(all);
+    ck_assert_int_eq(am_sub_open(a, "h2", &(am_sub_opts){ .history = 2 }, &all), 0);
+    ck_assert_int_eq(take_int(all), 5);
+    ck_assert_int_eq(take_int(all), 6);
+    ck_assert_int_eq(take_int(all), -1);
+    am_sub_close(all);
+    am_pub_close(more);                 /* its kept samples go with it */
+    ck_assert_int_eq(am_sub_open(a, "h2", &(am_sub_opts){ .history = 10 }, &all), 0);
+    ck_assert_int_eq(take_int(all), 3);
+    ck_assert_int_eq(take_int(all), 6);
     ck_assert_int_eq(take_int(all), -1);
     am_sub_close(all);
     am_sub_close(early);
-    am_pub_close(more);
     am_pub_close(p);
     tu_finish(a);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_channel_hostile.c — the channel layer's shared memory written by a hostile
- * process: ring slots, sample headers, ring headers, port records and directory
+ * process: link slots, sample headers, link and rx blocks, port records and directory
  * entries. Readers must answer AM_ECORRUPT or skip what is bad, keep delivering what is
  * good, and never crash; each round runs in a child so a crash shows as a signal.
  */
@@ -25,14 +25,23 @@ static amc_chan *chan_of(am_arena *a, const char *name)
     return NULL;
 }
 
-/* The ring of the first subscriber port of a channel. */
-static amc_ring *sub_ring(amc_chan *ch, am_arena *a, unsigned *port)
+/* The rx block of the first subscriber port of a channel. */
+static amc_rx *sub_rx(amc_chan *ch, am_arena *a, unsigned *port)
 {
     for (unsigned i = 0; i < AM_MAX_PORTS; i++) {
         if (ch->ports[i].state == AMC_PORT_ACTIVE && ch->ports[i].role == AMC_ROLE_SUB) {
             *port = i;
-            return am_ptr(a, ch->ports[i].ring_off);
+            return am_ptr(a, amc_ref_unpack(ch->ports[i].rx_ref).off);
         }
+    }
+    return NULL;
+}
+
+/* The first link into rx block r. */
+static amc_link *first_link(amc_rx *r, am_arena *a)
+{
+    for (unsigned j = 0; r && j < AM_MAX_PORTS; j++) {
+        if (r->links[j]) return am_ptr(a, amc_ref_unpack(r->links[j]).off);
     }
     return NULL;
 }
@@ -55,9 +64,10 @@ START_TEST(bad_ring_slots_are_skipped)
     ck_assert_int_eq(am_sub_open(a, "t", &(am_sub_opts){ .depth = 16 }, &s), 0);
     for (int i = 1; i <= 6; i++) ck_assert_int_eq(am_pub_publish(p, &i, sizeof i), 0);
     unsigned port;
-    amc_ring *r = sub_ring(chan_of(a, "t"), a, &port);
+    amc_rx *rx = sub_rx(chan_of(a, "t"), a, &port);
+    amc_link *r = first_link(rx, a);
     ck_assert_ptr_nonnull(r);
-    amc_slot *slots = amc_ring_slots(r);
+    amc_slot *slots = amc_link_slots(r);
     unsigned h = r->ring.c_head, mask = r->ring.mask;
     void *ringblk = r;
     uint64_t ring_off = am_offset(a, ringblk);
@@ -80,14 +90,14 @@ START_TEST(bad_ring_slots_are_skipped)
     ck_assert_int_eq(take_value(s, &v), AM_ECORRUPT);
     r->ring.mask = mask;
     /* A held list full of garbage: no free entry to take into, and no endless search. */
-    amc_slot *held = amc_ring_held(r, r->depth);
+    amc_slot *held = amc_rx_held(rx);
     amc_slot keep[64];
-    ck_assert_uint_le(r->max_held, 64);
-    memcpy(keep, held, r->max_held * sizeof *held);
-    for (unsigned k = 0; k < r->max_held; k++) held[k] = (amc_slot){ 16 * (k + 1), 7, 0 };
+    ck_assert_uint_le(rx->max_held, 64);
+    memcpy(keep, held, rx->max_held * sizeof *held);
+    for (unsigned k = 0; k < rx->max_held; k++) held[k] = (amc_slot){ 16 * (k + 1), 7, 0 };
     ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), 0);
     ck_assert_int_eq(take_value(s, &v), AM_ECORRUPT);
-    memcpy(held, keep, r->max_held * sizeof *held);
+    memcpy(held, keep, rx->max_held * sizeof *held);
     am_sub_close(s);
     am_pub_close(p);
     ck_assert_int_eq(am_arena_check(a), 0);
@@ -108,16 +118,18 @@ static int scribble_round(void *arg)
     uint64_t rng = ra->seed;
     amc_chan *ch = chan_of(a, "bus");
     unsigned port = 0;
-    amc_ring *r = ch ? sub_ring(ch, a, &port) : NULL;
+    amc_rx *rx = ch ? sub_rx(ch, a, &port) : NULL;
+    amc_link *l = first_link(rx, a);
     struct { void *base; size_t len; } areas[] = {
         { dir_of(a), sizeof(amc_dir) },
         { ch, ch ? sizeof(amc_chan) : 0 },
-        { r, r ? amc_ring_bytes(r->depth, r->max_held) : 0 },
+        { rx, rx ? amc_rx_bytes(rx->max_held, rx->max_replay) : 0 },
+        { l, l ? amc_link_bytes(l->depth) : 0 },
     };
-    unsigned which = (unsigned)(tu_rand(&rng) % 3);
-    /* Lock words are left alone: a lock that names a live holder is a stopped peer
-     * (others wait for it, by design), not a malformed value. */
-    uint64_t dir_lock = atomic_load(&dir_of(a)->lock), chan_lock = ch ? atomic_load(&ch->lock) : 0;
+    unsigned which = (unsigned)(tu_rand(&rng) % 4);
+    /* The directory lock is left alone: a forged live stamp there costs every creator
+     * its full deadline (1 s), which would only make this test slow. */
+    uint64_t dir_lock = atomic_load(&dir_of(a)->lock);
     if (areas[which].base) {
         for (int k = 0; k < 8; k++) {
             size_t at = tu_rand(&rng) % areas[which].len;
@@ -125,10 +137,6 @@ static int scribble_round(void *arg)
         }
     }
     atomic_store(&dir_of(a)->lock, dir_lock);
-    if (ch) {
-        atomic_store(&ch->lock, chan_lock);
-        for (unsigned i = 0; i < AM_MAX_PORTS; i++) atomic_store(&ch->ports[i].take_lock, 0);
-    }
     am_pub *p;
     am_sub *s;
     /* the owner's lossless subscriber is full: do not wait on it */

@@ -79,9 +79,9 @@ typedef struct am_type {
 
 typedef struct am_pub_opts {
     am_type  type;
-    unsigned history;         /* keep the last N samples for late joiners (the topic
-                                 keeps the most any publisher asked for; 0 = none,
-                                 max AM_MAX_HISTORY)                              */
+    unsigned history;         /* keep this publisher's last N samples for late
+                                 joiners (0 = none, max AM_MAX_HISTORY); they go
+                                 when the publisher closes                        */
     int64_t  send_timeout_ns; /* how long a send waits for AM_POLICY_BLOCK
                                  subscribers: 0 = 1 s default, AM_FOREVER (< 0)
                                  = without a deadline                            */
@@ -111,6 +111,8 @@ typedef struct am_pub_stats {
     uint64_t dropped;         /* deliveries skipped by a dropping subscriber       */
     uint64_t timeouts;        /* sends that timed out on a full blocking queue     */
     uint32_t subscribers;     /* subscribers attached now                          */
+    uint64_t cache_hits;      /* loans served by the publisher's block cache (no
+                                 allocator work): a steady stream hits on most    */
 } am_pub_counts;
 
 typedef struct am_sub_stats {

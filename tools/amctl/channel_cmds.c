@@ -35,32 +35,54 @@ typedef struct pid_bytes { uint32_t pid; uint64_t bytes; } pid_bytes;
 
 /* One port's figures. */
 typedef struct port_view {
-    unsigned queued, held;
+    unsigned queued, held, cap;
     uint64_t bytes, oldest_ns;         /* bytes of samples it holds; age of the oldest held */
-    uint64_t held_bytes, ring_bytes;   /* of those, the taken ones; its queue's own block   */
+    uint64_t held_bytes, ring_bytes;   /* of those, the taken ones; its queues' own blocks  */
 } port_view;
+
+/* Samples queued in one link: their bytes added to v. */
+static void link_look(am_arena *a, amc_link *l, port_view *v)
+{
+    uint64_t lsz;
+    amc_slot ls = { 0, 0, 0 };
+    (void)ls;
+    const amc_slot *slots = amc_link_slots(l);
+    uint32_t mask = l->depth - 1;
+    unsigned head = atomic_load((_Atomic unsigned *)&l->ring.c_head), tail = atomic_load((_Atomic unsigned *)&l->ring.p_tail);
+    unsigned n = (tail - head) <= mask ? tail - head : 0;
+    v->queued += n;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t sz;
+        if (block_at(a, slots[(head + i) & mask], &sz)) v->bytes += sz;
+    }
+    lsz = amc_link_bytes(l->depth);
+    v->ring_bytes += lsz;
+}
 
 static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
 {
     memset(v, 0, sizeof *v);
-    const amc_port *p = &ch->ports[k];
-    uint32_t mask;
-    const amc_ring *r = amc_port_ring(a, ch, k, &mask);     /* checked as senders check it */
+    amc_rx *r = amc_port_rx(a, ch, k, NULL);                /* checked as senders check it */
     if (!r) return;
     uint64_t rsz;
-    if (block_at(a, (amc_slot){ p->ring_off, p->ring_gen, 0 }, &rsz)) v->ring_bytes = rsz;
-    const amc_slot *slots = (const amc_slot *)(r + 1), *held = slots + mask + 1;
-    unsigned head = atomic_load((_Atomic unsigned *)&r->ring.c_head), tail = atomic_load((_Atomic unsigned *)&r->ring.p_tail);
-    v->queued = (tail - head) <= mask ? tail - head : 0;
-    uint64_t now = amc_now_ns();
-    for (unsigned i = 0; i < v->queued; i++) {
-        uint64_t sz;
-        if (block_at(a, slots[(head + i) & mask], &sz)) v->bytes += sz;
+    if (block_at(a, amc_ref_unpack(atomic_load(&ch->ports[k].rx_ref)), &rsz)) v->ring_bytes = rsz;
+    v->cap = r->cap;
+    uint64_t linked = atomic_load(&r->linked);
+    for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
+        amc_link *l = (linked >> j) & 1 ? amc_link_at(a, atomic_load(&r->links[j]), r->depth, NULL) : NULL;
+        if (l) link_look(a, l, v);
     }
-    for (uint32_t i = 0; i < p->max_held; i++) {
+    uint64_t now = amc_now_ns();
+    const amc_slot *held = amc_rx_held(r);
+    for (uint32_t i = 0; i < r->max_held + r->max_replay; i++) {
         uint64_t sz;
         const amc_msg *m = block_at(a, held[i], &sz);
         if (!m || sz < AM_HDR + AMC_MSG_HDR) continue;
+        if (i >= r->max_held) {                              /* replayed, not yet taken */
+            v->queued++;
+            v->bytes += sz;
+            continue;
+        }
         v->held++;
         v->bytes += sz;
         v->held_bytes += sz;
@@ -136,7 +158,7 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
                            (unsigned long long)atomic_load(&p->dropped));
                 } else {
                     printf(" queue %u/%u (%s), held %u, %llu bytes held, oldest held %.3f s, received %llu, dropped %llu\n",
-                           v.queued, p->cap, policy_name(p->policy), v.held, (unsigned long long)v.bytes,
+                           v.queued, v.cap, policy_name(p->policy), v.held, (unsigned long long)v.bytes,
                            (double)v.oldest_ns / 1e9, (unsigned long long)atomic_load(&p->received),
                            (unsigned long long)atomic_load(&p->dropped));
                 }

@@ -1,0 +1,113 @@
+/*
+ * What the arena offers the layer above it (the channel layer) beyond the public API:
+ * naming blocks exactly, freeing without merging, the reserved upper area, liveness of
+ * stamps, the per-port block cache and crash points. channel/ includes this header,
+ * never arena_internal.h.
+ */
+#ifndef AM_ARENA_API_H
+#define AM_ARENA_API_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "atomicmatrix/arena.h"
+
+/* The area reserved for the layer above (the channel directory): AM_UPPER_BYTES,
+ * zero in a fresh arena, outside the heap so an idle arena's heap is untouched. */
+void *am_upper(const am_arena *a);
+/* Is this handle a fork child's copy (not usable by it)? */
+bool  am_forked(const am_arena *a);
+/* Is the participant incarnation `stamp` names dead? (a system call) */
+bool  am_stamp_dead(am_arena *a, uint64_t stamp);
+/* A dead lock holder was found: reclaim its blocks at the next chance. */
+void  am_note_dead(am_arena *a);
+
+/* ---- what the channel layer needs to name blocks exactly */
+/* The live block at payload pointer p: its payload offset, generation and usable
+ * payload bytes. AM_EINVAL if p is not a live block. */
+int   am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, size_t *payload);
+/* Is p a live block this handle owns (a loan not yet handed over)? */
+bool  am_block_owned(am_arena *a, const void *p);
+/* The payload pointer of the live block {off, gen} (the same allocation, not a reuse of
+ * its bytes), its owner (participant slot + 1, 0 = disowned) and payload bytes; NULL
+ * if that allocation is no longer live. */
+void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload);
+
+/* am_ack, but a last reference always goes on the sector's deferred stack rather than
+ * being merged now: for a receiver freeing blocks a sender on another CPU allocates
+ * from, so that the free touches one cache line of the sector, not its lists. */
+int   am_ack_deferred(am_arena *a, void *p);
+
+/* ---- the block cache: a port's recently freed blocks of its loan size, kept
+ * allocated (owned by the handle, so a death frees them with the rest) and handed out
+ * again without touching the allocator's lists. Process-local; one per sending port. */
+#define AM_CACHE_SLOTS 16u
+typedef struct am_cache {
+    uint64_t need;                 /* block bytes the cached blocks have              */
+    unsigned n;
+    uint64_t hits;                 /* allocations served from the cache               */
+    uint64_t last_ns;              /* last allocation (CLOCK_MONOTONIC)               */
+    void    *blk[AM_CACHE_SLOTS];  /* payload pointers, owned by this handle          */
+} am_cache;
+/* Allocate size bytes, from the cache if it has a block of that size. */
+int  am_cache_alloc(am_arena *a, am_cache *c, size_t size, void **out);
+/* Free every cached block (closing, or idle). */
+void am_cache_flush(am_arena *a, am_cache *c);
+
+/* ---- crash.c: crash points for fault-injection tests. Each sits between two steps
+ * of a multi-step operation; a test makes them kill the process (testing.h). */
+#define AM_CRASH_POINT_LIST(X)                                                          \
+    X(ALLOC_REMOVED, "alloc: block taken off its list")                                 \
+    X(SPLIT_HEADER, "split: remainder header written, not linked")                     \
+    X(SPLIT_LINKED, "split: remainder linked, neighbour hint stale")                   \
+    X(ALLOC_DONE, "alloc: block marked allocated")                                     \
+    X(FREE_CLAIMED, "free: block claimed (pending), not yet merged or pushed")         \
+    X(FREE_PUSHED, "free: block pushed on the deferred stack, intent still set")       \
+    X(FREE_MARKED, "merge: block marked free, not yet merged")                         \
+    X(MERGE_NEXT_REMOVED, "merge: next block off its list, not yet absorbed")         \
+    X(MERGE_NEXT_LINKED, "merge: next block absorbed, hint stale")                    \
+    X(MERGE_PREV_REMOVED, "merge: previous block off its list, not yet grown")        \
+    X(MERGE_PREV_LINKED, "merge: previous block grown, hint stale")                   \
+    X(DRAIN_POPPED, "drain: block popped off the deferred stack, not yet merged")      \
+    X(RECLAIM_CLAIMED, "reclaim: a dead owner's block claimed, not yet freed")         \
+    X(RECLAIM_DONE, "reclaim: slot reclaimed, not yet marked free")                    \
+    X(RESOLVE_INTENT, "reclaim: finishing a dead process's free")                      \
+    X(REPAIR_MERGE, "repair: merging a run of free blocks")                            \
+    X(REPAIR_CLEARED, "repair: free runs merged, lists not rebuilt")                   \
+    X(REPAIR_REBUILD, "repair: lists half rebuilt")                                    \
+    X(JOIN, "join: new incarnation stamped, slot not yet live")                        \
+    /* the channel layer's (names start with CH_) */                                  \
+    X(CH_SEND_RECORDED, "send: in-flight record written, sample not yet disowned")     \
+    X(CH_SEND_DISOWNED, "send: sample disowned, not yet queued anywhere")              \
+    X(CH_SEND_QUEUED, "send: sample queued for some of its receivers")                 \
+    X(CH_HIST_EVICTED, "history: oldest kept sample released, entry not yet reused")   \
+    X(CH_SCHEMA_RECORDED, "schema: block named by the channel, not yet disowned")      \
+    X(CH_EVICT_DEQUEUED, "drop-oldest: the sender's CAS took the oldest, not yet released") \
+    X(CH_TAKE_HELD, "take: sample dequeued into the held list and marked sure")       \
+    X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \
+    X(CH_CLEAN_HELD, "cleanup: a held entry or drained slot released, not yet cleared") \
+    X(CH_CLEAN_RING, "cleanup: a link drained by the rx block's last user, not freed") \
+    X(CH_CLEAN_FREED, "cleanup: rx block freed, its users' names not yet cleared")    \
+    X(CH_ATTACH_RING, "attach/link: block named in the port or rx block, not disowned") \
+    X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
+    X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared")
+enum {
+#define AM_CP_ENUM(id, text) AM_CP_##id,
+    AM_CRASH_POINT_LIST(AM_CP_ENUM)
+#undef AM_CP_ENUM
+    AM_CP_COUNT
+};
+/* Crash points exist only in the test build of the library (atomicmatrix_testing,
+ * compiled with AM_CRASH_POINTS=1, with crash.c and testing.h); in the libraries that
+ * are installed a crash point compiles to nothing. */
+#if defined(AM_CRASH_POINTS) && AM_CRASH_POINTS
+extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
+void am__crash_maybe(unsigned point);
+#define AM_CRASH_POINT(id) \
+    do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(AM_CP_##id); } while (0)
+#else
+#define AM_CRASH_POINT(id) do { } while (0)
+#endif
+
+#endif

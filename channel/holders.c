@@ -1,0 +1,44 @@
+/*
+ * holders.c — holder words: a sample's `owe` and an rx block's `users`.
+ *
+ * One bit per holder; dropping a holder clears its bit by CAS, and the CAS that clears
+ * the last bit also writes the dropper's id in the top byte, so exactly one party (or
+ * whoever cleans up after it) frees the block. Dropping twice is harmless: the second
+ * finds the bit clear. A recovery (recover = true) also frees when "no holders, freer =
+ * me" shows that an earlier drop by the same freer won the last bit and died before
+ * freeing; freer ids are chosen so that nobody alive can be finishing that same free.
+ */
+#include "channel_internal.h"
+
+bool amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover)
+{
+    uint64_t o = atomic_load_explicit(w, memory_order_acquire);
+    for (;;) {
+        if (!(o & bit)) return recover && (o & holders) == 0 && AMC_FREER_OF(o) == freer;
+        uint64_t n = o & ~bit;
+        bool last = (n & holders) == 0;
+        if (last) n = (n & ~(0xffull << AMC_FREER_SHIFT)) | ((uint64_t)freer << AMC_FREER_SHIFT);
+        if (atomic_compare_exchange_weak_explicit(w, &o, n, memory_order_acq_rel, memory_order_acquire)) return last;
+    }
+}
+
+amc_msg *amc_sample_at(am_arena *a, amc_slot s, size_t *size)
+{
+    size_t sz;
+    amc_msg *m = am_block_probe(a, s.off, s.gen, NULL, &sz);
+    if (!m || sz < AMC_MSG_HDR) return NULL;
+    if (size) *size = sz;
+    return m;
+}
+
+int amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover)
+{
+    amc_msg *m = amc_sample_at(a, s, NULL);
+    if (!m) return recover ? 0 : AM_ECORRUPT;
+    if (!(atomic_load_explicit(&m->owe, memory_order_acquire) & bit) && !recover) return AM_EINVAL;
+    if (!amc_drop(&m->owe, AMC_OWE_HOLDERS, bit, freer, recover)) return 0;
+    AM_CRASH_POINT(CH_ACK_CLEARED);
+    /* Deferred: the sender's next allocation in that sector takes it back, on its own
+     * CPU (and keeps it in its block cache if it fits). */
+    return am_ack_deferred(a, m) == 0 ? 0 : AM_ECORRUPT;
+}
