@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the arena offers the layer above it (the channel layer) beyond the public API:
  * naming blocks exactly, freeing without merging, the reserved upper area, liveness of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * upper.c — the arena's interface to the layer above (arena_api.h): the upper area,
  * fork and liveness queries, and the per-port block cache.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * attach.c — claiming a port on a channel and setting it up, without a lock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The channel layer's private interface: the process-local port handle (amc_conn) that
  * every public handle (am_pub, am_sub, am_server, am_client) wraps, and the functions

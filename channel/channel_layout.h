@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The channel layer's shared-memory layout: every struct it keeps inside the arena,
  * and for every shared field who writes it and what orders it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cleanup.c — tearing a port down: by its owner when it closes, or by whoever finds
  * the owner dead (a sender whose receiver stays full, a client waiting on its server,

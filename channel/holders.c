@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * holders.c — holder words: a sample's `owe` and an rx block's `users`.
  *

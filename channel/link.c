@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * link.c — links between a sender and its receivers, and the rx blocks that hold them.
  *

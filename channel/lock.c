@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lock.c — the directory's stamp lock, the one lock left in the channel layer: it
  * covers creating and destroying channels, never a send, take, ack or attach.

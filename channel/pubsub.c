@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pubsub.c — the public publish/subscribe calls, over the channel core.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sample.c — a sample's life on the sending side: loan, send (with the receivers'
  * queue policies), eviction of the oldest for DROP_OLDEST receivers, the sender's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * schema.c — the schema a typed publisher records with its topic, so that tools (amctl
  * echo) can decode samples by field name without the publisher's headers.

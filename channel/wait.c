@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wait.c — how a port waits: spin, then sleep on a futex word in the arena.
  *

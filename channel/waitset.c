@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * waitset.c — one thread waiting on many receiving ports at once.
  *

@@ -160,9 +160,8 @@ static int churner(am_arena *a, uint64_t *rng)
         snprintf(name, sizeof name, "crash/churn%u", (unsigned)(tu_rand(rng) % 4));
         am_pub *p;
         am_sub *s;
-        int orc = am_sub_open(a, name, &(am_sub_opts){ .depth = 4, .policy = AM_POLICY_DROP_NEWEST }, &s);
-        if (orc) { fprintf(stderr, "churn open: %d\n", orc); return 50; }
-        /* history tables made, and grown by a second publisher asking for more */
+        if (am_sub_open(a, name, &(am_sub_opts){ .depth = 4, .policy = AM_POLICY_DROP_NEWEST }, &s)) return 50;
+        /* two publishers with histories of their own */
         unsigned hist = 1 + (unsigned)(tu_rand(rng) % 3);
         am_pub *q;
         if (am_pub_open(a, name, &(am_pub_opts){ .history = hist }, &p)) return 51;
