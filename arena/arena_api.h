@@ -2,7 +2,7 @@
 /*
  * What the arena offers the layer above it (the channel layer) beyond the public API:
  * naming blocks exactly, freeing without merging, the reserved upper area, liveness of
- * stamps, the per-port block cache and crash points. channel/ includes this header,
+ * stamps and crash points. channel/ includes this header,
  * never arena_internal.h.
  */
 #ifndef AM_ARENA_API_H
@@ -39,22 +39,6 @@ void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, s
  * being merged now: for a receiver freeing blocks a sender on another CPU allocates
  * from, so that the free touches one cache line of the sector, not its lists. */
 int   am_ack_deferred(am_arena *a, void *p);
-
-/* ---- the block cache: a port's recently freed blocks of its loan size, kept
- * allocated (owned by the handle, so a death frees them with the rest) and handed out
- * again without touching the allocator's lists. Process-local; one per sending port. */
-#define AM_CACHE_SLOTS 16u
-typedef struct am_cache {
-    uint64_t need;                 /* block bytes the cached blocks have              */
-    unsigned n;
-    uint64_t hits;                 /* allocations served from the cache               */
-    uint64_t last_ns;              /* last allocation (CLOCK_MONOTONIC)               */
-    void    *blk[AM_CACHE_SLOTS];  /* payload pointers, owned by this handle          */
-} am_cache;
-/* Allocate size bytes, from the cache if it has a block of that size. */
-int  am_cache_alloc(am_arena *a, am_cache *c, size_t size, void **out);
-/* Free every cached block (closing, or idle). */
-void am_cache_flush(am_arena *a, am_cache *c);
 
 /* ---- crash.c: crash points for fault-injection tests. Each sits between two steps
  * of a multi-step operation; a test makes them kill the process (testing.h). */

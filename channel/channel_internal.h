@@ -81,7 +81,6 @@ typedef struct amc_conn {
     unsigned   gc_tick;
     uint64_t   role_ports[AMC_ROLES]; /* ports with a view, by role (not our own)  */
     amc_view   views[AM_MAX_PORTS];
-    am_cache   cache;        /* blocks of the last loan size, for the next loans     */
 } amc_conn;
 
 /* May this process use port c? Not in a fork child that inherited it (the arena

@@ -231,8 +231,7 @@ typedef struct amc_port {
     _Atomic uint64_t dropped;   /* any sender (drops it made for this receiver), owner   */
     _Atomic uint64_t timeouts;  /* owner                                                 */
     _Atomic uint64_t late;      /* owner (clients)                                       */
-    _Atomic uint64_t cache_hits;/* owner: loans served by its block cache                */
-    uint64_t pad2[2];
+    uint64_t pad2[3];
     amc_record rec;             /* the owner's in-flight record                          */
     uint8_t  pad3[AMC_LINE - sizeof(amc_record) % AMC_LINE];
 } amc_port;

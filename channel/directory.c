@@ -294,7 +294,6 @@ void amc_close(amc_conn *c)
         free(c);
         return;
     }
-    am_cache_flush(c->a, &c->cache);
     amc_drop_views(c);
     (void)amc_port_release(c->a, c->ch, c->port);
     (void)amc_chan_gc(c->a, c->ch);        /* dead ports must not keep the channel */

@@ -39,7 +39,6 @@ int amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool reco
     if (!(atomic_load_explicit(&m->owe, memory_order_acquire) & bit) && !recover) return AM_EINVAL;
     if (!amc_drop(&m->owe, AMC_OWE_HOLDERS, bit, freer, recover)) return 0;
     AM_CRASH_POINT(CH_ACK_CLEARED);
-    /* Deferred: the sender's next allocation in that sector takes it back, on its own
-     * CPU (and keeps it in its block cache if it fits). */
+    /* Deferred: the sender's next allocation in that sector merges it, on its own CPU. */
     return am_ack_deferred(a, m) == 0 ? 0 : AM_ECORRUPT;
 }

@@ -118,7 +118,6 @@ int am_pub_stats(am_pub *p, am_pub_counts *st)
     st->dropped = atomic_load_explicit(&port->dropped, memory_order_relaxed);
     st->timeouts = atomic_load_explicit(&port->timeouts, memory_order_relaxed);
     st->subscribers = count_role(p->c->ch, AMC_ROLE_SUB);
-    st->cache_hits = p->c->cache.hits;
     return 0;
 }
 

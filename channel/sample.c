@@ -15,7 +15,7 @@
  *      producer: a single commit store each), then the history;
  *   5. the record is cleared, sleeping receivers woken.
  * Receivers release their bits; the last one frees the block into its sector's
- * deferred stack, from which this sender's next loan takes it back (block cache).
+ * deferred stack, which the sender's next allocation in that sector merges.
  */
 #include <string.h>
 #include "channel_internal.h"
@@ -29,7 +29,7 @@ int amc_loan(amc_conn *c, size_t size, void **payload)
     if (!amc_usable(c)) return AM_EINVAL;
     if (size > AM_MAX_SIZE) return AM_ETOOBIG;
     void *blk;
-    int rc = am_cache_alloc(c->a, &c->cache, size + AMC_MSG_HDR, &blk);
+    int rc = am_try_alloc(c->a, size + AMC_MSG_HDR, &blk);
     if (rc) return rc;
     memset(blk, 0, AMC_MSG_HDR);
     *payload = (uint8_t *)blk + AMC_MSG_HDR;

@@ -111,8 +111,6 @@ typedef struct am_pub_stats {
     uint64_t dropped;         /* deliveries skipped by a dropping subscriber       */
     uint64_t timeouts;        /* sends that timed out on a full blocking queue     */
     uint32_t subscribers;     /* subscribers attached now                          */
-    uint64_t cache_hits;      /* loans served by the publisher's block cache (no
-                                 allocator work): a steady stream hits on most    */
 } am_pub_counts;
 
 typedef struct am_sub_stats {
