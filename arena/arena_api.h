@@ -76,7 +76,9 @@ int   am_ack_deferred(am_arena *a, void *p);
     X(CH_CLEAN_FREED, "cleanup: rx block freed, its users' names not yet cleared")    \
     X(CH_ATTACH_RING, "attach/link: block named in the port or rx block, not disowned") \
     X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
-    X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared")
+    X(CH_DESTROY_DYING, "destroy: channel DYING with no port, block not yet freed")     \
+    X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared") \
+    X(CH_TX_DROPPED, "cleanup: a sender's history and receivers let go, tx not freed")
 enum {
 #define AM_CP_ENUM(id, text) AM_CP_##id,
     AM_CRASH_POINT_LIST(AM_CP_ENUM)

@@ -85,6 +85,7 @@ static int setup_rx(amc_conn *c, const amc_want *w)
     atomic_store_explicit(&r->users, AMC_RX_SELF, memory_order_relaxed);
     name_block(c, r, &c->me->rx_ref);
     c->rx = r;
+    c->depth = d;
     c->held = amc_rx_held(r);
     c->replay = amc_rx_replay(r);
     c->max_held = w->max_held;
@@ -145,7 +146,8 @@ static int by_time(const void *x, const void *y)
 
 void amc_hist_replay(amc_conn *c, unsigned n)
 {
-    kept *k = malloc(sizeof *k * AM_MAX_HISTORY);
+    if (n > c->rx->max_replay) n = c->rx->max_replay;
+    kept *k = n ? malloc(sizeof *k * n) : NULL;
     if (!k) return;
     unsigned have = 0;
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
@@ -162,13 +164,18 @@ void amc_hist_replay(amc_conn *c, unsigned n)
             amc_msg *m = s.off ? amc_sample_at(c->a, s, NULL) : NULL;
             if (!m || m->from != j) continue;
             kept x = { s, m->send_ns };
-            if (have < AM_MAX_HISTORY) k[have++] = x;
+            if (have < n) {                          /* keep the newest n seen so far */
+                k[have++] = x;
+                continue;
+            }
+            unsigned old = 0;
+            for (unsigned q = 1; q < n; q++) old = k[q].send_ns < k[old].send_ns ? q : old;
+            if (x.send_ns > k[old].send_ns) k[old] = x;
         }
     }
     qsort(k, have, sizeof *k, by_time);
-    unsigned first = have > n ? have - n : 0;
     uint64_t bit = 1ull << c->port;
-    for (unsigned h = first; h < have && c->nreplay < c->rx->max_replay; h++) {
+    for (unsigned h = 0; h < have; h++) {
         amc_msg *m = amc_sample_at(c->a, k[h].s, NULL);
         if (!m) continue;
         /* Named first, then held: if we die in between, our cleanup clears a bit that

@@ -40,12 +40,14 @@ typedef struct amc_view {
     uint64_t        rx_ref;
     amc_rx         *rx;
     amc_link       *link;    /* NULL until the first send creates it                 */
+    uint64_t        link_ref;
     amc_slot       *slots;
 } amc_view;
 
-/* A link the receiver takes from, as validated. */
+/* A link the receiver takes from, as validated. A named, disowned link stays until
+ * the rx block goes (its receiver is one of the block's users), so it is looked up
+ * once. */
 typedef struct amc_in {
-    uint64_t   ref;          /* rx->links[i] when validated; 0 = none               */
     amc_link  *link;
     amc_slot  *slots;
     uint32_t   mask;
@@ -66,6 +68,7 @@ typedef struct amc_conn {
     amc_rx    *rx;
     amc_slot  *held;
     amc_slot  *replay;
+    uint32_t   depth;        /* of every link into it, as validated at attach       */
     unsigned   max_held;
     unsigned   nheld;
     unsigned   held_hint;    /* where to look for a free held entry first           */
@@ -145,10 +148,12 @@ bool amc_port_dead(am_arena *a, amc_port *p);
 
 /* ---- holders.c */
 /* Drop holder `bit` of the holder word w (a sample's owe or an rx block's users);
- * `freer` names who acts. Returns true when this call cleared the last holder bit and
- * the caller must free the block now; with recover set, also true when an earlier drop
- * by the same freer did so and died before freeing. */
-bool amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover);
+ * `freer` names who acts. AMC_DROP_FREE when this call cleared the last holder bit and
+ * the caller must free the block now (with recover set, also when an earlier drop by
+ * the same freer did so and died before freeing); AMC_DROP_KEPT when others still hold
+ * it; AMC_DROP_NONE when `bit` was not a holder. */
+enum { AMC_DROP_NONE = -1, AMC_DROP_KEPT = 0, AMC_DROP_FREE = 1 };
+int  amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover);
 /* Drop holder `bit` of sample s (freeing the block if it was the last). 0, AM_EINVAL
  * (not a holder), AM_ECORRUPT (not a live sample). */
 int  amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover);
@@ -172,8 +177,11 @@ amc_link *amc_view_link(amc_conn *c, unsigned t);
 /* Drop sender/receiver bit `bit` of the rx block named ref as freer; frees it (drains
  * its links, releases its lists) when that was the last. */
 void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool recover);
+/* Release what rx block r's receiver holds: its held and replay lists and everything
+ * queued in its links (its own cleanup, or the last user of the block). */
+void amc_rx_release_own(am_arena *a, amc_rx *r);
 /* Dequeue every sample of link l into entry *tmp and release receiver port i's bit of
- * it (a receiver's cleanup, or the last user of its rx block). */
+ * it. */
 void amc_link_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i);
 /* Is there room in the link of view v? The consumer index is re-read (a line consumers
  * write on every take) only when the copy from the last look says the link is full:
@@ -246,6 +254,8 @@ int  amc_ack(amc_conn *c, unsigned ix, uint64_t off);
 unsigned amc_queued(amc_conn *c);
 
 /* ---- schema.c: the schema a typed publisher records with its topic */
+/* Its bytes and length, or NULL if none is recorded (or it is bad). Reads only. */
+const void *amc_schema_at(am_arena *a, amc_chan *ch, size_t *len);
 /* The channel going: free the schema block. */
 void amc_schema_drop(am_arena *a, amc_chan *ch);
 

@@ -68,7 +68,7 @@ static inline amc_slot amc_ref_unpack(uint64_t r)
  * top byte, the id of whoever cleared the last bit and so must free the block (written
  * by the same CAS). Clearing a clear bit does nothing, so any cleanup may repeat what a
  * dead process had half done; a recovery finishes a free only for a freer id nobody
- * alive can be acting as (see amc_drop in port.c). */
+ * alive can be acting as (see amc_drop in holders.c). */
 #define AMC_FREER_SHIFT 56
 #define AMC_FREER_OF(w) ((unsigned)((w) >> AMC_FREER_SHIFT))
 
@@ -247,9 +247,10 @@ typedef struct amc_chan {
     uint64_t magic;
     uint32_t kind;
     _Atomic uint32_t state;     /* AMC_CHAN_*: the directory lock holder                */
-    _Atomic uint64_t schema_ref; /* schema block: first recorder, by CAS from 0 (or from
-                                    a ref whose block is gone)                         */
-    _Atomic uint64_t schema_len; /* its bytes, stored before the CAS                    */
+    _Atomic uint64_t schema_ref; /* schema block ({uint64 length, bytes}): its first
+                                    recorder, by CAS from 0 (or from a ref whose block
+                                    is gone)                                           */
+    uint64_t pad;
     _Atomic uint32_t version;   /* bumped (release) whenever a port changes state:
                                    senders re-read their views when it moves           */
     _Atomic uint32_t rr;        /* services: round-robin cursor over servers (relaxed)  */

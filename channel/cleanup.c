@@ -67,7 +67,7 @@ static bool release_sender(am_arena *a, amc_chan *ch, unsigned i, bool owner_ali
         amc_rx_drop(a, ref, 1ull << i, i + 1, true);
         atomic_store_explicit(&tx->rx[t], 0, memory_order_release);
     }
-    tx->magic = 0;
+    AM_CRASH_POINT(CH_TX_DROPPED);
     (void)am_ack(a, tx);
     atomic_store_explicit(&p->tx_ref, 0, memory_order_release);
     return true;
@@ -81,24 +81,8 @@ static void release_receiver(am_arena *a, amc_chan *ch, unsigned i, bool owner_a
     amc_rx *r = amc_rx_at(a, ref, &own);
     if (r && own != 0) {
         if (owner_alive) (void)am_ack(a, r);
-    } else if (r) {
-        uint64_t bit = 1ull << i;
-        amc_slot *held = amc_rx_held(r), *replay = amc_rx_replay(r);
-        for (uint32_t k = 0; k < r->max_held; k++) {
-            if (held[k].off) (void)amc_release(a, held[k], bit, i + 1, true);
-            AM_CRASH_POINT(CH_CLEAN_HELD);
-            held[k].off = 0;
-        }
-        for (uint32_t k = 0; k < r->max_replay; k++) {
-            if (replay[k].off) (void)amc_release(a, replay[k], bit, i + 1, true);
-            replay[k].off = 0;
-        }
-        uint64_t linked = atomic_load_explicit(&r->linked, memory_order_acquire);
-        for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
-            if (!(linked & (1ull << j))) continue;
-            amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), r->depth, NULL);
-            if (l) amc_link_drain(a, l, &held[0], i);
-        }
+    } else if (r && r->port == i) {
+        amc_rx_release_own(a, r);
         amc_rx_drop(a, ref, AMC_RX_SELF, AMC_FREER_RX, true);
     }
     atomic_store_explicit(&p->rx_ref, 0, memory_order_release);

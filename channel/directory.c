@@ -9,7 +9,7 @@
  * Finding a channel and attaching to it take no lock (entries are READY before anyone
  * uses them, and a channel being destroyed is refused by attach.c's DYING handshake).
  * Creating and destroying a channel take the directory lock, with a deadline: a paused
- * holder costs other creators at most AMC_DIR_WAIT_NS (AM_ETIMEDOUT), and never anyone
+ * holder costs another open at most AMC_DIR_WAIT_NS in all (AM_ETIMEDOUT), and never anyone
  * who sends, takes or attaches to an existing channel. A close that cannot have the
  * lock at once leaves an empty channel for the next open, close or gc to remove.
  *
@@ -22,8 +22,7 @@
 #include <string.h>
 #include "channel_internal.h"
 
-#define AMC_DIR_WAIT_NS   1000000000ll  /* creating a channel waits at most 1 s for the lock */
-#define AMC_ATTACH_TRIES  1000          /* lookups of a channel that is being destroyed */
+#define AMC_DIR_WAIT_NS   1000000000ll  /* an open waits at most 1 s in all for the lock */
 
 amc_chan *amc_chan_at(am_arena *a, uint64_t off, uint32_t gen)
 {
@@ -67,8 +66,10 @@ static bool destroy(am_arena *a, amc_entry *e, amc_chan *ch)
         atomic_store_explicit(&ch->state, AMC_CHAN_ALIVE, memory_order_seq_cst);
         return false;
     }
+    /* The block keeps its magic until the arena frees it: a thief of the lock that finds
+     * it DYING must still recognise it to finish this. */
+    AM_CRASH_POINT(CH_DESTROY_DYING);
     amc_schema_drop(a, ch);
-    ch->magic = 0;
     (void)am_ack(a, ch);
     AM_CRASH_POINT(CH_DESTROY_CLEARED);
     if (e) atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
@@ -184,14 +185,14 @@ static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, co
 }
 
 /* Find name's channel, or create it under the directory lock. */
-static int lookup(am_arena *a, const char *name, const amc_want *w, amc_entry **out)
+static int lookup(am_arena *a, const char *name, const amc_want *w, uint64_t deadline, amc_entry **out)
 {
     int rc;
     amc_dir *d = dir_of(a, &rc);
     if (!d) return rc;
     amc_entry *e = find(a, d, name, NULL);
     if (!e) {
-        d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
+        d = dir_lock(a, deadline, &rc);
         if (!d) return rc;
         int free_ix;
         e = find(a, d, name, &free_ix);
@@ -206,7 +207,7 @@ static int lookup(am_arena *a, const char *name, const amc_want *w, amc_entry **
     if (w->type && w->type->name && !atomic_load_explicit(&e->typed, memory_order_acquire)) {
         /* The first typed opener of an untyped channel sets its type (under the lock,
          * so two of them cannot both). */
-        d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
+        d = dir_lock(a, deadline, &rc);
         if (!d) return rc;
         if (!atomic_load_explicit(&e->typed, memory_order_acquire)) {
             memset(e->type, 0, sizeof e->type);
@@ -231,9 +232,11 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
     if (!c) return AM_ENOMEM;
     c->a = a;
     c->kind = w->kind;
-    for (unsigned tries = 0;; tries++) {
+    /* One deadline for the whole open, however often a destroyer makes it look again. */
+    uint64_t deadline = amc_deadline(AMC_DIR_WAIT_NS);
+    for (;;) {
         amc_entry *e = NULL;
-        rc = lookup(a, name, w, &e);
+        rc = lookup(a, name, w, deadline, &e);
         if (rc) break;
         c->ch_off = e->chan_off;
         c->ch_gen = e->chan_gen;
@@ -244,13 +247,9 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
             rc = amc_port_attach(c, w);
         }
         if (rc != AM_EAGAIN) break;
-        if (tries == AMC_ATTACH_TRIES) {
-            rc = AM_ETIMEDOUT;
-            break;
-        }
-        /* Being destroyed: wait (with a deadline) for the destroyer to let the lock go,
+        /* Being destroyed: wait (by the deadline) for the destroyer to let the lock go,
          * or take it over from a dead one (settling the channel), then look again. */
-        amc_dir *d = dir_lock(a, amc_deadline(AMC_DIR_WAIT_NS), &rc);
+        amc_dir *d = dir_lock(a, deadline, &rc);
         if (!d) break;
         amc_unlock(&d->lock);
     }

@@ -11,15 +11,17 @@
  */
 #include "channel_internal.h"
 
-bool amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover)
+int amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover)
 {
     uint64_t o = atomic_load_explicit(w, memory_order_acquire);
     for (;;) {
-        if (!(o & bit)) return recover && (o & holders) == 0 && AMC_FREER_OF(o) == freer;
+        if (!(o & bit)) return recover && (o & holders) == 0 && AMC_FREER_OF(o) == freer ? AMC_DROP_FREE : AMC_DROP_NONE;
         uint64_t n = o & ~bit;
         bool last = (n & holders) == 0;
         if (last) n = (n & ~(0xffull << AMC_FREER_SHIFT)) | ((uint64_t)freer << AMC_FREER_SHIFT);
-        if (atomic_compare_exchange_weak_explicit(w, &o, n, memory_order_acq_rel, memory_order_acquire)) return last;
+        if (atomic_compare_exchange_weak_explicit(w, &o, n, memory_order_acq_rel, memory_order_acquire)) {
+            return last ? AMC_DROP_FREE : AMC_DROP_KEPT;
+        }
     }
 }
 
@@ -36,8 +38,8 @@ int amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool reco
 {
     amc_msg *m = amc_sample_at(a, s, NULL);
     if (!m) return recover ? 0 : AM_ECORRUPT;
-    if (!(atomic_load_explicit(&m->owe, memory_order_acquire) & bit) && !recover) return AM_EINVAL;
-    if (!amc_drop(&m->owe, AMC_OWE_HOLDERS, bit, freer, recover)) return 0;
+    int d = amc_drop(&m->owe, AMC_OWE_HOLDERS, bit, freer, recover);
+    if (d != AMC_DROP_FREE) return d == AMC_DROP_NONE && !recover ? AM_EINVAL : 0;
     AM_CRASH_POINT(CH_ACK_CLEARED);
     /* Deferred: the sender's next allocation in that sector merges it, on its own CPU. */
     return am_ack_deferred(a, m) == 0 ? 0 : AM_ECORRUPT;

@@ -23,6 +23,7 @@ amc_rx *amc_rx_at(am_arena *a, uint64_t ref, uint32_t *owner)
     if (!r || sz < sizeof *r || r->magic != AMC_RX_MAGIC) return NULL;
     uint32_t d = r->depth;
     if (d < 2 || d > AM_MAX_DEPTH + 1 || (d & (d - 1)) != 0 || r->cap == 0 || r->cap >= d || r->max_held == 0 ||
+        r->port >= AM_MAX_PORTS ||
         r->max_held > AM_MAX_DEPTH || r->max_replay > AM_MAX_HISTORY || sz < amc_rx_bytes(r->max_held, r->max_replay)) {
         return NULL;
     }
@@ -82,31 +83,37 @@ void amc_link_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i)
     }
 }
 
-/* The last user of rx block r: release everything it names and free it. Repeatable
- * after a death at any step (every release is idempotent, freed blocks are probed). */
-static void rx_free(am_arena *a, amc_rx *r)
+void amc_rx_release_own(am_arena *a, amc_rx *r)
 {
-    unsigned i = r->port < AM_MAX_PORTS ? r->port : 0;
-    amc_slot *held = amc_rx_held(r), *replay = amc_rx_replay(r);
-    for (uint32_t k = 0; k < r->max_held; k++) {
-        if (held[k].off) (void)amc_release(a, held[k], 1ull << i, i + 1, true);
+    unsigned i = r->port;                    /* < AM_MAX_PORTS: amc_rx_at checked it */
+    uint64_t bit = 1ull << i;
+    amc_slot *held = amc_rx_held(r);         /* the replay list follows it: both at once */
+    for (uint32_t k = 0; k < r->max_held + r->max_replay; k++) {
+        if (held[k].off) (void)amc_release(a, held[k], bit, i + 1, true);
+        AM_CRASH_POINT(CH_CLEAN_HELD);
         held[k].off = 0;
     }
-    for (uint32_t k = 0; k < r->max_replay; k++) {
-        if (replay[k].off) (void)amc_release(a, replay[k], 1ull << i, i + 1, true);
-        replay[k].off = 0;
-    }
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
-        uint64_t ref = atomic_load_explicit(&r->links[j], memory_order_acquire);
         uint32_t owner = 0;
-        amc_link *l = amc_link_at(a, ref, r->depth, &owner);
+        amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), r->depth, &owner);
+        if (l && owner == 0) amc_link_drain(a, l, &held[0], i);
+    }
+}
+
+/* The last user of rx block r: release everything it names and free it. Repeatable
+ * after a death at any step (every release is idempotent, freed blocks are probed;
+ * the block keeps its magic until the arena frees it, so a repeat still finds it). */
+static void rx_free(am_arena *a, amc_rx *r)
+{
+    amc_rx_release_own(a, r);
+    AM_CRASH_POINT(CH_CLEAN_RING);
+    for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
+        uint32_t owner = 0;
+        amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), r->depth, &owner);
         if (!l || owner != 0) continue;      /* owned by a dead creator: the arena frees it */
-        amc_link_drain(a, l, &held[0], i);
-        AM_CRASH_POINT(CH_CLEAN_RING);
         atomic_store_explicit(&r->links[j], 0, memory_order_relaxed);
         (void)am_ack(a, l);
     }
-    r->magic = 0;
     (void)am_ack(a, r);
     AM_CRASH_POINT(CH_CLEAN_FREED);
 }
@@ -116,7 +123,7 @@ void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool r
     uint32_t owner = 0;
     amc_rx *r = amc_rx_at(a, ref, &owner);
     if (!r || owner != 0) return;            /* gone, or its dead attacher's: the arena's */
-    if (amc_drop(&r->users, AMC_RX_USERS, bit, freer, recover)) rx_free(a, r);
+    if (amc_drop(&r->users, AMC_RX_USERS, bit, freer, recover) == AMC_DROP_FREE) rx_free(a, r);
 }
 
 /* ------------------------------------------------------------ views */
@@ -147,7 +154,7 @@ static bool view_take(amc_conn *c, unsigned t, uint32_t gen, uint32_t role, uint
             return false;
         }
     } while (!atomic_compare_exchange_weak_explicit(&r->users, &u, u | me, memory_order_acq_rel, memory_order_acquire));
-    c->views[t] = (amc_view){ gen, r->depth - 1, r->cap, policy, role, 0, ref, r, NULL, NULL };
+    c->views[t] = (amc_view){ gen, r->depth - 1, r->cap, policy, role, 0, ref, r, NULL, 0, NULL };
     return true;
 }
 
@@ -206,6 +213,7 @@ amc_link *amc_view_link(amc_conn *c, unsigned t)
         atomic_fetch_or_explicit(&r->linked, 1ull << c->port, memory_order_release);
     }
     v->link = l;
+    v->link_ref = atomic_load_explicit(&r->links[c->port], memory_order_acquire);
     v->slots = amc_link_slots(l);
     v->head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
     return l;

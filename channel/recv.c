@@ -16,19 +16,16 @@
  */
 #include "channel_internal.h"
 
-/* The link from sender j, validated when the rx block names a new one. */
+/* The link from sender j (looked up and validated the first time). */
 static amc_in *in_link(amc_conn *c, unsigned j)
 {
     amc_in *in = &c->in[j];
-    uint64_t ref = atomic_load_explicit(&c->rx->links[j], memory_order_acquire);
-    if (ref != in->ref) {
-        amc_link *l = amc_link_at(c->a, ref, c->rx->depth, NULL);
-        in->ref = l ? ref : 0;
-        in->link = l;
-        in->slots = l ? amc_link_slots(l) : NULL;
-        in->mask = c->rx->depth - 1;
+    if (!in->link) {
+        amc_link *l = amc_link_at(c->a, atomic_load_explicit(&c->rx->links[j], memory_order_acquire), c->depth, NULL);
+        if (!l) return NULL;
+        *in = (amc_in){ l, amc_link_slots(l), c->depth - 1 };
     }
-    return in->link ? in : NULL;
+    return in;
 }
 
 unsigned amc_queued(amc_conn *c)
@@ -37,7 +34,9 @@ unsigned amc_queued(amc_conn *c)
     uint64_t linked = atomic_load_explicit(&c->rx->linked, memory_order_acquire);
     for (uint64_t m = linked; m; m &= m - 1) {
         amc_in *in = in_link(c, (unsigned)__builtin_ctzll(m));
-        if (in) n += amc_link_queued(in->link) & in->mask;
+        if (!in) continue;
+        unsigned q = amc_link_queued(in->link);
+        n += q <= in->mask ? q : 0;                       /* a scribbled index: none */
     }
     return n;
 }
@@ -105,7 +104,10 @@ static int take(amc_conn *c, amc_got *got)
     amc_msg *m = am_block_probe(c->a, s.off, s.gen, &owner, &sz);
     if (!m || owner != 0 || sz < AMC_MSG_HDR || m->len > sz - AMC_MSG_HDR ||
         !(atomic_load_explicit(&m->owe, memory_order_acquire) & (1ull << c->port))) {
-        c->held[k].off = 0;                              /* a bad slot: skip it */
+        /* A bad slot: skip it, letting go of our share if it names a sample we hold
+         * (a scribbled length must not leak the block). */
+        if (m && owner == 0 && sz >= AMC_MSG_HDR) (void)amc_release(c->a, s, 1ull << c->port, c->port + 1, false);
+        c->held[k].off = 0;
         return AM_ECORRUPT;
     }
     c->nheld++;

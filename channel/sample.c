@@ -85,7 +85,7 @@ static void evict_oldest(amc_conn *c, unsigned t)
         if (head == tail) return;                       /* the receiver took them */
         rec->port = t;
         rec->pos = head;
-        rec->link = atomic_load_explicit(&v->rx->links[c->port], memory_order_relaxed);
+        rec->link = v->link_ref;
         rec->sample = v->slots[head & v->mask];
         atomic_store_explicit(&rec->op, AMC_REC_EVICT, memory_order_seq_cst);
         bool won = atomic_compare_exchange_strong_explicit((_Atomic unsigned *)&r->c_head, &head, head + 1,
@@ -208,7 +208,6 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         m->len > cap - AMC_MSG_HDR) {
         return AM_EINVAL;
     }
-    if (!am_block_owned(a, m)) return AM_EINVAL;    /* sent already, or not ours */
     uint64_t deadline = 0, last_alive = 0, targets;
     for (;;) {
         amc_refresh_views(c);
@@ -330,8 +329,9 @@ static bool finish_evict(am_arena *a, amc_chan *ch, const amc_record *rec)
         return true;
     }
     amc_slot ls = amc_ref_unpack(rec->link);
-    amc_link *l = am_block_probe(a, ls.off, ls.gen, NULL, NULL);
-    if (!l || l->magic != AMC_LINK_MAGIC) return true;
+    size_t sz;
+    amc_link *l = am_block_probe(a, ls.off, ls.gen, NULL, &sz);
+    if (!l || sz < sizeof *l || l->magic != AMC_LINK_MAGIC) return true;
     unsigned head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
     if ((int)(head - rec->pos) <= 0) return true;            /* nobody took it yet */
     int h = held_by(a, ch, t, rec->sample);

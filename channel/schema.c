@@ -14,17 +14,18 @@
 
 #define SCHEMA_MAX ((size_t)1 << 20)
 
-static const void *schema_at(am_arena *a, amc_chan *ch, size_t *len)
+const void *amc_schema_at(am_arena *a, amc_chan *ch, size_t *len)
 {
     uint64_t ref = atomic_load_explicit(&ch->schema_ref, memory_order_acquire);
     if (ref == 0) return NULL;
     amc_slot s = amc_ref_unpack(ref);
     size_t sz;
-    const void *p = am_block_probe(a, s.off, s.gen, NULL, &sz);
-    uint64_t n = atomic_load_explicit(&ch->schema_len, memory_order_relaxed);
-    if (!p || n > sz || n > SCHEMA_MAX) return NULL;
+    const uint64_t *p = am_block_probe(a, s.off, s.gen, NULL, &sz);
+    if (!p || sz < sizeof *p) return NULL;
+    uint64_t n = p[0];                       /* written before the block was named */
+    if (n > sz - sizeof *p || n > SCHEMA_MAX) return NULL;
     *len = (size_t)n;
-    return p;
+    return p + 1;
 }
 
 int am_pub_set_schema(am_pub *p, const void *data, size_t len)
@@ -34,11 +35,12 @@ int am_pub_set_schema(am_pub *p, const void *data, size_t len)
     if (len > SCHEMA_MAX) return AM_ETOOBIG;
     amc_chan *ch = c->ch;
     size_t have;
-    if (schema_at(c->a, ch, &have)) return 0;                /* recorded already */
+    if (amc_schema_at(c->a, ch, &have)) return 0;                /* recorded already */
     void *blk;
-    int rc = am_try_alloc(c->a, len, &blk);
+    int rc = am_try_alloc(c->a, sizeof(uint64_t) + len, &blk);
     if (rc) return rc;
-    memcpy(blk, data, len);
+    *(uint64_t *)blk = len;                                  /* the length travels with it */
+    memcpy((uint64_t *)blk + 1, data, len);
     amc_slot fresh = { 0, 0, 0 };
     (void)am_block_identify(c->a, blk, &fresh.off, &fresh.gen, NULL);
     /* Named by CAS (from nothing, or from a block that is gone: a recorder that died
@@ -46,8 +48,7 @@ int am_pub_set_schema(am_pub *p, const void *data, size_t len)
      * the arena frees, which the next recorder replaces. */
     uint64_t cur = atomic_load_explicit(&ch->schema_ref, memory_order_acquire);
     for (;;) {
-        if (cur != 0 && schema_at(c->a, ch, &have)) return am_ack(c->a, blk);   /* somebody was first */
-        atomic_store_explicit(&ch->schema_len, len, memory_order_relaxed);
+        if (cur != 0 && amc_schema_at(c->a, ch, &have)) return am_ack(c->a, blk);   /* somebody was first */
         if (atomic_compare_exchange_weak_explicit(&ch->schema_ref, &cur, amc_ref_pack(fresh), memory_order_acq_rel,
                                                   memory_order_acquire)) {
             break;
@@ -62,7 +63,7 @@ int am_sub_schema(am_sub *s, const void **data, size_t *len)
 {
     amc_conn *c = amc_conn_of(s);
     if (!amc_usable(c) || !data || !len) return AM_EINVAL;
-    *data = schema_at(c->a, c->ch, len);
+    *data = amc_schema_at(c->a, c->ch, len);
     return *data ? 0 : AM_ENOENT;
 }
 

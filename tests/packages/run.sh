@@ -60,7 +60,8 @@ fi
 root=""
 cleanup() {
     if [ "$mode" = install ]; then
-        dpkg --purge "${pkgs[@]}" > "$work/purge.log" 2>&1 || { echo "FAIL: dpkg --purge"; cat "$work/purge.log"; }
+        # a failed purge leaves the machine changed: that fails the test too
+        dpkg --purge "${pkgs[@]}" > "$work/purge.log" 2>&1 || { echo "FAIL: dpkg --purge"; cat "$work/purge.log"; exit 1; }
     fi
 }
 trap cleanup EXIT

@@ -43,9 +43,6 @@ typedef struct port_view {
 /* Samples queued in one link: their bytes added to v. */
 static void link_look(am_arena *a, amc_link *l, port_view *v)
 {
-    uint64_t lsz;
-    amc_slot ls = { 0, 0, 0 };
-    (void)ls;
     const amc_slot *slots = amc_link_slots(l);
     uint32_t mask = l->depth - 1;
     unsigned head = atomic_load((_Atomic unsigned *)&l->ring.c_head), tail = atomic_load((_Atomic unsigned *)&l->ring.p_tail);
@@ -55,8 +52,6 @@ static void link_look(am_arena *a, amc_link *l, port_view *v)
         uint64_t sz;
         if (block_at(a, slots[(head + i) & mask], &sz)) v->bytes += sz;
     }
-    lsz = amc_link_bytes(l->depth);
-    v->ring_bytes += lsz;
 }
 
 static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
@@ -69,8 +64,11 @@ static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
     v->cap = r->cap;
     uint64_t linked = atomic_load(&r->linked);
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
-        amc_link *l = (linked >> j) & 1 ? amc_link_at(a, atomic_load(&r->links[j]), r->depth, NULL) : NULL;
-        if (l) link_look(a, l, v);
+        uint64_t ref = (linked >> j) & 1 ? atomic_load(&r->links[j]) : 0;
+        amc_link *l = amc_link_at(a, ref, r->depth, NULL);
+        if (!l) continue;
+        link_look(a, l, v);
+        if (block_at(a, amc_ref_unpack(ref), &rsz)) v->ring_bytes += rsz;
     }
     uint64_t now = amc_now_ns();
     const amc_slot *held = amc_rx_held(r);
@@ -113,6 +111,8 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
         if (atomic_load(&e->state) != AMC_ENT_READY || e->kind != kind) continue;
         amc_chan *ch = amc_chan_at(a, e->chan_off, e->chan_gen);   /* read only here */
         if (!ch) continue;
+        size_t schema_len = 0;
+        (void)amc_schema_at(a, ch, &schema_len);
         char cname[AM_NAME_MAX + 1], ctype[AM_TYPE_MAX + 1];
         snprintf(cname, sizeof cname, "%.*s", (int)AM_NAME_MAX, e->name);
         snprintf(ctype, sizeof ctype, "%.*s", (int)AM_TYPE_MAX, e->typed ? e->type : "");
@@ -122,10 +122,10 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             printf(", \"type\": ");
             json_str(stdout, ctype);
             printf(", \"fingerprint\": \"%016llx\", \"schema_bytes\": %llu, \"ports\": [",
-                   (unsigned long long)e->fingerprint, (unsigned long long)(ch->schema_ref ? ch->schema_len : 0));
+                   (unsigned long long)e->fingerprint, (unsigned long long)schema_len);
         } else {
             printf("%s %s  type %s%s%s\n", kind == AMC_KIND_TOPIC ? "topic" : "service", cname,
-                   ctype[0] ? ctype : "(untyped)", ch->schema_ref ? "  (schema recorded)" : "", "");
+                   ctype[0] ? ctype : "(untyped)", schema_len ? "  (schema recorded)" : "", "");
         }
         int np = 0;
         pid_bytes by_pid[AM_MAX_PORTS];
