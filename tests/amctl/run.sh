@@ -97,6 +97,25 @@ assert all(p["alive"] for p in ports) and len(ports)==2, ports' \
     "$work/before.json" "$work/gc.json" "$work/after.json" "$work/topics2.json" "$work/topics.json" || fail "gc"
 "$amctl" gc "$name" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["owned_by_dead_bytes"]==0 and g["dead_ports"]==0' ||
     fail "a second gc"
+# the publisher's next send lets go of the dead subscriber's rx block and link: used
+# falls by exactly their bytes, less the new sample the live subscriber now holds
+kill -USR1 "$fpid"
+for _ in $(seq 100); do
+    "$amctl" topics "$name" --json > "$work/topics3.json"
+    py 'import json,sys; t=json.load(open(sys.argv[1]))[0]; assert [p for p in t["ports"] if p["role"]=="publisher"][0]["sent"]==6' \
+        "$work/topics3.json" 2> /dev/null && break
+    sleep 0.05
+done
+"$amctl" stat "$name" --json > "$work/after2.json"
+py 'import json,sys; a,a2,t1,t2,t3=(json.load(open(f)) for f in sys.argv[1:6])
+dead=[p for x in t1 for p in x["ports"] if not p["alive"]][0]
+live=lambda t: [p for x in t for p in x["ports"] if p["role"]=="subscriber"][0]
+assert [p for x in t3 for p in x["ports"] if p["role"]=="publisher"][0]["sent"]==6, t3
+grew=live(t3)["bytes_held"]-live(t2)["bytes_held"]
+assert dead["queue_block_bytes"]>0 and grew>0, (dead, grew)
+assert a2["used"]==a["used"]-dead["queue_block_bytes"]+grew, (a["used"],a2["used"],dead["queue_block_bytes"],grew)' \
+    "$work/after.json" "$work/after2.json" "$work/topics.json" "$work/topics2.json" "$work/topics3.json" ||
+    fail "the dead subscriber's queue blocks, after the next send"
 echo "ok: gc"
 
 # echo (after gc: attaching joins the arena, and joining cleans up after the dead)
