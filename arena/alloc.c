@@ -14,6 +14,8 @@
  */
 #include "arena_internal.h"
 
+#define AM_ALLOC_WAIT_NS 1000000000ull   /* the most an allocation waits for busy sectors */
+
 static inline bool usable(const am_arena *a)
 {
     return a && !atomic_load_explicit(&a->forked, memory_order_relaxed);
@@ -43,9 +45,12 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
     unsigned n = a->g.nsectors;
     unsigned home = spread_for == a && thread_spread < n ? thread_spread : a->slot % n;
     int rc = AM_ENOMEM;
-    /* Pass 0 skips busy sectors; pass 1 waits for those it skipped. */
+    /* Pass 0 skips busy sectors; pass 1 waits for those it skipped, AM_ALLOC_WAIT_NS at
+     * most in all: a holder that does not let go is a paused process (SIGSTOP), and it
+     * must not stall an allocation forever (AM_ETIMEDOUT). */
     uint8_t busy[AM_MAX_SECTORS];
     unsigned nbusy = 0;
+    uint64_t deadline = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < n; i++) {
             unsigned k = home + i < n ? home + i : home + i - n;
@@ -55,7 +60,13 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
                 if (!am_sector_trylock(a, k)) { busy[k] = 1; nbusy++; continue; }
             } else {
                 if (!busy[k]) continue;
-                if (am_sector_lock(a, k) != 0) {          /* repair found it broken */
+                if (deadline == 0) deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
+                int l = am_sector_lock_until(a, k, deadline);
+                if (l == AM_ETIMEDOUT) {
+                    if (rc == AM_ENOMEM) rc = l;
+                    continue;
+                }
+                if (l != 0) {                             /* repair found it broken */
                     am_sector_unlock(a, k);
                     rc = AM_ECORRUPT;
                     continue;

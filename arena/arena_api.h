@@ -23,6 +23,8 @@ bool  am_forked(const am_arena *a);
 bool  am_stamp_dead(am_arena *a, uint64_t stamp);
 /* A dead lock holder was found: reclaim its blocks at the next chance. */
 void  am_note_dead(am_arena *a);
+/* CLOCK_MONOTONIC in nanoseconds (deadlines everywhere). */
+uint64_t am_now_ns(void);
 
 /* ---- what the channel layer needs to name blocks exactly */
 /* The live block at payload pointer p: its payload offset, generation and usable

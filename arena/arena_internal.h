@@ -99,6 +99,9 @@ static inline bool am_sector_trylock(am_arena *a, unsigned k)
 /* Waits for the lock; steals it from a dead holder and repairs the sector. The lock
  * is held on return even when the repair reports AM_ECORRUPT. */
 int  am_sector_lock(am_arena *a, unsigned k);
+/* The same, giving up with AM_ETIMEDOUT (lock not taken) at `deadline` (CLOCK_MONOTONIC
+ * ns): a live holder that does not let go is a paused process. */
+int  am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline);
 static inline void am_sector_unlock(am_arena *a, unsigned k)
 {
     atomic_store_explicit(&a->sectors[k].lock, 0, memory_order_release);

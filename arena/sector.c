@@ -26,10 +26,16 @@ static inline void cpu_relax(void)
 
 int am_sector_lock(am_arena *a, unsigned k)
 {
+    return am_sector_lock_until(a, k, UINT64_MAX);
+}
+
+int am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline)
+{
     am_sector *s = &a->sectors[k];
     for (unsigned spins = 1;; spins++) {
         if (am_sector_trylock(a, k)) return 0;
         if (spins % 128 == 0) {
+            if (deadline != UINT64_MAX && am_now_ns() >= deadline) return AM_ETIMEDOUT;
             uint64_t holder = atomic_load_explicit(&s->lock, memory_order_relaxed);
             if (holder && am_stamp_dead(a, holder) &&
                 atomic_compare_exchange_strong_explicit(&s->lock, &holder, a->stamp,

@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * upper.c — the arena's interface to the layer above (arena_api.h): the upper area,
- * fork and liveness queries.
+ * fork and liveness queries, the clock.
  */
+#include <time.h>
 #include "arena_internal.h"
+
+uint64_t am_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 void *am_upper(const am_arena *a)
 {

@@ -103,7 +103,7 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
     p->role = w->role;
     p->policy = (uint32_t)w->policy;
     p->pid = (uint32_t)getpid();
-    p->opened_ns = amc_now_ns();
+    p->opened_ns = am_now_ns();
     atomic_store_explicit(&p->rx_ref, 0, memory_order_relaxed);
     atomic_store_explicit(&p->tx_ref, 0, memory_order_relaxed);
     atomic_store_explicit(&p->rec.op, AMC_REC_NONE, memory_order_relaxed);

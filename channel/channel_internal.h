@@ -260,7 +260,6 @@ const void *amc_schema_at(am_arena *a, amc_chan *ch, size_t *len);
 void amc_schema_drop(am_arena *a, amc_chan *ch);
 
 /* ---- wait.c */
-uint64_t amc_now_ns(void);
 /* Deadline for timeout_ns from now: UINT64_MAX for forever (negative). */
 uint64_t amc_deadline(int64_t timeout_ns);
 /* How long to spin before sleeping (AM_SPIN_NS, default 20 us). */

@@ -94,6 +94,9 @@ int amc_port_release(am_arena *a, amc_chan *ch, unsigned i)
     uint64_t me = am_arena_stamp(a), stamp = atomic_load_explicit(&p->stamp, memory_order_acquire);
     if (stamp == 0) return 0;
     bool owner_alive = stamp == me;
+    /* Only our own port, or a dead owner's: the caller's look at the stamp may be
+     * stale (the dead port cleaned up and claimed again by a live process since). */
+    if (!owner_alive && !am_stamp_dead(a, stamp)) return AM_EAGAIN;
     if (!claim_cleanup(a, p, me)) return AM_EAGAIN;
     if (atomic_load_explicit(&p->stamp, memory_order_acquire) != stamp) {   /* freed meanwhile */
         atomic_store_explicit(&p->cleaner, 0, memory_order_release);

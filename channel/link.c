@@ -81,6 +81,11 @@ void amc_link_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i)
         AM_CRASH_POINT(CH_CLEAN_HELD);
         tmp->off = 0;
     }
+    /* A dequeue that lost its CAS (to an evicting sender) still copied the slot: the
+     * entry must not go on naming a sample this port does not hold. The rx block may
+     * outlive the port and be freed after its index is reused by a new receiver, which
+     * could be holding that very sample by then. */
+    tmp->off = 0;
 }
 
 void amc_rx_release_own(am_arena *a, amc_rx *r)

@@ -24,7 +24,7 @@ int amc_lock(am_arena *a, _Atomic uint64_t *lock, uint64_t deadline)
             continue;
         }
         /* Every 128 tries: has the deadline passed, does the holder live? */
-        if (amc_now_ns() >= deadline) return AM_ETIMEDOUT;
+        if (am_now_ns() >= deadline) return AM_ETIMEDOUT;
         if (cur != 0 && am_stamp_dead(a, cur) &&
             atomic_compare_exchange_strong_explicit(lock, &cur, me, memory_order_acquire, memory_order_relaxed)) {
             am_note_dead(a);

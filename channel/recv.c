@@ -134,12 +134,12 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
     int rc = take(c, got);
     if (rc != AM_ETIMEDOUT || timeout_ns == 0) return rc;
     amc_port *p = c->me;
-    uint64_t start = amc_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
+    uint64_t start = am_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
     for (unsigned i = 1;; i++) {
         rc = take(c, got);
         if (rc != AM_ETIMEDOUT) return rc;
         if ((i & 31) != 0) continue;                      /* read the clock now and then */
-        uint64_t now = amc_now_ns();
+        uint64_t now = am_now_ns();
         if (now >= deadline) return AM_ETIMEDOUT;
         if (now - start < spin) {
             amc_relax(i >> 5);                            /* let the one we wait for run */

@@ -107,7 +107,7 @@ static void evict_oldest(amc_conn *c, unsigned t)
 static void maybe_gc(amc_conn *c, bool now)
 {
     if (!now && (++c->gc_tick & 63) != 0) return;       /* the clock every 64 sends */
-    uint64_t t = amc_now_ns();
+    uint64_t t = am_now_ns();
     if (!now && t - c->last_gc_ns < GC_EVERY_NS) return;
     c->last_gc_ns = t;
     if (amc_chan_gc(c->a, c->ch) > 0) amc_refresh_views(c);
@@ -183,7 +183,7 @@ static int wait_room(amc_conn *c, unsigned b, uint64_t deadline, uint64_t *last_
     atomic_store_explicit(&bp->room_wanted, 1, memory_order_seq_cst);
     uint32_t w = atomic_load_explicit(&bp->room, memory_order_acquire);
     if (amc_view_room(&c->views[b])) return 0;
-    uint64_t now = amc_now_ns();
+    uint64_t now = am_now_ns();
     if (now >= deadline) return AM_ETIMEDOUT;
     if (now - *last_alive >= ALIVE_EVERY_NS) {
         *last_alive = now;
@@ -223,7 +223,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     }
 
     uint64_t holders = targets | (to->history && c->tx->hist_cap ? AMC_OWE_HIST : 0);
-    m->send_ns = amc_now_ns();
+    m->send_ns = am_now_ns();
     m->from = c->port;
     m->from_gen = c->port_gen;
     if (holders == 0) {                      /* nobody to give it to */

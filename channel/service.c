@@ -207,7 +207,7 @@ int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t le
     uint32_t srv_gen = atomic_load_explicit(&c->ch->ports[srv].gen, memory_order_acquire);
     uint64_t srv_stamp = atomic_load_explicit(&c->ch->ports[srv].stamp, memory_order_acquire);
     for (;;) {
-        uint64_t now = amc_now_ns();
+        uint64_t now = am_now_ns();
         if (now >= deadline) break;
         int64_t slice = deadline - now < (uint64_t)CHECK_EVERY_NS ? (int64_t)(deadline - now) : CHECK_EVERY_NS;
         amc_got g;

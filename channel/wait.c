@@ -19,17 +19,10 @@
 #include <unistd.h>
 #include "channel_internal.h"
 
-uint64_t amc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t amc_deadline(int64_t timeout_ns)
 {
     if (timeout_ns < 0) return UINT64_MAX;
-    return amc_now_ns() + (uint64_t)timeout_ns;
+    return am_now_ns() + (uint64_t)timeout_ns;
 }
 
 uint64_t amc_spin_ns(void)
@@ -48,7 +41,7 @@ uint64_t amc_spin_ns(void)
 
 void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, uint64_t max_ns)
 {
-    uint64_t now = amc_now_ns();
+    uint64_t now = am_now_ns();
     if (now >= deadline) return;
     uint64_t wait = deadline - now < max_ns ? deadline - now : max_ns;
     struct timespec ts = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };

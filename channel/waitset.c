@@ -102,7 +102,7 @@ static void sleep_on_all(am_waitset *w, uint64_t deadline)
     set_sleeping(w, 1);
     void *dummy;
     if (collect(w, &dummy, 1) == 0) {
-        uint64_t until = deadline == UINT64_MAX ? amc_now_ns() + 3600ull * 1000000000ull : deadline;
+        uint64_t until = deadline == UINT64_MAX ? am_now_ns() + 3600ull * 1000000000ull : deadline;
         struct timespec ts = { (time_t)(until / 1000000000ull), (long)(until % 1000000000ull) };
         if (syscall(SYS_futex_waitv, v, w->n, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
             struct timespec nap = { 0, 100000 };
@@ -118,11 +118,11 @@ int am_waitset_wait(am_waitset *w, void **ready, unsigned max, int64_t timeout_n
     for (unsigned i = 0; i < w->n; i++) {
         if (!amc_usable(w->e[i].c)) return AM_EINVAL;   /* ports inherited across fork */
     }
-    uint64_t start = amc_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
+    uint64_t start = am_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
     for (unsigned i = 0;; i++) {
         unsigned k = collect(w, ready, max);
         if (k) return (int)k;
-        uint64_t now = amc_now_ns();
+        uint64_t now = am_now_ns();
         if (now >= deadline) return AM_ETIMEDOUT;
         if (now - start >= spin) sleep_on_all(w, deadline);
         else if ((i & 511) == 511) sched_yield();      /* more spinners than CPUs */

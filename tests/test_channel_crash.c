@@ -69,7 +69,10 @@ static int publisher(am_arena *a, int role, uint64_t *rng)
         tu_fill((uint8_t *)buf + 16, n - 16, pattern_seed(seq, hdr[1]));
         rc = am_pub_send(p, buf, n);
         if (rc == AM_ETIMEDOUT) rc = am_pub_discard(p, buf);
-        if (rc) return 12;
+        if (rc) {
+            fprintf(stderr, "publisher %d: send: %s\n", role, am_err_name(rc));
+            return 12;
+        }
         tick(role);
     }
     am_pub_close(p);
@@ -98,7 +101,10 @@ static int subscriber(am_arena *a, int role, uint64_t *rng)
             }
             int rc = am_sub_take(s, &held[n], 5000000);
             if (rc == AM_ETIMEDOUT) continue;
-            if (rc) return 22;
+            if (rc) {
+                fprintf(stderr, "subscriber %d: take: %s\n", role, am_err_name(rc));
+                return 22;
+            }
             if ((rc = check_sample(&held[n]))) return rc;
             n++;
             atomic_fetch_add_explicit(&sh->taken, 1, memory_order_relaxed);

@@ -488,9 +488,43 @@ START_TEST(targeted_corruption)
 }
 END_TEST
 
+/* A process stopped (SIGSTOP) while it holds the only sector's lock: another
+ * allocation gives up with AM_ETIMEDOUT (after AM_ALLOC_WAIT_NS, 1 s) instead of
+ * waiting for it forever, and succeeds once it runs again. */
+static int lock_and_stop(void *arg)
+{
+    am_arena *a;
+    if (am_arena_open(arg, NULL, &a)) return 1;
+    if (am_sector_lock(a, 0)) return 2;
+    raise(SIGSTOP);
+    am_sector_unlock(a, 0);
+    am_arena_close(a);
+    return 0;
+}
+
+START_TEST(stopped_lock_holder_costs_a_deadline)
+{
+    const char *name = tu_name("stopped");
+    am_arena *a = tu_open(name, 4 << 20, 1);
+    pid_t pid = tu_fork(lock_and_stop, (void *)name);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, WUNTRACED), pid);
+    ck_assert(WIFSTOPPED(st));
+    void *p;
+    ck_assert_int_eq(am_try_alloc(a, 64, &p), AM_ETIMEDOUT);
+    ck_assert_ptr_null(p);
+    ck_assert_int_eq(kill(pid, SIGCONT), 0);
+    ck_assert_int_eq(tu_wait(pid), 0);
+    ck_assert_int_eq(am_try_alloc(a, 64, &p), 0);
+    ck_assert_int_eq(am_ack(a, p), 0);
+    tu_finish(a);
+}
+END_TEST
+
 int main(void)
 {
     return tu_main("segment", 120, (const TTest *[]){
+        stopped_lock_holder_costs_a_deadline,
         open_flags_and_names,
         mode_and_trust,
         symlink_refused,

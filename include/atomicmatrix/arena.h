@@ -98,7 +98,9 @@ AM_API int   am_arena_unlink(const char *name);
 AM_API void *am_alloc(am_arena *a, size_t size);
 
 /* Like am_alloc, but says why: 0 and *out, or AM_ENOMEM (no free block big enough
- * now), AM_ETOOBIG (larger than a sector can ever hold), AM_EINVAL, AM_ECORRUPT. */
+ * now), AM_ETIMEDOUT (the only sectors that might hold it stayed locked for 1 s: a
+ * process paused while allocating), AM_ETOOBIG (larger than a sector can ever hold),
+ * AM_EINVAL, AM_ECORRUPT. */
 AM_API int   am_try_alloc(am_arena *a, size_t size, void **out);
 
 /* Add n references to a live block. AM_EINVAL if p is not a live block. */

@@ -129,7 +129,7 @@ typedef struct am_sub_stats {
 AM_API int  am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out);
 /* Loan a block of size bytes (16-byte aligned) to write a sample in place. It stays
  * the caller's (and is freed if the process dies) until am_pub_send hands it over.
- * AM_ENOMEM, AM_ETOOBIG, AM_EINVAL. */
+ * AM_ENOMEM, AM_ETIMEDOUT (see am_try_alloc), AM_ETOOBIG, AM_EINVAL. */
 AM_API int  am_pub_loan(am_pub *p, size_t size, void **payload);
 /* Send the loaned payload's first len bytes to every attached subscriber. On success
  * the loan is gone. On AM_ETIMEDOUT (a blocking subscriber stayed full) nothing was

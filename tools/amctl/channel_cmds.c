@@ -70,7 +70,7 @@ static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
         link_look(a, l, v);
         if (block_at(a, amc_ref_unpack(ref), &rsz)) v->ring_bytes += rsz;
     }
-    uint64_t now = amc_now_ns();
+    uint64_t now = am_now_ns();
     const amc_slot *held = amc_rx_held(r);
     for (uint32_t i = 0; i < r->max_held + r->max_replay; i++) {
         uint64_t sz;

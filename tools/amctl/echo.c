@@ -291,9 +291,9 @@ int cmd_echo(const char *name, const char *topic, const opts *o)
     signal(SIGTERM, on_signal);
     FileSet *set = NULL;
     const MsgDesc *md = NULL;
-    uint64_t deadline = o->seconds > 0 ? amc_now_ns() + (uint64_t)(o->seconds * 1e9) : UINT64_MAX;
+    uint64_t deadline = o->seconds > 0 ? am_now_ns() + (uint64_t)(o->seconds * 1e9) : UINT64_MAX;
     long seen = 0;
-    while (!stop && (o->count == 0 || seen < o->count) && amc_now_ns() < deadline) {
+    while (!stop && (o->count == 0 || seen < o->count) && am_now_ns() < deadline) {
         am_sample m;
         rc = am_sub_take(s, &m, 100000000);
         if (rc == AM_ETIMEDOUT) continue;
