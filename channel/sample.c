@@ -296,18 +296,21 @@ static void finish_send(am_arena *a, unsigned i, amc_tx *tx, const amc_record *r
     if (rec->targets & AMC_OWE_HIST) (void)amc_release(a, rec->sample, AMC_OWE_HIST, AMC_FREER_HIST, true);
 }
 
-/* Is s in port t's held list, and how sure? 0 no, 1 tentative (a take between its
- * dequeue CAS and its check), 2 held. */
+/* Is s in port t's held or replay list, and how sure? 0 no, 1 tentative (a take
+ * between its dequeue CAS and its check), 2 held. The receiver may be a later
+ * incarnation than the one the eviction was for: it can hold s only by replay, after
+ * the earlier one's share was released, and it names s in its replay list before it
+ * sets its bit. */
 static int held_by(am_arena *a, amc_chan *ch, unsigned t, amc_slot s)
 {
     amc_rx *r = amc_port_rx(a, ch, t, NULL);
     if (!r) return 0;
-    amc_slot *held = amc_rx_held(r);
+    amc_slot *held = amc_rx_held(r);               /* the replay list follows it */
     int found = 0;
-    for (uint32_t k = 0; k < r->max_held; k++) {
-        if (held[k].off == s.off && held[k].gen == s.gen) {
-            found = (held[k].flags & AMC_HELD_SURE) ? 2 : (found ? found : 1);
-        }
+    for (uint32_t k = 0; k < r->max_held + r->max_replay; k++) {
+        if (held[k].off != s.off || held[k].gen != s.gen) continue;
+        bool sure = k >= r->max_held || (held[k].flags & AMC_HELD_SURE);
+        found = sure ? 2 : (found ? found : 1);
     }
     return found;
 }
