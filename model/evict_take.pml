@@ -17,6 +17,8 @@
  * free), never twice, and at the end it is released iff somebody dequeued the slot (no
  * leak). -DNO_HELD_CHECK drops the held-list test from the cleaner's rule; -DNO_TENTATIVE
  * treats a tentative entry as not held: the model finds the use-after-free in both.
+ * One receiver incarnation: a later one that holds the sample by replay (which the
+ * cleaner's rule also counts as held) is covered by the crash test, not here.
  * Run: model/check.sh DIR evict_take.pml [-DNO_HELD_CHECK]
  */
 byte head = 0;        /* the link's consumer index; the sample is at 0, tail is 1 */
