@@ -37,6 +37,12 @@ bool  am_block_owned(am_arena *a, const void *p);
  * if that allocation is no longer live. */
 void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload);
 
+/* Take over the disowned live block {off, gen} (a sample that came back to its
+ * sender): it becomes this handle's, as if just allocated, with a new generation (so
+ * no old reference to it names it any more; the new one is stored in *new_gen). NULL if
+ * it is not that live, disowned, single-reference block. */
+void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, uint32_t *new_gen, size_t *payload);
+
 /* am_ack, but a last reference always goes on the sector's deferred stack rather than
  * being merged now: for a receiver freeing blocks a sender on another CPU allocates
  * from, so that the free touches one cache line of the sector, not its lists. */
@@ -80,7 +86,9 @@ int   am_ack_deferred(am_arena *a, void *p);
     X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
     X(CH_DESTROY_DYING, "destroy: channel DYING with no port, block not yet freed")     \
     X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared") \
-    X(CH_TX_DROPPED, "cleanup: a sender's history and receivers let go, tx not freed")
+    X(CH_TX_DROPPED, "cleanup: a sender's history and receivers let go, tx not freed") \
+    X(CH_RET_PUSHED, "ack: block put on the return ring, held entry not yet cleared")  \
+    X(CH_RET_TAKEN, "cache: block dequeued from the return ring, not yet adopted")
 enum {
 #define AM_CP_ENUM(id, text) AM_CP_##id,
     AM_CRASH_POINT_LIST(AM_CP_ENUM)

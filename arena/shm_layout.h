@@ -118,7 +118,8 @@ typedef struct am_sector {
     _Atomic uint32_t fl_bitmap;
     _Atomic uint32_t corrupt;   /* 1 once repair found the chain unusable              */
     _Atomic uint32_t sl_bitmap[AM_FL_COUNT];
-    _Atomic uint32_t alloc_gen; /* allocation counter, copied into am_block.gen        */
+    _Atomic uint32_t alloc_gen; /* allocation counter, copied into am_block.gen:
+                                   fetch_add by the lock holder or am_block_adopt */
     _Atomic uint32_t heads[AM_FL_COUNT][AM_SL_COUNT]; /* free-list heads, offset / 16 */
     _Atomic uint64_t free_bytes;
     _Atomic uint64_t free_blocks;

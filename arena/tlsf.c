@@ -243,8 +243,8 @@ int am_tlsf_alloc(am_arena *a, unsigned k, uint64_t need, uint64_t *out)
     /* Owner before state: a block that reads ALLOCATED always names its owner. */
     atomic_store_explicit(&b->owner, a->slot + 1, memory_order_relaxed);
     atomic_store_explicit(&b->pend, 0, memory_order_relaxed);
-    uint32_t gen = atomic_load_explicit(&s->alloc_gen, memory_order_relaxed) + 1;
-    atomic_store_explicit(&s->alloc_gen, gen, memory_order_relaxed);
+    /* An RMW: am_block_adopt draws generations from the same counter without the lock. */
+    uint32_t gen = atomic_fetch_add_explicit(&s->alloc_gen, 1, memory_order_relaxed) + 1;
     atomic_store_explicit(&b->gen, gen, memory_order_relaxed);
     atomic_store_explicit(&b->st, AM_ST_MAKE(AM_BLK_ALLOCATED, 1), memory_order_release);
     AM_CRASH_POINT(ALLOC_DONE);

@@ -13,6 +13,7 @@
  *   link.c       links: a sender's view of its receivers, creating links, freeing rx
  *   sample.c     a sample's life: loan, send, evict, and the publisher's history
  *   recv.c       take and ack on a receiving port
+ *   cache.c      the block cache: samples back to their sender for reuse
  *   schema.c     the schema a typed publisher records with its topic
  *   wait.c       spinning, futex sleep and wake
  *   waitset.c    one thread waiting on many ports (futex_waitv)
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include "arena_api.h"
 #include "channel_layout.h"
+#include "ring.h"
 
 CK_RING_PROTOTYPE(amc, amc_slot)
 
@@ -37,6 +39,7 @@ typedef struct amc_view {
     uint32_t        policy;
     uint32_t        role;
     unsigned        head;    /* the link's c_head when last read                    */
+    unsigned        ret_tail; /* its return ring's p_tail when last read             */
     uint64_t        rx_ref;
     amc_rx         *rx;
     amc_link       *link;    /* NULL until the first send creates it                 */
@@ -51,6 +54,8 @@ typedef struct amc_in {
     amc_link  *link;
     amc_slot  *slots;
     uint32_t   mask;
+    unsigned   tail;         /* the link's p_tail when last read                    */
+    unsigned   ret_head;     /* its return ring's c_head when last read             */
 } amc_in;
 
 /* A port attached to a channel, in this process. */
@@ -75,6 +80,7 @@ typedef struct amc_conn {
     unsigned   nreplay, replay_next;
     unsigned   next_in;      /* round robin over links                              */
     uint64_t   received;
+    unsigned   empty_takes;  /* takes that found nothing (a sweep every 1024)       */
     amc_in     in[AM_MAX_PORTS];
     /* sending side */
     amc_tx    *tx;
@@ -83,6 +89,9 @@ typedef struct amc_conn {
     uint64_t   last_gc_ns;
     unsigned   gc_tick;
     uint64_t   role_ports[AMC_ROLES]; /* ports with a view, by role (not our own)  */
+    uint64_t   linked;       /* views whose link exists (the block cache looks there) */
+    unsigned   cache_next;   /* the view whose return ring served the last loan     */
+    uint64_t   cache_mark_ns; /* when the links were last marked active             */
     amc_view   views[AM_MAX_PORTS];
 } amc_conn;
 
@@ -157,6 +166,8 @@ int  amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned free
 /* Drop holder `bit` of sample s (freeing the block if it was the last). 0, AM_EINVAL
  * (not a holder), AM_ECORRUPT (not a live sample). */
 int  amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover);
+/* Free sample m whose last holder is gone. 0 or AM_ECORRUPT. */
+int  amc_free_sample(am_arena *a, amc_msg *m);
 /* The live sample block a slot names (NULL if it is not one), with its payload size. */
 amc_msg *amc_sample_at(am_arena *a, amc_slot s, size_t *size);
 
@@ -252,6 +263,31 @@ int  amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns);
 int  amc_ack(amc_conn *c, unsigned ix, uint64_t off);
 /* Samples waiting for this port (queued in its links, and replayed). */
 unsigned amc_queued(amc_conn *c);
+/* The link from sender index j into this port (looked up and validated once). */
+amc_in *amc_in_link(amc_conn *c, unsigned j);
+
+/* ---- cache.c: the block cache */
+/* Receiver: the ack that dropped the last hold on m (held entry ix) gives the block
+ * back to its sender. false: it cannot (the caller frees it). */
+bool  amc_ret_push(amc_conn *c, unsigned ix, const amc_msg *m);
+/* Did a receiver that died while returning s (its held entry says RETURNING) put it
+ * on the return ring? Then it is not its to free. */
+bool  amc_ret_landed(am_arena *a, amc_rx *r, amc_slot s);
+/* Sender: a returned block of at least `need` bytes (sample header included), adopted
+ * as a loan; NULL if none fits. */
+void *amc_cache_loan(amc_conn *c, size_t need);
+/* Sender, after a send at `now`: tell receivers its returns are wanted. */
+void  amc_cache_mark(amc_conn *c, uint64_t now);
+/* Sender: free what came back on view t's link (it stops sending there). */
+void  amc_cache_flush(amc_conn *c, unsigned t);
+/* Receiver: free returned blocks its senders left (idle, or gone). */
+void  amc_cache_sweep(amc_conn *c, uint64_t now);
+/* After the death of port i's owner (arena stamp `stamp`): finish its return-ring
+ * record and release the ring's lock. */
+void  amc_ret_settle(am_arena *a, amc_chan *ch, unsigned i, uint64_t stamp);
+/* The last user of an rx block: free what is on link l's return ring, each through
+ * entry *tmp (receiver port i returned them). */
+void  amc_ret_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i);
 
 /* ---- schema.c: the schema a typed publisher records with its topic */
 /* Its bytes and length, or NULL if none is recorded (or it is bad). Reads only. */

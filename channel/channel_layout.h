@@ -39,7 +39,7 @@
 #define AMC_CHAN_MAGIC 0x324e414843544d41ull /* "AMTCHAN2" */
 #define AMC_TX_MAGIC   0x3158544443544d41ull /* "AMTDTX1"  */
 #define AMC_RX_MAGIC   0x3158524443544d41ull /* "AMTDRX1"  */
-#define AMC_LINK_MAGIC 0x314b4e4c43544d41ull /* "AMTLNK1"  */
+#define AMC_LINK_MAGIC 0x324b4e4c43544d41ull /* "AMTLNK2"  */
 
 /* A reference to a live arena block: its payload offset and the arena's allocation
  * generation of it, so a reused block is never mistaken for the one named. Rings carry
@@ -52,6 +52,8 @@ struct amc_slot {
 };
 typedef struct amc_slot amc_slot;
 #define AMC_HELD_SURE 1u /* the take's dequeue CAS succeeded: the sample is held */
+#define AMC_HELD_RETURNING 2u /* the ack dropped the last hold and is putting the block
+                                 on its link's return ring (see amc_ret_settle)       */
 
 /* A block reference in one word (gen << 32 | off / 16): replaced with a single store
  * or CAS. */
@@ -109,18 +111,36 @@ typedef struct amc_msg {
  * (ck_ring_trydequeue_spmc): the receiver, its cleaner, the sender evicting the oldest
  * for a DROP_OLDEST receiver. Created by the sender (owned while it is formatted,
  * named in the rx block by CAS, then disowned); freed with its rx block. It outlives
- * the sender that created it: the next sender on that index goes on producing. */
+ * the sender that created it: the next sender on that index goes on producing.
+ *
+ * The return ring goes the other way (docs/channel-design.md, "The block cache"): when
+ * the receiver drops the last hold on a sample from this link's sender index, it puts
+ * the block here instead of freeing it, and the sender reuses it for a later loan.
+ * Producer: the receiver (on ack). Consumer: whoever holds ret_lock, a try-lock nobody
+ * ever waits for: the sender when it loans or closes, or the receiver sweeping blocks
+ * its sender has left for AMC_CACHE_IDLE_NS; a dead holder's lock is released only by
+ * its port's cleaner, after settling its in-flight record (AMC_REC_RETURN). */
 typedef struct amc_link {
     uint64_t magic;
     uint32_t depth;             /* ring slots, a power of two: written before it is named */
     uint32_t pad;
-    uint8_t  pad0[AMC_LINE - 16];
+    _Atomic uint64_t ret_active_ns; /* the sender: am_now_ns of a recent send, stored at
+                                   most every AMC_CACHE_MARK_NS (relaxed; a hint)      */
+    uint8_t  pad0[AMC_LINE - 24];
     struct ck_ring ring;        /* c_head: consumers' line; p_tail: the producer's line  */
     uint8_t  pad1[AMC_LINE - sizeof(struct ck_ring) % AMC_LINE];
-    /* amc_slot slots[depth]; */
+    _Atomic uint64_t ret_lock;  /* stamp of the return ring's consumer, CAS 0 -> stamp,
+                                   stored 0 (release) by it or by its dead port's cleaner */
+    uint8_t  pad2[AMC_LINE - 8];
+    struct ck_ring ret;         /* the return ring: c_head the ret_lock holder's (it
+                                   shares ck_ring's first line), p_tail the receiver's  */
+    uint8_t  pad3[AMC_LINE - sizeof(struct ck_ring) % AMC_LINE];
+    /* amc_slot slots[depth];     the forward ring's
+     * amc_slot ret_slots[depth]; the return ring's */
 } amc_link;
 static inline amc_slot *amc_link_slots(amc_link *l) { return (amc_slot *)(l + 1); }
-static inline size_t amc_link_bytes(uint32_t depth) { return sizeof(amc_link) + (size_t)depth * sizeof(amc_slot); }
+static inline amc_slot *amc_link_ret_slots(amc_link *l) { return amc_link_slots(l) + l->depth; }
+static inline size_t amc_link_bytes(uint32_t depth) { return sizeof(amc_link) + 2 * (size_t)depth * sizeof(amc_slot); }
 
 /* ------------------------------------------------------------------ rx blocks
  * One per receiving port, allocated by it when it attaches. `users` is a holder word:
@@ -184,14 +204,16 @@ static inline size_t amc_tx_bytes(uint32_t hist_cap) { return sizeof(amc_tx) + (
  * The in-flight record of a port's owner: what it was doing when it died, so that its
  * cleaner can finish it (a send that got past disown always completes) or see that it
  * never happened. Written only by the owner. */
-enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2 };
+enum { AMC_REC_NONE = 0, AMC_REC_SEND = 1, AMC_REC_EVICT = 2, AMC_REC_RETURN = 3 };
 typedef struct amc_record {
     _Atomic uint32_t op;        /* release after the fields below                      */
     uint32_t port;              /* EVICT: the receiver port                             */
     uint64_t targets;           /* SEND: receiving ports, as owe bits (+ AMC_OWE_HIST)   */
-    amc_slot sample;            /* SEND: the sample; EVICT: what the CAS would dequeue  */
-    uint64_t link;              /* EVICT: the link's ref                                */
-    uint32_t pos;               /* EVICT: the c_head value the CAS expects              */
+    amc_slot sample;            /* SEND: the sample; EVICT: what the CAS would dequeue;
+                                   RETURN: the block at the return ring's c_head         */
+    uint64_t link;              /* EVICT, RETURN: the link's ref                         */
+    uint32_t pos;               /* EVICT: the c_head value the CAS expects; RETURN: the
+                                   return ring's c_head before the dequeue              */
     uint32_t pad;
 } amc_record;
 
@@ -231,7 +253,8 @@ typedef struct amc_port {
     _Atomic uint64_t dropped;   /* any sender (drops it made for this receiver), owner   */
     _Atomic uint64_t timeouts;  /* owner                                                 */
     _Atomic uint64_t late;      /* owner (clients)                                       */
-    uint64_t pad2[3];
+    _Atomic uint64_t reused;    /* owner: loans served by a block that came back        */
+    uint64_t pad2[2];
     amc_record rec;             /* the owner's in-flight record                          */
     uint8_t  pad3[AMC_LINE - sizeof(amc_record) % AMC_LINE];
 } amc_port;

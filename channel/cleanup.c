@@ -10,7 +10,8 @@
  * and a paused cleaner delays only this port's cleanup, which nobody waits for.
  *
  *   1. state RELEASING, version moves: senders drop their views of it;
- *   2. a sender's part: finish its in-flight record, release its history, let go of
+ *   2. a dead owner's return-ring record settled and that ring unlocked (cache.c);
+ *      a sender's part: finish its in-flight record, release its history, let go of
  *      every rx block it sends to, free its tx block;
  *   3. a receiver's part: release its held and replay lists, drain its links, drop its
  *      own bit on its rx block (the last user frees the block and the links);
@@ -104,6 +105,7 @@ int amc_port_release(am_arena *a, amc_chan *ch, unsigned i)
     }
     atomic_store_explicit(&p->state, AMC_PORT_RELEASING, memory_order_release);
     atomic_fetch_add_explicit(&ch->version, 1, memory_order_acq_rel);
+    if (!owner_alive) amc_ret_settle(a, ch, i, stamp);
     if (!release_sender(a, ch, i, owner_alive)) {
         atomic_store_explicit(&p->cleaner, 0, memory_order_release);    /* a later gc goes on */
         return AM_EAGAIN;

@@ -41,6 +41,11 @@ int amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool reco
     int d = amc_drop(&m->owe, AMC_OWE_HOLDERS, bit, freer, recover);
     if (d != AMC_DROP_FREE) return d == AMC_DROP_NONE && !recover ? AM_EINVAL : 0;
     AM_CRASH_POINT(CH_ACK_CLEARED);
-    /* Deferred: the sender's next allocation in that sector merges it, on its own CPU. */
+    return amc_free_sample(a, m);
+}
+
+int amc_free_sample(am_arena *a, amc_msg *m)
+{
+    /* Deferred: the next allocation in that sector merges it, on its own CPU. */
     return am_ack_deferred(a, m) == 0 ? 0 : AM_ECORRUPT;
 }

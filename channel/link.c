@@ -94,7 +94,10 @@ void amc_rx_release_own(am_arena *a, amc_rx *r)
     uint64_t bit = 1ull << i;
     amc_slot *held = amc_rx_held(r);         /* the replay list follows it: both at once */
     for (uint32_t k = 0; k < r->max_held + r->max_replay; k++) {
-        if (held[k].off) (void)amc_release(a, held[k], bit, i + 1, true);
+        /* An ack cut short while returning the block: if it reached the return ring,
+         * it is no longer this port's to free. */
+        bool returned = k < r->max_held && (held[k].flags & AMC_HELD_RETURNING) && amc_ret_landed(a, r, held[k]);
+        if (held[k].off && !returned) (void)amc_release(a, held[k], bit, i + 1, true);
         AM_CRASH_POINT(CH_CLEAN_HELD);
         held[k].off = 0;
     }
@@ -116,6 +119,7 @@ static void rx_free(am_arena *a, amc_rx *r)
         uint32_t owner = 0;
         amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), r->depth, &owner);
         if (!l || owner != 0) continue;      /* owned by a dead creator: the arena frees it */
+        amc_ret_drain(a, l, &amc_rx_held(r)[0], r->port);
         atomic_store_explicit(&r->links[j], 0, memory_order_relaxed);
         (void)am_ack(a, l);
     }
@@ -137,6 +141,8 @@ static void view_drop(amc_conn *c, unsigned t)
 {
     amc_view *v = &c->views[t];
     if (v->gen == 0) return;
+    amc_cache_flush(c, t);                   /* while we still hold the rx block */
+    c->linked &= ~(1ull << t);
     uint64_t ref = v->rx_ref;
     *v = (amc_view){ 0 };
     amc_rx_drop(c->a, ref, 1ull << c->port, c->port + 1, false);
@@ -159,7 +165,8 @@ static bool view_take(amc_conn *c, unsigned t, uint32_t gen, uint32_t role, uint
             return false;
         }
     } while (!atomic_compare_exchange_weak_explicit(&r->users, &u, u | me, memory_order_acq_rel, memory_order_acquire));
-    c->views[t] = (amc_view){ gen, r->depth - 1, r->cap, policy, role, 0, ref, r, NULL, 0, NULL };
+    c->views[t] = (amc_view){ .gen = gen, .mask = r->depth - 1, .cap = r->cap, .policy = policy, .role = role,
+                              .rx_ref = ref, .rx = r };
     return true;
 }
 
@@ -206,6 +213,7 @@ amc_link *amc_view_link(amc_conn *c, unsigned t)
         l->magic = AMC_LINK_MAGIC;
         l->depth = depth;
         ck_ring_init(&l->ring, depth);
+        ck_ring_init(&l->ret, depth);
         amc_slot s = { 0, 0, 0 };
         (void)am_block_identify(c->a, l, &s.off, &s.gen, NULL);
         if (!atomic_compare_exchange_strong_explicit(&r->links[c->port], &cur, amc_ref_pack(s), memory_order_acq_rel,
@@ -218,8 +226,10 @@ amc_link *amc_view_link(amc_conn *c, unsigned t)
         atomic_fetch_or_explicit(&r->linked, 1ull << c->port, memory_order_release);
     }
     v->link = l;
+    c->linked |= 1ull << t;
     v->link_ref = atomic_load_explicit(&r->links[c->port], memory_order_acquire);
     v->slots = amc_link_slots(l);
     v->head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
+    v->ret_tail = atomic_load_explicit((_Atomic unsigned *)&l->ret.c_head, memory_order_acquire);
     return l;
 }

@@ -16,14 +16,15 @@
  */
 #include "channel_internal.h"
 
-/* The link from sender j (looked up and validated the first time). */
-static amc_in *in_link(amc_conn *c, unsigned j)
+amc_in *amc_in_link(amc_conn *c, unsigned j)
 {
     amc_in *in = &c->in[j];
     if (!in->link) {
         amc_link *l = amc_link_at(c->a, atomic_load_explicit(&c->rx->links[j], memory_order_acquire), c->depth, NULL);
         if (!l) return NULL;
-        *in = (amc_in){ l, amc_link_slots(l), c->depth - 1 };
+        unsigned head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
+        unsigned ret_head = atomic_load_explicit((_Atomic unsigned *)&l->ret.c_head, memory_order_acquire);
+        *in = (amc_in){ l, amc_link_slots(l), c->depth - 1, head, ret_head };
     }
     return in;
 }
@@ -33,7 +34,7 @@ unsigned amc_queued(amc_conn *c)
     unsigned n = c->nreplay - c->replay_next;
     uint64_t linked = atomic_load_explicit(&c->rx->linked, memory_order_acquire);
     for (uint64_t m = linked; m; m &= m - 1) {
-        amc_in *in = in_link(c, (unsigned)__builtin_ctzll(m));
+        amc_in *in = amc_in_link(c, (unsigned)__builtin_ctzll(m));
         if (!in) continue;
         unsigned q = amc_link_queued(in->link);
         n += q <= in->mask ? q : 0;                       /* a scribbled index: none */
@@ -71,13 +72,13 @@ static int dequeue(amc_conn *c, unsigned k)
     for (int h = 0; h < 2; h++) {
         for (uint64_t m = order[h]; m; m &= m - 1) {
             unsigned j = (unsigned)__builtin_ctzll(m);
-            amc_in *in = in_link(c, j);
+            amc_in *in = amc_in_link(c, j);
             if (!in) continue;
             if (in->link->ring.mask != in->mask) {
                 none = AM_ECORRUPT;
                 continue;
             }
-            if (ck_ring_trydequeue_spmc_amc(&in->link->ring, in->slots, &c->held[k])) {
+            if (amc_ring_take(&in->link->ring, in->slots, in->mask, &c->held[k], &in->tail)) {
                 atomic_store_explicit((_Atomic uint32_t *)&c->held[k].flags, AMC_HELD_SURE, memory_order_release);
                 AM_CRASH_POINT(CH_TAKE_HELD);
                 c->next_in = j + 1 < AM_MAX_PORTS ? j + 1 : 0;
@@ -96,6 +97,7 @@ static int take(amc_conn *c, amc_got *got)
     int rc = free_held(c, &k);
     if (rc) return rc;
     rc = dequeue(c, k);
+    if (rc == 0 && (++c->empty_takes & 1023) == 0) amc_cache_sweep(c, am_now_ns());
     if (rc <= 0) return rc == 0 ? AM_ETIMEDOUT : rc;
     amc_wake_senders(c->me);
     amc_slot s = c->held[k];
@@ -122,10 +124,16 @@ int amc_ack(amc_conn *c, unsigned ix, uint64_t off)
 {
     if (!amc_usable(c)) return AM_EINVAL;
     if (ix >= c->max_held || off == 0 || c->held[ix].off != off) return AM_EINVAL;
-    int rc = amc_release(c->a, c->held[ix], 1ull << c->port, c->port + 1, false);
+    amc_msg *m = amc_sample_at(c->a, c->held[ix], NULL);
+    int d = m ? amc_drop(&m->owe, AMC_OWE_HOLDERS, 1ull << c->port, c->port + 1, false) : AMC_DROP_NONE;
+    int rc = d == AMC_DROP_NONE ? AM_ECORRUPT : 0;
+    if (d == AMC_DROP_FREE) {
+        AM_CRASH_POINT(CH_ACK_CLEARED);
+        if (!amc_ret_push(c, ix, m)) rc = amc_free_sample(c->a, m);
+    }
     c->held[ix].off = 0;
     c->nheld--;
-    return rc == AM_EINVAL ? AM_ECORRUPT : rc;
+    return rc;
 }
 
 int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
@@ -145,6 +153,7 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
             amc_relax(i >> 5);                            /* let the one we wait for run */
             continue;
         }
+        amc_cache_sweep(c, now);                          /* going to sleep: idle */
         uint32_t w = atomic_load_explicit(&p->wake, memory_order_acquire);
         atomic_store_explicit(&p->sleeping, 1, memory_order_seq_cst);
         if (amc_queued(c) == 0) amc_futex_wait(&p->wake, w, deadline, UINT64_MAX);

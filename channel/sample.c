@@ -14,8 +14,8 @@
  *   4. one enqueue per target on the link from this sender (it is the link's only
  *      producer: a single commit store each), then the history;
  *   5. the record is cleared, sleeping receivers woken.
- * Receivers release their bits; the last one frees the block into its sector's
- * deferred stack, which the sender's next allocation in that sector merges.
+ * Receivers release their bits; the last one gives the block back to the sender on
+ * its link's return ring (cache.c), or frees it into its sector's deferred stack.
  */
 #include <string.h>
 #include "channel_internal.h"
@@ -28,8 +28,9 @@ int amc_loan(amc_conn *c, size_t size, void **payload)
     *payload = NULL;
     if (!amc_usable(c)) return AM_EINVAL;
     if (size > AM_MAX_SIZE) return AM_ETOOBIG;
-    void *blk;
-    int rc = am_try_alloc(c->a, size + AMC_MSG_HDR, &blk);
+    /* A block that came back from a receiver first: no allocator work. */
+    void *blk = c->tx ? amc_cache_loan(c, size + AMC_MSG_HDR) : NULL;
+    int rc = blk ? 0 : am_try_alloc(c->a, size + AMC_MSG_HDR, &blk);
     if (rc) return rc;
     memset(blk, 0, AMC_MSG_HDR);
     *payload = (uint8_t *)blk + AMC_MSG_HDR;
@@ -224,6 +225,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
 
     uint64_t holders = targets | (to->history && c->tx->hist_cap ? AMC_OWE_HIST : 0);
     m->send_ns = am_now_ns();
+    amc_cache_mark(c, m->send_ns);
     m->from = c->port;
     m->from_gen = c->port_gen;
     if (holders == 0) {                      /* nobody to give it to */
@@ -245,7 +247,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     for (uint64_t m2 = targets; m2; m2 &= m2 - 1) {
         unsigned t = (unsigned)__builtin_ctzll(m2);
         amc_view *v = &c->views[t];
-        if (v->link->ring.mask != v->mask || !ck_ring_enqueue_spmc_amc(&v->link->ring, v->slots, &s)) {
+        if (!amc_ring_put(&v->link->ring, v->slots, v->mask, v->cap, &s, &v->head)) {
             targets &= ~(1ull << t);         /* only a scribbled-on link gets here */
             (void)amc_release(a, s, 1ull << t, AMC_FREER_SENDER(t), false);
         }

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ring.h — the hot-path operations on a link's rings, with cached indexes.
+ *
+ * The rings are Concurrency Kit's (struct ck_ring: c_head on the consumers' line,
+ * p_tail on the producer's) and ck_ring's own calls still serve the cold paths (drains,
+ * eviction, repair). These two do the same steps, with the same fences, but keep a
+ * private copy of the *other* side's index and re-read it only when the copy says the
+ * ring is full (producer) or empty (consumer). Indexes only move forward, so a stale
+ * copy never overstates the room or the contents; what it saves is a read of a line
+ * the other process writes on every message. `mask` is the caller's validated copy,
+ * never the ring's (which shared memory could have scribbled on).
+ */
+#ifndef AMC_RING_H
+#define AMC_RING_H
+
+#include "channel_layout.h"
+
+/* The producer (the only one): put *s if fewer than `cap` are queued. */
+static inline bool amc_ring_put(struct ck_ring *r, amc_slot *slots, unsigned mask, unsigned cap, const amc_slot *s,
+                                unsigned *head)
+{
+    unsigned tail = r->p_tail;                       /* only we write it */
+    if (tail - *head >= cap) {
+        *head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+        if (tail - *head >= cap) return false;
+    }
+    slots[tail & mask] = *s;
+    /* The slot before the index that publishes it (pairs with the consumer's acquire
+     * load of p_tail). */
+    atomic_store_explicit((_Atomic unsigned *)&r->p_tail, tail + 1, memory_order_release);
+    return true;
+}
+
+/* A consumer: copy the oldest slot into *out, then claim it by CAS on c_head (other
+ * consumers may race for it). false: empty, or the CAS lost (*out is then stale and
+ * the caller must not keep it). */
+static inline bool amc_ring_take(struct ck_ring *r, const amc_slot *slots, unsigned mask, amc_slot *out,
+                                 unsigned *tail)
+{
+    unsigned head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+    if ((int)(*tail - head) <= 0) {
+        *tail = atomic_load_explicit((_Atomic unsigned *)&r->p_tail, memory_order_acquire);
+        if ((int)(*tail - head) <= 0) return false;
+    }
+    *out = slots[head & mask];
+    /* The copy before the claim (acq_rel: a producer reusing the slot after it sees
+     * the new c_head cannot overwrite what we are still reading). */
+    return atomic_compare_exchange_strong_explicit((_Atomic unsigned *)&r->c_head, &head, head + 1,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+#endif
