@@ -111,6 +111,7 @@ typedef struct am_pub_stats {
     uint64_t dropped;         /* deliveries skipped by a dropping subscriber       */
     uint64_t timeouts;        /* sends that timed out on a full blocking queue     */
     uint32_t subscribers;     /* subscribers attached now                          */
+    uint64_t reused;          /* sends whose block was reused from the publisher's cache */
 } am_pub_counts;
 
 typedef struct am_sub_stats {
