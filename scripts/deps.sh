@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Install the Debian packages atomicmatrix needs to build and test, if missing.
-# Sourced or run by scripts/demo.sh and scripts/test.sh; needs root only when
+# Run by scripts/demo.sh and scripts/test.sh; needs root only when
 # something is missing.
+#   scripts/deps.sh           what the build and the tests need (AM_PACKAGES)
+#   scripts/deps.sh --bench   also what the benchmarks can use (AM_BENCH_PACKAGES:
+#                             libzmq3-dev adds the ZeroMQ rows to bench_channel);
+#                             AM_DEPS_BENCH=1 in the environment does the same.
+# The tests never need AM_BENCH_PACKAGES: without them the benchmarks build and run
+# with fewer baselines.
 set -euo pipefail
 
 AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian)
+AM_BENCH_PACKAGES=(libzmq3-dev)
+
+wanted=("${AM_PACKAGES[@]}")
+for arg in "$@"; do
+    case "$arg" in
+        --bench) AM_DEPS_BENCH=1 ;;
+        *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+    esac
+done
+[ "${AM_DEPS_BENCH:-0}" = 1 ] && wanted+=("${AM_BENCH_PACKAGES[@]}")
 
 missing=()
-for p in "${AM_PACKAGES[@]}"; do
+for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
