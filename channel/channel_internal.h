@@ -202,7 +202,8 @@ static inline bool amc_view_room(amc_view *v)
     struct ck_ring *r = &v->link->ring;
     unsigned tail = r->p_tail;
     if (tail - v->head < v->cap) return true;
-    v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+    /* seq_cst: a blocked sender's half of the room_wanted handshake (amc_wake_senders) */
+    v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_seq_cst);
     return tail - v->head < v->cap;
 }
 static inline unsigned amc_link_queued(amc_link *l)
@@ -315,11 +316,15 @@ static inline void amc_wake_receiver(amc_port *p)
         amc_futex_wake(&p->wake);
     }
 }
-/* After taking from port p: wake senders that wait for room. */
-static inline void amc_wake_senders(amc_port *p)
+/* After taking from port p: wake senders that wait for room. A blocked sender stores
+ * room_wanted (seq_cst), then looks at c_head (seq_cst, amc_view_room); the receiver
+ * moved c_head by a seq_cst CAS (amc_ring_take) and then loads room_wanted (seq_cst):
+ * in the single order of those four, one side sees the other. A take from the replay
+ * list moved no c_head: `fence` asks for a full fence instead. */
+static inline void amc_wake_senders(amc_port *p, bool fence)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&p->room_wanted, memory_order_relaxed)) {
+    if (fence) atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->room_wanted, memory_order_seq_cst)) {
         atomic_store_explicit(&p->room_wanted, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->room, 1, memory_order_release);
         amc_futex_wake(&p->room);

@@ -53,15 +53,15 @@ static int free_held(amc_conn *c, unsigned *k)
     return 0;
 }
 
-/* Dequeue the next sample into held[k]: 1 got one, 0 nothing queued, AM_ECORRUPT
- * nothing but a link that was scribbled on. */
+/* Dequeue the next sample into held[k]: 1 got one from a link, 2 from the replay
+ * list, 0 nothing queued, AM_ECORRUPT nothing but a link that was scribbled on. */
 static int dequeue(amc_conn *c, unsigned k)
 {
     if (c->replay_next < c->nreplay) {
         c->held[k] = c->replay[c->replay_next];
         c->held[k].flags = AMC_HELD_SURE;
         c->replay[c->replay_next++].off = 0;
-        return 1;
+        return 2;
     }
     uint64_t linked = atomic_load_explicit(&c->rx->linked, memory_order_acquire);
     if (!linked) return 0;
@@ -99,7 +99,7 @@ static int take(amc_conn *c, amc_got *got)
     rc = dequeue(c, k);
     if (rc == 0 && (++c->empty_takes & 1023) == 0) amc_cache_sweep(c, am_now_ns());
     if (rc <= 0) return rc == 0 ? AM_ETIMEDOUT : rc;
-    amc_wake_senders(c->me);
+    amc_wake_senders(c->me, rc == 2);
     amc_slot s = c->held[k];
     uint32_t owner;
     size_t sz;

@@ -44,10 +44,12 @@ static inline bool amc_ring_take(struct ck_ring *r, const amc_slot *slots, unsig
         if ((int)(*tail - head) <= 0) return false;
     }
     *out = slots[head & mask];
-    /* The copy before the claim (acq_rel: a producer reusing the slot after it sees
-     * the new c_head cannot overwrite what we are still reading). */
+    /* The copy before the claim (release: a producer reusing the slot after it sees
+     * the new c_head cannot overwrite what we are still reading); seq_cst also makes
+     * it the receiver's half of the room_wanted handshake (amc_wake_senders), which
+     * costs nothing more where a CAS is a full barrier anyway (x86). */
     return atomic_compare_exchange_strong_explicit((_Atomic unsigned *)&r->c_head, &head, head + 1,
-                                                   memory_order_acq_rel, memory_order_relaxed);
+                                                   memory_order_seq_cst, memory_order_relaxed);
 }
 
 #endif
