@@ -637,13 +637,13 @@ typedef struct cmd { int op, row; } cmd;
  * atomicmatrix throughput rows). */
 typedef struct pubcache { uint64_t sent, reused; double ns; } pubcache;
 
-/* am_pub_stats may not fill every field (reused is newer than the call): zero first. */
-static am_pub_counts pub_counts(const ep *e)
+/* The publisher's sends and cache hits so far (zero without a publisher). */
+static pubcache pub_counts(const ep *e)
 {
     am_pub_counts c;
     memset(&c, 0, sizeof c);
     if (e->pub) (void)am_pub_stats(e->pub, &c);
-    return c;
+    return (pubcache){ .sent = c.sent, .reused = e->pub ? am_pub_reused(e->pub) : 0 };
 }
 
 static int lat_ping(const transport *t, ep *e, const msg *m, const row *r, double *out)
@@ -668,7 +668,7 @@ static int lat_pong(const transport *t, ep *e, const msg *m, const row *r)
 static int tput_side(const transport *t, ep *e, const msg *m, const msg *ack, const row *r, int side, double *out,
                      pubcache *pc)
 {
-    am_pub_counts c0 = { 0 };
+    pubcache c0 = { 0 };
     double ns = 0;
     for (int b = -1; b < r->count; b++) {
         int n = b < 0 ? r->warm : r->n;
@@ -685,7 +685,7 @@ static int tput_side(const transport *t, ep *e, const msg *m, const msg *ack, co
         }
     }
     if (side == 0) {
-        am_pub_counts c1 = pub_counts(e);
+        pubcache c1 = pub_counts(e);
         *pc = (pubcache){ .sent = c1.sent - c0.sent, .reused = c1.reused - c0.reused, .ns = ns };
     }
     return 0;
@@ -1115,7 +1115,7 @@ static void targets(target t[NTARGETS])
 }
 
 /* The publisher's block cache, for the atomicmatrix throughput rows: sends whose block
- * came back from a receiver (am_pub_stats reused), over the timed batches of all rounds. */
+ * came back from a receiver (am_pub_reused), over the timed batches of all rounds. */
 static double cache_hits_per_s(const row *r) { return r->ns > 0 ? (double)r->reused * 1e9 / r->ns : 0; }
 static double cache_hit_fraction(const row *r) { return r->sent ? (double)r->reused / (double)r->sent : 0; }
 
@@ -1123,7 +1123,7 @@ static int has_cache(const row *r) { return r->test == T_TPUT && !r->na && XPORT
 
 static void print_cache(void)
 {
-    printf("\npublisher block cache: sends whose block was reused (am_pub_stats), timed batches of all rounds\n"
+    printf("\npublisher block cache: sends whose block was reused (am_pub_reused), timed batches of all rounds\n"
            "%-7s %-10s %-14s %10s %10s %8s\n", "size", "mode", "transport", "sends M/s", "hits M/s", "hit %");
     for (int i = 0; i < NROWS; i++) {
         const row *r = &ROWS[i];

@@ -118,8 +118,12 @@ int am_pub_stats(am_pub *p, am_pub_counts *st)
     st->dropped = atomic_load_explicit(&port->dropped, memory_order_relaxed);
     st->timeouts = atomic_load_explicit(&port->timeouts, memory_order_relaxed);
     st->subscribers = count_role(p->c->ch, AMC_ROLE_SUB);
-    st->reused = atomic_load_explicit(&port->reused, memory_order_relaxed);
     return 0;
+}
+
+uint64_t am_pub_reused(am_pub *p)
+{
+    return p ? atomic_load_explicit(&p->c->me->reused, memory_order_relaxed) : 0;
 }
 
 void am_pub_close(am_pub *p)

@@ -111,7 +111,6 @@ typedef struct am_pub_stats {
     uint64_t dropped;         /* deliveries skipped by a dropping subscriber       */
     uint64_t timeouts;        /* sends that timed out on a full blocking queue     */
     uint32_t subscribers;     /* subscribers attached now                          */
-    uint64_t reused;          /* sends whose block was reused from the publisher's cache */
 } am_pub_counts;
 
 typedef struct am_sub_stats {
@@ -142,6 +141,11 @@ AM_API int  am_pub_discard(am_pub *p, void *payload);
 AM_API int  am_pub_publish(am_pub *p, const void *data, size_t len);
 /* Fill *st. 0 or AM_EINVAL. */
 AM_API int  am_pub_stats(am_pub *p, am_pub_counts *st);
+/* Loans served from the publisher's block cache since it opened: blocks its
+ * subscribers gave back and it reused, with no allocation (docs/channels.md). A
+ * function rather than a field of am_pub_counts, which callers allocate: growing it
+ * would break programs built against 0.2. 0 for NULL. */
+AM_API uint64_t am_pub_reused(am_pub *p);
 /* Detach. Loans not sent are freed. NULL is ignored. */
 AM_API void am_pub_close(am_pub *p);
 /* Record a schema with the topic (bytes any tool can read back, e.g. a serialized

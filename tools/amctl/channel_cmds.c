@@ -54,6 +54,29 @@ static void link_look(am_arena *a, amc_link *l, port_view *v)
     }
 }
 
+/* Sender port k's block cache: blocks its receivers gave back on the return rings of
+ * its links, not yet reused (docs/channel-design.md, "The block cache"). */
+static void cache_look(am_arena *a, amc_chan *ch, unsigned k, unsigned *n, uint64_t *bytes)
+{
+    *n = 0;
+    *bytes = 0;
+    for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
+        amc_rx *r = amc_port_rx(a, ch, t, NULL);
+        amc_link *l = r ? amc_link_at(a, atomic_load(&r->links[k]), r->depth, NULL) : NULL;
+        if (!l || l->ret.mask != l->depth - 1) continue;
+        const amc_slot *slots = amc_link_ret_slots(l);
+        unsigned head = atomic_load((_Atomic unsigned *)&l->ret.c_head), tail = atomic_load((_Atomic unsigned *)&l->ret.p_tail);
+        unsigned q = (tail - head) <= l->ret.mask ? tail - head : 0;
+        for (unsigned i = 0; i < q; i++) {
+            uint64_t sz;
+            if (block_at(a, slots[(head + i) & l->ret.mask], &sz)) {
+                (*n)++;
+                *bytes += sz;
+            }
+        }
+    }
+}
+
 static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -141,21 +164,26 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             while (j < npid && by_pid[j].pid != p->pid) j++;
             if (j == npid) by_pid[npid++] = (pid_bytes){ p->pid, 0 };
             by_pid[j].bytes += v.bytes;
+            unsigned cached;
+            uint64_t cached_bytes;
+            cache_look(a, ch, k, &cached, &cached_bytes);
             if (o->json) {
                 printf("%s{\"port\": %u, \"role\": \"%s\", \"pid\": %u, \"alive\": %s, \"queued\": %u, \"held\": %u, "
                        "\"bytes_held\": %llu, \"held_bytes\": %llu, \"queue_block_bytes\": %llu, \"oldest_held_ns\": %llu, "
                        "\"policy\": \"%s\", \"sent\": %llu, "
-                       "\"received\": %llu, \"dropped\": %llu}",
+                       "\"received\": %llu, \"dropped\": %llu, \"reused\": %llu, \"cached\": %u, \"cached_bytes\": %llu}",
                        np ? ", " : "", k, role_name(p->role), p->pid, alive ? "true" : "false", v.queued, v.held,
                        (unsigned long long)v.bytes, (unsigned long long)v.held_bytes, (unsigned long long)v.ring_bytes,
                        (unsigned long long)v.oldest_ns, policy_name(p->policy),
                        (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->received),
-                       (unsigned long long)atomic_load(&p->dropped));
+                       (unsigned long long)atomic_load(&p->dropped), (unsigned long long)atomic_load(&p->reused), cached,
+                       (unsigned long long)cached_bytes);
             } else {
                 printf("  %-10s pid %-7u %-5s", role_name(p->role), p->pid, alive ? "alive" : "DEAD");
                 if (p->role == AMC_ROLE_PUB) {
-                    printf(" sent %llu, dropped %llu\n", (unsigned long long)atomic_load(&p->sent),
-                           (unsigned long long)atomic_load(&p->dropped));
+                    printf(" sent %llu, dropped %llu, reused %llu, cached %u blocks (%llu bytes)\n",
+                           (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->dropped),
+                           (unsigned long long)atomic_load(&p->reused), cached, (unsigned long long)cached_bytes);
                 } else {
                     printf(" queue %u/%u (%s), held %u, %llu bytes held, oldest held %.3f s, received %llu, dropped %llu\n",
                            v.queued, v.cap, policy_name(p->policy), v.held, (unsigned long long)v.bytes,
