@@ -232,15 +232,23 @@ int am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, 
     return 0;
 }
 
-void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, uint32_t *new_gen, size_t *payload)
+/* The live allocation {off, gen}: its payload pointer and block, or NULL. */
+static void *live_block(am_arena *a, uint64_t off, uint32_t gen, block_ref *r)
 {
     void *p = am_ptr(a, off);
-    block_ref r;
-    if (!p || find_block(a, p, &r) != 0) return NULL;
-    if (atomic_load_explicit(&r.b->st, memory_order_acquire) != AM_ST_MAKE(AM_BLK_ALLOCATED, 1) ||
-        atomic_load_explicit(&r.b->gen, memory_order_relaxed) != gen) {
+    if (!p || find_block(a, p, r) != 0) return NULL;
+    if (AM_ST_STATE(atomic_load_explicit(&r->b->st, memory_order_acquire)) != AM_BLK_ALLOCATED ||
+        atomic_load_explicit(&r->b->gen, memory_order_relaxed) != gen) {
         return NULL;
     }
+    return p;
+}
+
+void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload)
+{
+    block_ref r;
+    void *p = live_block(a, off, gen, &r);
+    if (!p || AM_ST_REFS(atomic_load_explicit(&r.b->st, memory_order_acquire)) != 1) return NULL;
     /* The caller took the only reference to it out of a ring nobody else consumes, so
      * nobody frees or adopts it meanwhile; the CAS still refuses a block that someone
      * else owns. Owner first: once the generation moves, a death leaves a block the
@@ -252,7 +260,6 @@ void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, uint32_t *new_gen,
     }
     uint32_t g = atomic_fetch_add_explicit(&a->sectors[r.k].alloc_gen, 1, memory_order_relaxed) + 1;
     atomic_store_explicit(&r.b->gen, g, memory_order_release);
-    *new_gen = g;
     if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
     return p;
 }
@@ -267,13 +274,9 @@ bool am_block_owned(am_arena *a, const void *p)
 
 void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload)
 {
-    void *p = am_ptr(a, off);
     block_ref r;
-    if (!p || find_block(a, p, &r) != 0) return NULL;
-    if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED ||
-        atomic_load_explicit(&r.b->gen, memory_order_relaxed) != gen) {
-        return NULL;
-    }
+    void *p = live_block(a, off, gen, &r);
+    if (!p) return NULL;
     if (owner) *owner = atomic_load_explicit(&r.b->owner, memory_order_acquire);
     if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
     return p;

@@ -39,9 +39,9 @@ void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, s
 
 /* Take over the disowned live block {off, gen} (a sample that came back to its
  * sender): it becomes this handle's, as if just allocated, with a new generation (so
- * no old reference to it names it any more; the new one is stored in *new_gen). NULL if
- * it is not that live, disowned, single-reference block. */
-void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, uint32_t *new_gen, size_t *payload);
+ * no old reference to it names it any more). NULL if it is not that live, disowned,
+ * single-reference block. */
+void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload);
 
 /* am_ack, but a last reference always goes on the sector's deferred stack rather than
  * being merged now: for a receiver freeing blocks a sender on another CPU allocates

@@ -36,11 +36,6 @@
 #define AMC_CACHE_IDLE_NS    10000000ull   /* blocks a sender left 10 ms are swept        */
 #define AMC_CACHE_TRIES       4u           /* returned blocks one loan looks at            */
 
-static inline bool ret_ring_ok(amc_link *l)
-{
-    return l->ret.mask == l->depth - 1 && l->ret.size == l->depth;
-}
-
 /* Nothing to take back? *tail is the caller's copy of the return ring's p_tail. */
 static inline bool ret_empty(amc_link *l, unsigned *tail)
 {
@@ -60,13 +55,13 @@ bool amc_ret_push(amc_conn *c, unsigned ix, const amc_msg *m)
      * that left will not take it back. */
     if (!(atomic_load_explicit(&c->rx->users, memory_order_relaxed) & (1ull << j))) return false;
     amc_in *in = amc_in_link(c, j);
-    if (!in || !ret_ring_ok(in->link)) return false;
+    if (!in) return false;
     amc_link *l = in->link;
     amc_slot s = c->held[ix];
     s.flags = 0;                            /* entries elsewhere carry no flags */
     atomic_store_explicit((_Atomic uint32_t *)&c->held[ix].flags, AMC_HELD_SURE | AMC_HELD_RETURNING,
                           memory_order_release);
-    if (!amc_ring_put(&l->ret, amc_link_ret_slots(l), in->mask, in->mask, &s, &in->ret_head)) {
+    if (!amc_ring_put(&l->ret, amc_link_ret_slots(l, in->mask + 1), in->mask, in->mask, &s, &in->ret_head)) {
         atomic_store_explicit((_Atomic uint32_t *)&c->held[ix].flags, AMC_HELD_SURE, memory_order_relaxed);
         return false;                       /* full: the sender is not taking them */
     }
@@ -78,12 +73,10 @@ bool amc_ret_landed(am_arena *a, amc_rx *r, amc_slot s)
 {
     amc_msg *m = amc_sample_at(a, s, NULL);
     if (!m || m->from >= AM_MAX_PORTS) return false;
-    amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[m->from], memory_order_acquire), r->depth, NULL);
-    if (!l || !ret_ring_ok(l)) return false;
-    unsigned tail = atomic_load_explicit((_Atomic unsigned *)&l->ret.p_tail, memory_order_acquire);
-    amc_slot *last = &amc_link_ret_slots(l)[(tail - 1) & l->ret.mask];
+    uint32_t depth = r->depth;
+    amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[m->from], memory_order_acquire), depth, NULL);
     /* Its returner produced nothing after it: the last entry is the one it put there. */
-    return last->off == s.off && last->gen == s.gen;
+    return l && amc_ring_last_is(&l->ret, amc_link_ret_slots(l, depth), depth - 1, s);
 }
 
 /* ------------------------------------------------------------ taking blocks back */
@@ -111,12 +104,12 @@ static int ret_take(amc_conn *c, amc_link *l, uint64_t ref, unsigned mask, unsig
         n = 0;
         /* Nobody else consumed between our look and the lock (else pos would lie). */
         bool same = atomic_load_explicit((_Atomic unsigned *)&l->ret.c_head, memory_order_acquire) == pos;
-        while (same && (unsigned)n < max && amc_ring_take(&l->ret, amc_link_ret_slots(l), mask, &rec->sample, tail)) {
+        amc_slot *slots = amc_link_ret_slots(l, mask + 1);
+        while (same && (unsigned)n < max && amc_ring_take(&l->ret, slots, mask, &rec->sample, tail)) {
             AM_CRASH_POINT(CH_RET_TAKEN);
             n++;
-            uint32_t gen;
             size_t cap;
-            void *p = am_block_adopt(c->a, rec->sample.off, rec->sample.gen, &gen, &cap);
+            void *p = am_block_adopt(c->a, rec->sample.off, rec->sample.gen, &cap);
             rec->pos = ++pos;               /* before the next dequeue moves c_head */
             if (p && use(c, p, cap, arg)) break;
         }
@@ -161,7 +154,7 @@ void *amc_cache_loan(amc_conn *c, size_t need)
         unsigned t = (unsigned)__builtin_ctzll(from ? from : todo);
         todo &= ~(1ull << t);
         amc_view *v = &c->views[t];
-        if (!ret_ring_ok(v->link) || ret_empty(v->link, &v->ret_tail)) continue;
+        if (ret_empty(v->link, &v->ret_tail)) continue;
         int n = ret_take(c, v->link, v->link_ref, v->mask, &v->ret_tail, AMC_CACHE_TRIES - tries, use_fitting, &f);
         if (n > 0) tries += (unsigned)n;
         if (f.p) {
@@ -185,7 +178,7 @@ void amc_cache_mark(amc_conn *c, uint64_t now)
 void amc_cache_flush(amc_conn *c, unsigned t)
 {
     amc_view *v = &c->views[t];
-    if (!v->link || !ret_ring_ok(v->link)) return;
+    if (!v->link) return;
     (void)ret_take(c, v->link, v->link_ref, v->mask, &v->ret_tail, v->mask + 1, use_free, NULL);
 }
 
@@ -198,7 +191,7 @@ void amc_cache_sweep(amc_conn *c, uint64_t now)
     for (uint64_t m = linked; m; m &= m - 1) {
         unsigned j = (unsigned)__builtin_ctzll(m);
         amc_in *in = amc_in_link(c, j);
-        if (!in || !ret_ring_ok(in->link)) continue;
+        if (!in) continue;
         unsigned tail = atomic_load_explicit((_Atomic unsigned *)&in->link->ret.c_head, memory_order_relaxed);
         if (ret_empty(in->link, &tail)) continue;
         uint64_t active = atomic_load_explicit(&in->link->ret_active_ns, memory_order_relaxed);
@@ -228,18 +221,4 @@ void amc_ret_settle(am_arena *a, amc_chan *ch, unsigned i, uint64_t stamp)
         atomic_store_explicit(&l->ret_lock, 0, memory_order_release);
     }
     atomic_store_explicit(&rec->op, AMC_REC_NONE, memory_order_release);
-}
-
-void amc_ret_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i)
-{
-    if (!ret_ring_ok(l)) return;
-    /* The last user of the rx block: nobody else consumes. Each block goes through
-     * *tmp, so a drainer killed after the dequeue leaves it named; releasing an entry
-     * whose holders are all gone frees it when this port was the last (it returned it). */
-    for (unsigned n = 0; n <= l->depth && ck_ring_dequeue_spsc_amc(&l->ret, amc_link_ret_slots(l), tmp); n++) {
-        (void)amc_release(a, *tmp, 1ull << i, i + 1, true);
-        AM_CRASH_POINT(CH_CLEAN_HELD);
-        tmp->off = 0;
-    }
-    tmp->off = 0;
 }

@@ -166,6 +166,9 @@ int  amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned free
 /* Drop holder `bit` of sample s (freeing the block if it was the last). 0, AM_EINVAL
  * (not a holder), AM_ECORRUPT (not a live sample). */
 int  amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover);
+/* Drop holder `bit` of sample s without freeing it: amc_drop's answer
+ * (AMC_DROP_NONE also when s is not a live sample: *m is then NULL). */
+int  amc_drop_sample(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover, amc_msg **m);
 /* Free sample m whose last holder is gone. 0 or AM_ECORRUPT. */
 int  amc_free_sample(am_arena *a, amc_msg *m);
 /* The live sample block a slot names (NULL if it is not one), with its payload size. */
@@ -191,9 +194,9 @@ void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool r
 /* Release what rx block r's receiver holds: its held and replay lists and everything
  * queued in its links (its own cleanup, or the last user of the block). */
 void amc_rx_release_own(am_arena *a, amc_rx *r);
-/* Dequeue every sample of link l into entry *tmp and release receiver port i's bit of
- * it. */
-void amc_link_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i);
+/* Dequeue every slot of a link's ring (its forward ring, or its return ring) of
+ * `depth` slots into entry *tmp and release receiver port i's bit of it. */
+void amc_ring_drain(am_arena *a, struct ck_ring *ring, amc_slot *slots, uint32_t depth, amc_slot *tmp, unsigned i);
 /* Is there room in the link of view v? The consumer index is re-read (a line consumers
  * write on every take) only when the copy from the last look says the link is full:
  * it only moves forward, so the copy never overstates the room. */
@@ -286,9 +289,6 @@ void  amc_cache_sweep(amc_conn *c, uint64_t now);
 /* After the death of port i's owner (arena stamp `stamp`): finish its return-ring
  * record and release the ring's lock. */
 void  amc_ret_settle(am_arena *a, amc_chan *ch, unsigned i, uint64_t stamp);
-/* The last user of an rx block: free what is on link l's return ring, each through
- * entry *tmp (receiver port i returned them). */
-void  amc_ret_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i);
 
 /* ---- schema.c: the schema a typed publisher records with its topic */
 /* Its bytes and length, or NULL if none is recorded (or it is bad). Reads only. */

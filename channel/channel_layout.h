@@ -139,7 +139,9 @@ typedef struct amc_link {
      * amc_slot ret_slots[depth]; the return ring's */
 } amc_link;
 static inline amc_slot *amc_link_slots(amc_link *l) { return (amc_slot *)(l + 1); }
-static inline amc_slot *amc_link_ret_slots(amc_link *l) { return amc_link_slots(l) + l->depth; }
+/* The return ring's slots, for a link of `depth` (the caller's validated copy, never
+ * the block's own field, which a peer could rewrite after validation). */
+static inline amc_slot *amc_link_ret_slots(amc_link *l, uint32_t depth) { return amc_link_slots(l) + depth; }
 static inline size_t amc_link_bytes(uint32_t depth) { return sizeof(amc_link) + 2 * (size_t)depth * sizeof(amc_slot); }
 
 /* ------------------------------------------------------------------ rx blocks

@@ -34,13 +34,21 @@ amc_msg *amc_sample_at(am_arena *a, amc_slot s, size_t *size)
     return m;
 }
 
+int amc_drop_sample(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover, amc_msg **m)
+{
+    *m = amc_sample_at(a, s, NULL);
+    if (!*m) return AMC_DROP_NONE;
+    int d = amc_drop(&(*m)->owe, AMC_OWE_HOLDERS, bit, freer, recover);
+    if (d == AMC_DROP_FREE) AM_CRASH_POINT(CH_ACK_CLEARED);
+    return d;
+}
+
 int amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover)
 {
-    amc_msg *m = amc_sample_at(a, s, NULL);
+    amc_msg *m;
+    int d = amc_drop_sample(a, s, bit, freer, recover, &m);
     if (!m) return recover ? 0 : AM_ECORRUPT;
-    int d = amc_drop(&m->owe, AMC_OWE_HOLDERS, bit, freer, recover);
     if (d != AMC_DROP_FREE) return d == AMC_DROP_NONE && !recover ? AM_EINVAL : 0;
-    AM_CRASH_POINT(CH_ACK_CLEARED);
     return amc_free_sample(a, m);
 }
 

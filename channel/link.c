@@ -62,7 +62,7 @@ amc_link *amc_link_at(am_arena *a, uint64_t ref, uint32_t depth, uint32_t *owner
     size_t sz;
     amc_link *l = am_block_probe(a, s.off, s.gen, &own, &sz);
     if (!l || sz < amc_link_bytes(depth) || l->magic != AMC_LINK_MAGIC || l->depth != depth ||
-        l->ring.size != depth || l->ring.mask != depth - 1) {
+        l->ring.size != depth || l->ring.mask != depth - 1 || l->ret.size != depth || l->ret.mask != depth - 1) {
         return NULL;
     }
     if (owner) *owner = own;
@@ -72,11 +72,14 @@ amc_link *amc_link_at(am_arena *a, uint64_t ref, uint32_t depth, uint32_t *owner
 
 /* ------------------------------------------------------------ freeing rx blocks */
 
-void amc_link_drain(am_arena *a, amc_link *l, amc_slot *tmp, unsigned i)
+void amc_ring_drain(am_arena *a, struct ck_ring *ring, amc_slot *slots, uint32_t depth, amc_slot *tmp, unsigned i)
 {
     /* Each sample goes through *tmp (an entry of the receiver's held list), so that a
-     * drainer killed between the dequeue and the release leaves it named. */
-    for (unsigned n = 0; n <= l->depth && ck_ring_trydequeue_spmc_amc(&l->ring, amc_link_slots(l), tmp); n++) {
+     * drainer killed between the dequeue and the release leaves it named. Releasing
+     * receiver i's bit also frees a block on the return ring, whose holders are all
+     * gone and whose freer is i (it returned it). */
+    unsigned tail = atomic_load_explicit((_Atomic unsigned *)&ring->c_head, memory_order_acquire);
+    for (unsigned n = 0; n <= depth && amc_ring_take(ring, slots, depth - 1, tmp, &tail); n++) {
         (void)amc_release(a, *tmp, 1ull << i, i + 1, true);
         AM_CRASH_POINT(CH_CLEAN_HELD);
         tmp->off = 0;
@@ -101,10 +104,11 @@ void amc_rx_release_own(am_arena *a, amc_rx *r)
         AM_CRASH_POINT(CH_CLEAN_HELD);
         held[k].off = 0;
     }
+    uint32_t depth = r->depth;               /* one copy: checked by amc_link_at */
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
         uint32_t owner = 0;
-        amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), r->depth, &owner);
-        if (l && owner == 0) amc_link_drain(a, l, &held[0], i);
+        amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), depth, &owner);
+        if (l && owner == 0) amc_ring_drain(a, &l->ring, amc_link_slots(l), depth, &held[0], i);
     }
 }
 
@@ -115,11 +119,13 @@ static void rx_free(am_arena *a, amc_rx *r)
 {
     amc_rx_release_own(a, r);
     AM_CRASH_POINT(CH_CLEAN_RING);
+    uint32_t depth = r->depth;
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
         uint32_t owner = 0;
-        amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), r->depth, &owner);
+        amc_link *l = amc_link_at(a, atomic_load_explicit(&r->links[j], memory_order_acquire), depth, &owner);
         if (!l || owner != 0) continue;      /* owned by a dead creator: the arena frees it */
-        amc_ret_drain(a, l, &amc_rx_held(r)[0], r->port);
+        /* What came back to the sender and was never reused (nobody else consumes now). */
+        amc_ring_drain(a, &l->ret, amc_link_ret_slots(l, depth), depth, &amc_rx_held(r)[0], r->port);
         atomic_store_explicit(&r->links[j], 0, memory_order_relaxed);
         (void)am_ack(a, l);
     }

@@ -124,13 +124,11 @@ int amc_ack(amc_conn *c, unsigned ix, uint64_t off)
 {
     if (!amc_usable(c)) return AM_EINVAL;
     if (ix >= c->max_held || off == 0 || c->held[ix].off != off) return AM_EINVAL;
-    amc_msg *m = amc_sample_at(c->a, c->held[ix], NULL);
-    int d = m ? amc_drop(&m->owe, AMC_OWE_HOLDERS, 1ull << c->port, c->port + 1, false) : AMC_DROP_NONE;
+    amc_msg *m;
+    int d = amc_drop_sample(c->a, c->held[ix], 1ull << c->port, c->port + 1, false, &m);
     int rc = d == AMC_DROP_NONE ? AM_ECORRUPT : 0;
-    if (d == AMC_DROP_FREE) {
-        AM_CRASH_POINT(CH_ACK_CLEARED);
-        if (!amc_ret_push(c, ix, m)) rc = amc_free_sample(c->a, m);
-    }
+    /* The last hold: back to its sender for reuse, or into the arena. */
+    if (d == AMC_DROP_FREE && !amc_ret_push(c, ix, m)) rc = amc_free_sample(c->a, m);
     c->held[ix].off = 0;
     c->nheld--;
     return rc;

@@ -3,13 +3,14 @@
  * ring.h — the hot-path operations on a link's rings, with cached indexes.
  *
  * The rings are Concurrency Kit's (struct ck_ring: c_head on the consumers' line,
- * p_tail on the producer's) and ck_ring's own calls still serve the cold paths (drains,
- * eviction, repair). These two do the same steps, with the same fences, but keep a
- * private copy of the *other* side's index and re-read it only when the copy says the
- * ring is full (producer) or empty (consumer). Indexes only move forward, so a stale
- * copy never overstates the room or the contents; what it saves is a read of a line
- * the other process writes on every message. `mask` is the caller's validated copy,
- * never the ring's (which shared memory could have scribbled on).
+ * p_tail on the producer's, set up by ck_ring_init). These do ck_ring's steps with its
+ * fences, but keep a private copy of the *other* side's index and re-read it only when
+ * the copy says the ring is full (producer) or empty (consumer). Indexes only move
+ * forward, so a stale copy never overstates the room or the contents; what it saves is
+ * a read of a line the other process writes on every message. `mask` is always the
+ * caller's validated copy, never the ring's own field (ck_ring's calls index with
+ * that, and a peer could rewrite it after it was checked): every index stays inside
+ * the slots the caller validated.
  */
 #ifndef AMC_RING_H
 #define AMC_RING_H
@@ -50,6 +51,14 @@ static inline bool amc_ring_take(struct ck_ring *r, const amc_slot *slots, unsig
      * costs nothing more where a CAS is a full barrier anyway (x86). */
     return atomic_compare_exchange_strong_explicit((_Atomic unsigned *)&r->c_head, &head, head + 1,
                                                    memory_order_seq_cst, memory_order_relaxed);
+}
+
+/* Is s the last slot the producer put (its dead producer's last act, if it was)? */
+static inline bool amc_ring_last_is(struct ck_ring *r, const amc_slot *slots, unsigned mask, amc_slot s)
+{
+    unsigned tail = atomic_load_explicit((_Atomic unsigned *)&r->p_tail, memory_order_acquire);
+    const amc_slot *last = &slots[(tail - 1) & mask];
+    return tail != 0 && last->off == s.off && last->gen == s.gen;
 }
 
 #endif

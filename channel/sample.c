@@ -264,15 +264,6 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
 
 /* ------------------------------------------------------------ after a death */
 
-/* Did the dead sender's last enqueue into link l put s there? It was the link's only
- * producer, so the slot before the producer's tail is the last one it queued. */
-static bool landed(amc_link *l, amc_slot s)
-{
-    unsigned tail = l->ring.p_tail;
-    amc_slot *last = &amc_link_slots(l)[(tail - 1) & l->ring.mask];
-    return tail != 0 && last->off == s.off && last->gen == s.gen;
-}
-
 static void finish_send(am_arena *a, unsigned i, amc_tx *tx, const amc_record *rec)
 {
     uint32_t owner;
@@ -289,9 +280,14 @@ static void finish_send(am_arena *a, unsigned i, amc_tx *tx, const amc_record *r
         }
         /* The link it was to go on: in the rx block it held. */
         amc_rx *r = amc_rx_at(a, atomic_load_explicit(&tx->rx[t], memory_order_acquire), NULL);
-        amc_link *l = r ? amc_link_at(a, atomic_load_explicit(&r->links[i], memory_order_acquire), r->depth, NULL) : NULL;
-        if (l && landed(l, rec->sample)) continue;
-        if (l && ck_ring_enqueue_spmc_amc(&l->ring, amc_link_slots(l), (amc_slot *)&rec->sample)) continue;
+        uint32_t depth = r ? r->depth : 0;
+        amc_link *l = r ? amc_link_at(a, atomic_load_explicit(&r->links[i], memory_order_acquire), depth, NULL) : NULL;
+        if (l) {
+            /* It was the link's only producer: its last slot is the last one it queued. */
+            if (amc_ring_last_is(&l->ring, amc_link_slots(l), depth - 1, rec->sample)) continue;
+            unsigned head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
+            if (amc_ring_put(&l->ring, amc_link_slots(l), depth - 1, depth - 1, &rec->sample, &head)) continue;
+        }
         (void)amc_release(a, rec->sample, bit, AMC_FREER_SENDER(t), true);
     }
     /* Its history goes with it: the history bit is released with the rest. */

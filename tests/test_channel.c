@@ -3,7 +3,8 @@
  * test_channel.c — topics and services across processes: names and types, fan-out of
  * 100k messages of random sizes, several publishers with subscribers coming and going,
  * each queue policy with its counters, history for late joiners, request/response with
- * concurrent clients, timeouts, late replies and server death, waitsets, and an idle
+ * concurrent clients, timeouts, late replies and server death, waitsets, the block
+ * cache (reuse, idle sweep, give-back on close), and an idle
  * arena back to its fresh state after every test.
  */
 #include <signal.h>
@@ -795,6 +796,63 @@ START_TEST(waitset_wakes_on_any)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ block cache */
+
+static uint64_t used_blocks(am_arena *a)
+{
+    am_stats st;
+    ck_assert_int_eq(am_arena_stats(a, &st), 0);
+    return st.used_blocks;
+}
+
+static void pass_one(am_pub *p, am_sub *s, size_t len)
+{
+    void *buf;
+    ck_assert_int_eq(am_pub_loan(p, len, &buf), 0);
+    memset(buf, 0x5a, len);
+    ck_assert_int_eq(am_pub_send(p, buf, len), 0);
+    am_sample m;
+    ck_assert_int_eq(am_sub_take(s, &m, 0), 0);
+    ck_assert_uint_eq(m.len, len);
+    ck_assert_int_eq(am_sub_ack(s, &m), 0);
+}
+
+/* A block its subscriber acked goes back to the publisher and serves the next loan of
+ * a fitting size; what is cached goes back to the arena when the publisher idles
+ * (swept by the subscriber) or closes. */
+START_TEST(block_cache_reuses_and_gives_back)
+{
+    am_arena *a = open_arena("bc", 16 << 20);
+    am_sub *s;
+    am_pub *p;
+    ck_assert_int_eq(am_sub_open(a, "bc", NULL, &s), 0);
+    uint64_t with_sub = used_blocks(a);
+    ck_assert_int_eq(am_pub_open(a, "bc", NULL, &p), 0);
+    pass_one(p, s, 100);                       /* creates the link; one block comes back */
+    ck_assert_uint_eq(am_pub_reused(p), 0);
+    uint64_t cached_one = used_blocks(a);
+    for (int i = 0; i < 50; i++) pass_one(p, s, 100);
+    ck_assert_uint_eq(am_pub_reused(p), 50);   /* every later loan was the returned block */
+    ck_assert_uint_eq(used_blocks(a), cached_one);
+    pass_one(p, s, 4000);                      /* a misfit: freed, a new block is allocated */
+    ck_assert_uint_eq(am_pub_reused(p), 50);
+    ck_assert_uint_eq(used_blocks(a), cached_one);
+    /* Idle publisher: a subscriber going to sleep sweeps its returns into the arena. */
+    usleep(20000);
+    am_sample m;
+    ck_assert_int_eq(am_sub_take(s, &m, 2000000), AM_ETIMEDOUT);
+    ck_assert_uint_eq(used_blocks(a), cached_one - 1);
+    /* A closing publisher frees what came back; its tx block goes, its link stays with
+     * the subscriber's rx block. */
+    pass_one(p, s, 100);
+    ck_assert_uint_eq(used_blocks(a), cached_one);
+    am_pub_close(p);
+    ck_assert_uint_eq(used_blocks(a), with_sub + 1);
+    am_sub_close(s);
+    tu_finish(a);
+}
+END_TEST
+
 int main(void)
 {
     return tu_main("channel", 600, (const TTest *[]){
@@ -810,5 +868,6 @@ int main(void)
         timeouts_and_late_replies,
         server_death_is_reported_promptly,
         waitset_wakes_on_any,
+        block_cache_reuses_and_gives_back,
         NULL });
 }

@@ -40,18 +40,18 @@ typedef struct port_view {
     uint64_t held_bytes, ring_bytes;   /* of those, the taken ones; its queues' own blocks  */
 } port_view;
 
-/* Samples queued in one link: their bytes added to v. */
-static void link_look(am_arena *a, amc_link *l, port_view *v)
+/* The slots queued on one of a link's rings (of `depth` slots, the depth its rx block
+ * was checked with): how many, and the bytes of the live blocks they name added to
+ * *bytes. */
+static unsigned ring_look(am_arena *a, struct ck_ring *r, const amc_slot *slots, uint32_t depth, uint64_t *bytes)
 {
-    const amc_slot *slots = amc_link_slots(l);
-    uint32_t mask = l->depth - 1;
-    unsigned head = atomic_load((_Atomic unsigned *)&l->ring.c_head), tail = atomic_load((_Atomic unsigned *)&l->ring.p_tail);
-    unsigned n = (tail - head) <= mask ? tail - head : 0;
-    v->queued += n;
+    unsigned head = atomic_load((_Atomic unsigned *)&r->c_head), tail = atomic_load((_Atomic unsigned *)&r->p_tail);
+    unsigned n = (tail - head) < depth ? tail - head : 0;
     for (unsigned i = 0; i < n; i++) {
         uint64_t sz;
-        if (block_at(a, slots[(head + i) & mask], &sz)) v->bytes += sz;
+        if (block_at(a, slots[(head + i) & (depth - 1)], &sz)) *bytes += sz;
     }
+    return n;
 }
 
 /* Sender port k's block cache: blocks its receivers gave back on the return rings of
@@ -62,18 +62,9 @@ static void cache_look(am_arena *a, amc_chan *ch, unsigned k, unsigned *n, uint6
     *bytes = 0;
     for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
         amc_rx *r = amc_port_rx(a, ch, t, NULL);
-        amc_link *l = r ? amc_link_at(a, atomic_load(&r->links[k]), r->depth, NULL) : NULL;
-        if (!l || l->ret.mask != l->depth - 1) continue;
-        const amc_slot *slots = amc_link_ret_slots(l);
-        unsigned head = atomic_load((_Atomic unsigned *)&l->ret.c_head), tail = atomic_load((_Atomic unsigned *)&l->ret.p_tail);
-        unsigned q = (tail - head) <= l->ret.mask ? tail - head : 0;
-        for (unsigned i = 0; i < q; i++) {
-            uint64_t sz;
-            if (block_at(a, slots[(head + i) & l->ret.mask], &sz)) {
-                (*n)++;
-                *bytes += sz;
-            }
-        }
+        uint32_t depth = r ? r->depth : 0;
+        amc_link *l = r ? amc_link_at(a, atomic_load(&r->links[k]), depth, NULL) : NULL;
+        if (l) *n += ring_look(a, &l->ret, amc_link_ret_slots(l, depth), depth, bytes);
     }
 }
 
@@ -85,12 +76,13 @@ static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
     uint64_t rsz;
     if (block_at(a, amc_ref_unpack(atomic_load(&ch->ports[k].rx_ref)), &rsz)) v->ring_bytes = rsz;
     v->cap = r->cap;
+    uint32_t depth = r->depth;                              /* one copy, checked by amc_link_at */
     uint64_t linked = atomic_load(&r->linked);
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
         uint64_t ref = (linked >> j) & 1 ? atomic_load(&r->links[j]) : 0;
-        amc_link *l = amc_link_at(a, ref, r->depth, NULL);
+        amc_link *l = amc_link_at(a, ref, depth, NULL);
         if (!l) continue;
-        link_look(a, l, v);
+        v->queued += ring_look(a, &l->ring, amc_link_slots(l), depth, &v->bytes);
         if (block_at(a, amc_ref_unpack(ref), &rsz)) v->ring_bytes += rsz;
     }
     uint64_t now = am_now_ns();
