@@ -63,9 +63,9 @@
  * batches of all rounds. Queues hold 256 messages (atomicmatrix depth, ring slots).
  * For the fan-out rows msgs/s counts messages sent (each is delivered 2 or 4 times);
  * their own table gives ns a message sent and ns a delivery (that / subscribers). For
- * every atomicmatrix throughput row the publisher's am_pub_stats is read before and
- * after the timed batches: sends a second whose block came from the publisher's block
- * cache ("reused") and their share of the sends.
+ * every atomicmatrix throughput row the publisher's am_pub_stats and am_pub_reused are
+ * read before and after the timed batches: sends a second whose block came from the
+ * publisher's block cache and their share of the sends.
  *
  * Why this way (see /work/shared/notes/BENCHMARKING.md): on this 2-vCPU VM the cost of
  * moving a cache line between the CPUs jumps between two levels during a run. So every

@@ -108,7 +108,7 @@ typedef struct amc_msg {
  * One block per (sender port index, receiving port): a ck_ring of slots naming
  * samples. Producer: the sender port that holds that index (only one at a time; after
  * its death, the one cleaner of its port). Consumers, by CAS on c_head
- * (ck_ring_trydequeue_spmc): the receiver, its cleaner, the sender evicting the oldest
+ * (amc_ring_take, ring.h): the receiver, its cleaner, the sender evicting the oldest
  * for a DROP_OLDEST receiver. Created by the sender (owned while it is formatted,
  * named in the rx block by CAS, then disowned); freed with its rx block. It outlives
  * the sender that created it: the next sender on that index goes on producing.
