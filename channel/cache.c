@@ -111,6 +111,8 @@ static int ret_take(amc_conn *c, amc_link *l, uint64_t ref, unsigned mask, unsig
             size_t cap;
             void *p = am_block_adopt(c->a, rec->sample.off, rec->sample.gen, &cap);
             rec->pos = ++pos;               /* before the next dequeue moves c_head */
+            /* Not adoptable (p NULL): the slot named no block of ours to take back (only a
+             * scribbled ring does that); it is left to whoever owns what it names. */
             if (p && use(c, p, cap, arg)) break;
         }
         /* Unlocked before the record goes: no lock outlives the record naming it. */
