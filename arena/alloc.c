@@ -264,6 +264,11 @@ void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload)
     return p;
 }
 
+const _Atomic uint32_t *am_block_gen_word(const void *p)
+{
+    return &((const am_block *)((const uint8_t *)p - AM_HDR))->gen;
+}
+
 bool am_block_owned(am_arena *a, const void *p)
 {
     block_ref r;

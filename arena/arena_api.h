@@ -37,6 +37,12 @@ bool  am_block_owned(am_arena *a, const void *p);
  * if that allocation is no longer live. */
 void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, size_t *payload);
 
+/* The generation word of the live block at payload p (one am_block_probe found):
+ * a block's generation is stored before anything else is written into a new
+ * allocation of its bytes, so a word loaded from the payload (with acquire) and
+ * followed by this still reading the generation probed was the probed allocation's. */
+const _Atomic uint32_t *am_block_gen_word(const void *p);
+
 /* Take over the disowned live block {off, gen} (a sample that came back to its
  * sender): it becomes this handle's, as if just allocated, with a new generation (so
  * no old reference to it names it any more). NULL if it is not that live, disowned,
@@ -79,6 +85,7 @@ int   am_ack_deferred(am_arena *a, void *p);
     X(CH_EVICT_DEQUEUED, "drop-oldest: the sender's CAS took the oldest, not yet released") \
     X(CH_TAKE_HELD, "take: sample dequeued into the held list and marked sure")       \
     X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \
+    X(CH_DROP_PROBED, "drop: the sample found live, its holder bit not yet cleared")   \
     X(CH_CLEAN_HELD, "cleanup: a held entry or drained slot released, not yet cleared") \
     X(CH_CLEAN_RING, "cleanup: a link drained by the rx block's last user, not freed") \
     X(CH_CLEAN_FREED, "cleanup: rx block freed, its users' names not yet cleared")    \
@@ -99,7 +106,7 @@ enum {
  * compiled with AM_CRASH_POINTS=1, with crash.c and testing.h); in the libraries that
  * are installed a crash point compiles to nothing. */
 #if defined(AM_CRASH_POINTS) && AM_CRASH_POINTS
-extern _Atomic uint32_t am__crash_rate;          /* kills per 2^32 passes; 0 = off */
+extern _Atomic uint32_t am__crash_rate;          /* nonzero: a test turned points on */
 void am__crash_maybe(unsigned point);
 #define AM_CRASH_POINT(id) \
     do { if (__builtin_expect(atomic_load_explicit(&am__crash_rate, memory_order_relaxed) != 0, 0)) am__crash_maybe(AM_CP_##id); } while (0)

@@ -23,6 +23,11 @@ int am_test_focus_crash_point(const char *name, double probability);
  * memory the test shares between processes) is incremented before the kill. */
 void am_test_count_crashes(uint64_t *counts);
 
+/* Run fn(arg) whenever the crash point called name is passed, in place of a death
+ * there: a test makes something happen at exactly that step (another handle's work, a
+ * reuse of a block). name NULL removes it. AM_EINVAL for an unknown name. */
+int am_test_at_point(const char *name, void (*fn)(void *), void *arg);
+
 /* The crash points: how many, and the name of point i (NULL past the end). */
 unsigned am_test_crash_points(void);
 const char *am_test_crash_point_name(unsigned i);

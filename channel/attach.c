@@ -82,7 +82,7 @@ static int setup_rx(amc_conn *c, const amc_want *w)
     r->max_replay = replay;
     r->port = c->port;
     r->gen = c->port_gen;
-    atomic_store_explicit(&r->users, AMC_RX_SELF, memory_order_relaxed);
+    atomic_store_explicit(&r->users, AMC_RX_SELF, memory_order_release);   /* after its generation */
     name_block(c, r, &c->me->rx_ref);
     c->rx = r;
     c->depth = d;
@@ -182,14 +182,25 @@ void amc_hist_replay(amc_conn *c, unsigned n)
          * is clear. Held only while the history still holds it, and not if our port
          * bit is still set by a former incarnation's queue (it must not stand for two
          * holders). */
-        c->replay[c->nreplay] = k[h].s;
-        uint64_t o = atomic_load_explicit(&m->owe, memory_order_acquire);
+        amc_slot *named = &c->replay[c->nreplay];
+        *named = k[h].s;
+        uint64_t o = amc_owe_of(m, named->gen);
         bool ok = false;
         while ((o & AMC_OWE_HIST) && !(o & bit)) {
             if (atomic_compare_exchange_weak_explicit(&m->owe, &o, o | bit, memory_order_acq_rel, memory_order_acquire)) {
                 ok = true;
                 break;
             }
+        }
+        /* The CAS compares the word's value, not whose word it is: the sample may have
+         * gone and its bytes come back as a new one with an equal word since we looked.
+         * Our bit now holds whichever it was, so its generation is stable: another one
+         * is named (for our cleanup, should we die) and let go again. */
+        uint32_t g = atomic_load_explicit(am_block_gen_word(m), memory_order_acquire);
+        if (ok && g != named->gen) {
+            named->gen = g;
+            (void)amc_release(c->a, *named, bit, c->port + 1, false);
+            ok = false;
         }
         if (!ok) {
             c->replay[c->nreplay].off = 0;

@@ -8,13 +8,23 @@
  * finds the bit clear. A recovery (recover = true) also frees when "no holders, freer =
  * me" shows that an earlier drop by the same freer won the last bit and died before
  * freeing; freer ids are chosen so that nobody alive can be finishing that same free.
+ *
+ * A dropper whose bit may already be clear (a second drop, a cleaner) holds nothing
+ * that keeps the block from being freed and allocated again, and the new allocation's
+ * word may have the very same bit set for a new holder: clearing that would free a
+ * block someone still uses. So every word loaded is checked against the block's
+ * generation, which a new allocation publishes before its holder word (the word's
+ * writer stores it with release): still the generation probed, the word is the probed
+ * allocation's, and the CAS that follows can only succeed on that word.
  */
 #include "channel_internal.h"
 
-int amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer, bool recover)
+int amc_drop(_Atomic uint64_t *w, const _Atomic uint32_t *gen_word, uint32_t gen, uint64_t holders, uint64_t bit,
+             unsigned freer, bool recover)
 {
     uint64_t o = atomic_load_explicit(w, memory_order_acquire);
     for (;;) {
+        if (atomic_load_explicit(gen_word, memory_order_acquire) != gen) return AMC_DROP_NONE;   /* reused */
         if (!(o & bit)) return recover && (o & holders) == 0 && AMC_FREER_OF(o) == freer ? AMC_DROP_FREE : AMC_DROP_NONE;
         uint64_t n = o & ~bit;
         bool last = (n & holders) == 0;
@@ -23,6 +33,12 @@ int amc_drop(_Atomic uint64_t *w, uint64_t holders, uint64_t bit, unsigned freer
             return last ? AMC_DROP_FREE : AMC_DROP_KEPT;
         }
     }
+}
+
+uint64_t amc_owe_of(const amc_msg *m, uint32_t gen)
+{
+    uint64_t o = atomic_load_explicit(&m->owe, memory_order_acquire);
+    return atomic_load_explicit(am_block_gen_word(m), memory_order_acquire) == gen ? o : 0;
 }
 
 amc_msg *amc_sample_at(am_arena *a, amc_slot s, size_t *size)
@@ -38,7 +54,8 @@ int amc_drop_sample(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool 
 {
     *m = amc_sample_at(a, s, NULL);
     if (!*m) return AMC_DROP_NONE;
-    int d = amc_drop(&(*m)->owe, AMC_OWE_HOLDERS, bit, freer, recover);
+    AM_CRASH_POINT(CH_DROP_PROBED);
+    int d = amc_drop(&(*m)->owe, am_block_gen_word(*m), s.gen, AMC_OWE_HOLDERS, bit, freer, recover);
     if (d == AMC_DROP_FREE) AM_CRASH_POINT(CH_ACK_CLEARED);
     return d;
 }

@@ -138,7 +138,10 @@ void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool r
     uint32_t owner = 0;
     amc_rx *r = amc_rx_at(a, ref, &owner);
     if (!r || owner != 0) return;            /* gone, or its dead attacher's: the arena's */
-    if (amc_drop(&r->users, AMC_RX_USERS, bit, freer, recover) == AMC_DROP_FREE) rx_free(a, r);
+    uint32_t gen = amc_ref_unpack(ref).gen;
+    if (amc_drop(&r->users, am_block_gen_word(r), gen, AMC_RX_USERS, bit, freer, recover) == AMC_DROP_FREE) {
+        rx_free(a, r);
+    }
 }
 
 /* ------------------------------------------------------------ views */
@@ -164,13 +167,27 @@ static bool view_take(amc_conn *c, unsigned t, uint32_t gen, uint32_t role, uint
     if (!r) return false;
     /* Named first, so that our cleanup finds what our bit may be set on. */
     atomic_store_explicit(&c->tx->rx[t], ref, memory_order_release);
+    amc_slot s = amc_ref_unpack(ref);
+    const _Atomic uint32_t *gw = am_block_gen_word(r);
     uint64_t me = 1ull << c->port, u = atomic_load_explicit(&r->users, memory_order_acquire);
     do {
-        if (!(u & AMC_RX_SELF)) {            /* its receiver is leaving */
+        /* its receiver is leaving, or the block is no longer its (holders.c) */
+        if (!(u & AMC_RX_SELF) || atomic_load_explicit(gw, memory_order_acquire) != s.gen) {
             atomic_store_explicit(&c->tx->rx[t], 0, memory_order_release);
             return false;
         }
     } while (!atomic_compare_exchange_weak_explicit(&r->users, &u, u | me, memory_order_acq_rel, memory_order_acquire));
+    /* The CAS met a word of that value, not necessarily this rx block's: if the block
+     * went and came back as another rx block since the look above, our bit holds that
+     * one (its generation is stable now). Name it, for our cleanup, and let it go. */
+    uint32_t g = atomic_load_explicit(gw, memory_order_acquire);
+    if (g != s.gen) {
+        s.gen = g;
+        atomic_store_explicit(&c->tx->rx[t], amc_ref_pack(s), memory_order_release);
+        amc_rx_drop(c->a, amc_ref_pack(s), me, c->port + 1, false);
+        atomic_store_explicit(&c->tx->rx[t], 0, memory_order_release);
+        return false;
+    }
     c->views[t] = (amc_view){ .gen = gen, .mask = r->depth - 1, .cap = r->cap, .policy = policy, .role = role,
                               .rx_ref = ref, .rx = r };
     return true;

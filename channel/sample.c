@@ -233,7 +233,8 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         if (delivered) *delivered = 0;
         return am_ack(a, m);
     }
-    atomic_store_explicit(&m->owe, holders, memory_order_relaxed);
+    /* Release: after the block's generation (holders.c checks words against it). */
+    atomic_store_explicit(&m->owe, holders, memory_order_release);
     amc_record *rec = &c->me->rec;
     rec->targets = holders;
     rec->sample = s;
@@ -274,7 +275,7 @@ static void finish_send(am_arena *a, unsigned i, amc_tx *tx, const amc_record *r
     for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
         uint64_t bit = 1ull << t;
         if (!(rec->targets & bit)) continue;
-        if (!(atomic_load_explicit(&m->owe, memory_order_acquire) & bit)) {
+        if (!(amc_owe_of(m, rec->sample.gen) & bit)) {
             (void)amc_release(a, rec->sample, bit, AMC_FREER_SENDER(t), true);
             continue;
         }
@@ -323,7 +324,7 @@ static bool finish_evict(am_arena *a, amc_chan *ch, const amc_record *rec)
     uint64_t bit = 1ull << t;
     amc_msg *m = amc_sample_at(a, rec->sample, NULL);
     if (!m) return true;
-    if (!(atomic_load_explicit(&m->owe, memory_order_acquire) & bit)) {
+    if (!(amc_owe_of(m, rec->sample.gen) & bit)) {
         /* released: by us before dying (finish that free if it was ours), or by the
          * receiver */
         (void)amc_release(a, rec->sample, bit, AMC_FREER_SENDER(t), true);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include "testing.h"
 #include "arena_internal.h"
+#include "channel_internal.h"
 #include "test_util.h"
 
 enum { R_PUB0, R_PUB1, R_SUB_BLOCK, R_SUB_NEWEST, R_SUB_OLDEST, R_SUB_HIST, R_SERVER, R_CLIENT0, R_CLIENT1,
@@ -40,6 +41,51 @@ typedef struct shared {
 } shared;
 
 static shared *sh;
+static am_arena *worker_arena;          /* a worker's own handle, for the dump below */
+
+/* The arena's blocks over [p, p + len): an overlap means a byte handed out twice. */
+static void dump_blocks(const void *p, size_t len)
+{
+    am_arena *a = worker_arena;
+    uint64_t lo = am_offset(a, p), hi = lo + len;
+    int k = am_sector_of(a, lo);
+    if (k < 0) return;
+    for (uint64_t off = am_sector_start(a, (unsigned)k); off < am_sector_end(a, (unsigned)k);) {
+        am_block *b = am_blk(a, off);
+        uint64_t size = (uint64_t)b->size16 * AM_GRAN;
+        if (size == 0) break;
+        if (off + size > lo - 256 && off < hi) {
+            uint32_t st = atomic_load(&b->st);
+            fprintf(stderr, "  block %llu..%llu state %u refs %u owner %u gen %u%s\n", (unsigned long long)off,
+                    (unsigned long long)(off + size), AM_ST_STATE(st), AM_ST_REFS(st), atomic_load(&b->owner),
+                    atomic_load(&b->gen), off <= lo && lo < off + size ? " (the sample's)" : "");
+        }
+        off += size;
+    }
+    fprintf(stderr, "  sample data at %llu..%llu\n", (unsigned long long)lo, (unsigned long long)hi);
+    const amc_msg *m = (const amc_msg *)p - 1;
+    fprintf(stderr, "  its header: owe %016llx seq %llu from %u gen %u len %u\n", (unsigned long long)atomic_load(&m->owe),
+            (unsigned long long)m->seq, m->from, m->from_gen, m->len);
+    /* Who names it: held and replay entries of every receiving port. */
+    amc_dir *d = am_upper(a);
+    for (unsigned e = 0; e < AM_MAX_CHANNELS; e++) {
+        if (d->e[e].state != AMC_ENT_READY) continue;
+        amc_chan *ch = am_ptr(a, d->e[e].chan_off);
+        for (unsigned i = 0; ch && i < AM_MAX_PORTS; i++) {
+            uint64_t ref = atomic_load(&ch->ports[i].rx_ref);
+            if (!ref) continue;
+            amc_rx *r = am_ptr(a, amc_ref_unpack(ref).off);
+            if (!r || r->magic != AMC_RX_MAGIC) continue;
+            amc_slot *held = amc_rx_held(r);
+            for (uint32_t h = 0; h < r->max_held + r->max_replay && h < 64; h++) {
+                if (held[h].off != lo - AMC_MSG_HDR) continue;
+                fprintf(stderr, "  %s port %u (state %u stamp %llx) %s %u: gen %u flags %u\n", d->e[e].name, i,
+                        atomic_load(&ch->ports[i].state), (unsigned long long)atomic_load(&ch->ports[i].stamp),
+                        h < r->max_held ? "held" : "replay", h, held[h].gen, held[h].flags);
+            }
+        }
+    }
+}
 
 static uint64_t pattern_seed(uint64_t seq, uint64_t pid) { return seq * 0x9E3779B97F4A7C15ull ^ pid; }
 
@@ -48,7 +94,22 @@ static int check_sample(const am_sample *m)
     if (m->len < 16) return m->len == 0 ? 0 : 40;
     uint64_t hdr[2];
     memcpy(hdr, m->data, sizeof hdr);
-    return tu_verify((const uint8_t *)m->data + 16, m->len - 16, pattern_seed(hdr[0], hdr[1])) ? 0 : 41;
+    if (tu_verify((const uint8_t *)m->data + 16, m->len - 16, pattern_seed(hdr[0], hdr[1]))) return 0;
+    /* Who wrote over it tells where the block went while it was held. */
+    const uint8_t *b = (const uint8_t *)m->data + 16;
+    size_t n = m->len - 16, bad = n, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == (uint8_t)(pattern_seed(hdr[0], hdr[1]) * 131 + i * 7 + (i >> 8))) continue;
+        if (bad == n) bad = i;
+        last = i;
+    }
+    fprintf(stderr, "pid %d: sample seq %llu len %zu id %llx held %u (header: seq %llu pid %llu): first bad byte %zu, last bad %zu; from there:",
+            (int)getpid(), (unsigned long long)m->seq, m->len, (unsigned long long)m->_id, m->_held, (unsigned long long)hdr[0],
+            (unsigned long long)hdr[1], bad, last);
+    for (size_t i = bad; i < bad + 48 && i < n; i++) fprintf(stderr, "%s%02x", i % 8 ? "" : " ", b[i]);
+    fprintf(stderr, "\n");
+    dump_blocks(m->data, m->len);
+    return 41;
 }
 
 static void tick(int role) { atomic_fetch_add_explicit(&sh->progress[role], 1, memory_order_relaxed); }
@@ -197,6 +258,7 @@ static int worker(void *arg)
     am_test_count_crashes(sh->deaths_at);
     am_arena *a;
     if (am_arena_open(sh->name, NULL, &a)) return 1;
+    worker_arena = a;
     int rc;
     switch (role) {
     case R_PUB0: case R_PUB1: rc = publisher(a, role, &rng); break;
@@ -219,8 +281,8 @@ static double now_s(void)
 }
 
 /* Run every role, respawning the dead and killing at random from outside, until
- * `want` deaths (with a focused point: until it killed `want_focus` times, or 30 s). */
-static void run(const char *focus, int want, int want_focus)
+ * `want` deaths (with a focused point: until it killed `want_focus` times, or `secs`). */
+static void run(const char *focus, int want, int want_focus, double secs)
 {
     sh = tu_shared(sizeof *sh);
     sh->name = tu_name("chcrash");
@@ -240,7 +302,7 @@ static void run(const char *focus, int want, int want_focus)
     }
     while (fp == am_test_crash_points() ? deaths < want
                                         : (__atomic_load_n(&sh->deaths_at[fp], __ATOMIC_SEQ_CST) < (uint64_t)want_focus &&
-                                           now_s() - start < 30)) {
+                                           now_s() - start < secs)) {
         usleep(2000);
         if (tu_rand(&rng) % 8 == 0) {                    /* a kill from outside */
             int r = (int)(tu_rand(&rng) % ROLES);
@@ -300,8 +362,11 @@ static void run(const char *focus, int want, int want_focus)
 
 START_TEST(kill_every_role)
 {
-    const char *want = getenv("AM_CHANNEL_DEATHS");
-    run("", want ? atoi(want) : 3000, 0);
+    /* On demand: AM_CHANNEL_FOCUS=point runs that point weighted up for
+     * AM_CHANNEL_DEATHS deaths there (or 10 minutes) instead. */
+    const char *want = getenv("AM_CHANNEL_DEATHS"), *focus = getenv("AM_CHANNEL_FOCUS");
+    if (focus) run(focus, 0, want ? atoi(want) : 1000, 600);
+    else run("", want ? atoi(want) : 3000, 0, 0);
 }
 END_TEST
 
@@ -309,7 +374,7 @@ START_TEST(every_channel_crash_point)
 {
     for (unsigned i = 0; i < am_test_crash_points(); i++) {
         const char *name = am_test_crash_point_name(i);
-        if (strncmp(name, "CH_", 3) == 0) run(name, 0, 3);
+        if (strncmp(name, "CH_", 3) == 0) run(name, 0, 3, 30);
     }
 }
 END_TEST
