@@ -27,6 +27,11 @@ void am_test_count_crashes(uint64_t *counts);
 unsigned am_test_crash_points(void);
 const char *am_test_crash_point_name(unsigned i);
 
+/* on != 0: arenas created from now on are sparse files, their pages not reserved and
+ * the filesystem's free space not checked (as before reservation existed). Only for
+ * tests of geometry larger than this machine's /dev/shm (the 64 GiB arena). */
+void am_test_sparse_arenas(int on);
+
 #ifdef __cplusplus
 }
 #endif
