@@ -151,6 +151,16 @@ bool am_byte_locked_elsewhere(int fd, uint64_t byte);
 int  am_arena_peek(const char *name, unsigned flags, am_arena **out);
 void am_arena_unpeek(am_arena *a);
 
+/* ---- shm_dir.c: the directory arena files live in ($AM_SHM_DIR, default /dev/shm,
+ * read once); NULL if the variable is set to something unusable (not absolute). */
+const char *am_shm_dir(void);
+/* buf = "<dir>/<file>": 0, AM_EINVAL (bad AM_SHM_DIR, reported) or AM_ENAME (too long). */
+int  am_shm_path(char *buf, size_t len, const char *file);
+
+/* ---- open_report.c: the sentence am_arena_open_report() returns. */
+int  am_open_reportf(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3))); /* returns rc */
+void am_open_report_clear(void);
+
 /* ---- check.c */
 int  am_check_fail(const char *fmt, ...);        /* records the report, returns AM_ECORRUPT */
 

@@ -3,15 +3,20 @@
  * segment.c — the arena's file: create, format, validate, attach, detach.
  *
  * Creation is atomic: the creator makes a private file am.<name>.tmp.<pid>.<n> with
- * O_EXCL | O_NOFOLLOW, sizes and formats it, marks it READY, and only then link()s it
+ * O_EXCL | O_NOFOLLOW, reserves its pages (posix_fallocate: a full tmpfs is an error
+ * now, not a SIGBUS later), formats it, marks it READY, and only then link()s it
  * to am.<name> (link never replaces an existing name). So a joiner never sees a
  * half-formatted arena and never waits on a creator that may have died; of several
  * racing creators exactly one link succeeds and the others attach to its file.
  * A creator that died leaves only its private file, which the next creator removes
- * (it holds a byte lock on it while formatting: a free lock means an orphan).
+ * (it holds a byte lock on it while formatting: a free lock means an orphan). No arena
+ * name may contain ".tmp.", so no arena's file can be taken for such an orphan.
  *
  * Attaching trusts nothing in the file: owner, type, size, magic, version, layout and
  * geometry are checked (with pread, before mapping) against what this build computes.
+ * Every open of a path in the directory is O_NONBLOCK | O_NOFOLLOW and checked with
+ * fstat before anything is read: a FIFO or a device with an arena's name must not
+ * block the opener, a symlink must not redirect it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,11 +28,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "arena_internal.h"
 
-#define SHM_DIR "/dev/shm/"
 #define FORMAT_LOCK_BYTE 4000u   /* byte lock a creator holds on its private file */
 #define MIN_SECTOR_BYTES 4096u
 
@@ -77,6 +82,9 @@ static int check_name(const char *name)
 {
     if (!name) return AM_EINVAL;
     if (!name[0] || name[0] == '.') return AM_ENAME;   /* AM_ENAME, as for topic names */
+    /* am.X.tmp.<pid>.<n> is a creator's private file: an arena called X.tmp.<pid>.<n>
+     * would be unlinked as an orphan by whoever creates X after that pid died. */
+    if (strstr(name, ".tmp.")) return AM_ENAME;
     size_t n = 0;
     for (const char *c = name; *c; c++, n++) {
         if (n >= 200) return AM_ENAME;
@@ -88,9 +96,24 @@ static int check_name(const char *name)
     return 0;
 }
 
-static void path_of(char *buf, size_t len, const char *name)
+static int path_of(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, SHM_DIR "am.%s", name);
+    char file[220];
+    snprintf(file, sizeof file, "am.%s", name);        /* name: at most 200 characters */
+    return am_shm_path(buf, len, file);
+}
+
+#define OPEN_FLAGS (O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+
+/* errno of a failed open of an arena's path -> AM_E* */
+static int open_error(int err)
+{
+    switch (err) {
+    case ENOENT: return AM_ENOENT;
+    case ELOOP: case EACCES: case EPERM: return AM_EPERM;   /* a symlink, or not ours */
+    case ENXIO: case ENODEV: case ETXTBSY: return AM_EFORMAT; /* a socket or device */
+    default: return AM_ESYS;
+    }
 }
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
@@ -128,6 +151,16 @@ static void bind_handle(am_arena *a, uint8_t *base, const am_geom *g, int fd)
 }
 
 /* ------------------------------------------------------------ create */
+#if defined(AM_CRASH_POINTS) && AM_CRASH_POINTS
+/* testing.h: am_test_sparse_arenas(). Only the test build can skip the reservation
+ * (for the 64 GiB geometry tests on a machine with less memory). */
+static _Atomic int sparse_for_tests;
+void am_test_sparse_arenas(int on) { atomic_store(&sparse_for_tests, on); }
+static int reserve_disabled(void) { return atomic_load(&sparse_for_tests); }
+#else
+static int reserve_disabled(void) { return 0; }
+#endif
+
 static void format(am_arena *a)
 {
     am_seg_header *h = a->hdr;
@@ -154,7 +187,7 @@ static void remove_orphans(const char *name)
 {
     char prefix[256];
     int plen = snprintf(prefix, sizeof prefix, "am.%s.tmp.", name);
-    DIR *d = opendir(SHM_DIR);
+    DIR *d = opendir(am_shm_dir());
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -164,15 +197,42 @@ static void remove_orphans(const char *name)
          * instant between its O_EXCL create and its lock. */
         int pid = atoi(e->d_name + plen);
         if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH) continue;
-        int fd = openat(dirfd(d), e->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        int fd = openat(dirfd(d), e->d_name, O_RDWR | OPEN_FLAGS);
         if (fd < 0) continue;
         struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && am_byte_trylock(fd, FORMAT_LOCK_BYTE) == 0) {
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+            am_byte_trylock(fd, FORMAT_LOCK_BYTE) == 0) {
             unlinkat(dirfd(d), e->d_name, 0);
         }
         close(fd);
     }
     closedir(d);
+}
+
+/* AM_ENOMEM with a sentence naming the directory and its free space: the arena's
+ * `size` bytes do not fit (said up front, or when reserving its pages failed). */
+static int no_room(const char *path, uint64_t size)
+{
+    struct statvfs vfs;
+    const char *dir = am_shm_dir();
+    if (statvfs(dir, &vfs) != 0) {
+        return am_open_reportf(AM_ENOMEM, "%s: no room for an arena of %llu bytes in %s", path,
+                               (unsigned long long)size, dir);
+    }
+    return am_open_reportf(AM_ENOMEM, "%s: an arena of %llu bytes does not fit: %s has %llu bytes free of %llu",
+                           path, (unsigned long long)size, dir,
+                           (unsigned long long)vfs.f_bavail * vfs.f_frsize,
+                           (unsigned long long)vfs.f_blocks * vfs.f_frsize);
+}
+
+/* Refuse up front an arena the directory's filesystem cannot hold now. (Racy, like any
+ * free-space test: posix_fallocate below is what makes it sure.) */
+static int check_room(const char *path, uint64_t size)
+{
+    struct statvfs vfs;
+    if (statvfs(am_shm_dir(), &vfs) != 0) return 0;     /* fallocate will tell */
+    if (vfs.f_blocks == 0) return 0;                     /* a tmpfs without a size limit */
+    return size > (uint64_t)vfs.f_bavail * vfs.f_frsize ? no_room(path, size) : 0;
 }
 
 /* Make and format a new segment and link it in as `path`. 0 with *a bound, AM_EEXIST
@@ -184,16 +244,31 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     int rc = compute_geometry(size, o->sectors ? o->sectors : default_sectors(size), &g);
     if (rc) return rc;
     remove_orphans(name);
+    if (!reserve_disabled() && (rc = check_room(path, size)) != 0) {
+        /* a racing creator may have made it meanwhile: then attach to theirs */
+        return access(path, F_OK) == 0 ? AM_EEXIST : rc;
+    }
 
     static _Atomic unsigned counter;
-    char tmp[340];
+    char tmp[560];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(), atomic_fetch_add(&counter, 1));
     mode_t mode = o->mode ? (mode_t)(o->mode & 0777) : 0600;
-    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | OPEN_FLAGS, mode);
     if (fd < 0) return errno == EACCES ? AM_EPERM : AM_ESYS;
     if (am_byte_trylock(fd, FORMAT_LOCK_BYTE) != 0 || fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0) {
-        rc = errno == EFBIG ? AM_ETOOBIG : AM_ESYS;
+        rc = errno == EFBIG ? AM_ETOOBIG : errno == ENOSPC ? no_room(path, size) : AM_ESYS;
         goto fail;
+    }
+    /* Reserve every page now: on a tmpfs a page is only allocated when first touched,
+     * and a touch that finds the filesystem full is a SIGBUS in whichever process made
+     * it — possibly long after the arena was opened, in a peer. */
+    if (!reserve_disabled()) {
+        int err = posix_fallocate(fd, 0, (off_t)size);
+        if (err) {
+            rc = err == ENOSPC ? (access(path, F_OK) == 0 ? AM_EEXIST : no_room(path, size))
+               : err == EFBIG ? AM_ETOOBIG : (errno = err, AM_ESYS);
+            goto fail;
+        }
     }
     void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) { rc = AM_ENOMEM; goto fail; }
@@ -216,14 +291,18 @@ fail:
 }
 
 /* ------------------------------------------------------------ attach */
-static int validate_and_map(am_arena *a, int fd, unsigned flags, int prot)
+/* want_size: 0, or the size the caller asked for (AM_EEXIST if the arena has another). */
+static int validate_and_map(am_arena *a, int fd, const char *path, unsigned flags, uint64_t want_size, int prot)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) return AM_ESYS;
-    if (!S_ISREG(st.st_mode)) return AM_EFORMAT;
+    if (!S_ISREG(st.st_mode)) return am_open_reportf(AM_EFORMAT, "%s is not a regular file", path);
     /* Another user's arena, or one anybody may write (any process could scribble on
      * it), is attached only on request. */
-    if ((st.st_uid != geteuid() || (st.st_mode & S_IWOTH)) && !(flags & AM_TRUST_OTHER_OWNER)) return AM_EPERM;
+    if ((st.st_uid != geteuid() || (st.st_mode & S_IWOTH)) && !(flags & AM_TRUST_OTHER_OWNER)) {
+        return am_open_reportf(AM_EPERM, "%s is owned by uid %u with mode %04o (AM_TRUST_OTHER_OWNER attaches it)",
+                               path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    }
     am_seg_header h;
     memset(&h, 0, sizeof h);
     ssize_t got = pread(fd, &h, sizeof h, 0);
@@ -231,13 +310,23 @@ static int validate_and_map(am_arena *a, int fd, unsigned flags, int prot)
     if ((size_t)got < sizeof h.magic || h.magic != AM_MAGIC) return AM_EFORMAT;
     if ((size_t)got < sizeof h) return AM_ECORRUPT;                  /* ours, but truncated */
     if (h.version != AM_VERSION || h.layout != am_layout_hash()) return AM_EVERSION;
-    if (h.size != (uint64_t)st.st_size) return AM_ECORRUPT;          /* truncated or grown */
+    /* Mapping more than the file holds would make every touch past its end a SIGBUS. */
+    if (h.size != (uint64_t)st.st_size) {
+        return am_open_reportf(AM_ECORRUPT, "%s is %lld bytes but its header says %llu: %s", path,
+                               (long long)st.st_size, (unsigned long long)h.size,
+                               (uint64_t)st.st_size < h.size ? "truncated" : "grown");
+    }
     if (atomic_load_explicit(&h.state, memory_order_relaxed) != AM_STATE_READY) return AM_ECORRUPT;
     am_geom g;
     if (compute_geometry(h.size, h.nsectors, &g) != 0 || h.nparticipants != AM_MAX_PARTICIPANTS ||
         h.parts_off != g.parts_off || h.sectors_off != g.sectors_off || h.heap_off != g.heap_off ||
         h.sector_size != g.sector_size) {
         return AM_ECORRUPT;
+    }
+    if (want_size && want_size != h.size && !(flags & AM_ANY_SIZE)) {
+        return am_open_reportf(AM_EEXIST, "%s exists with %llu bytes, not the %llu asked for (AM_ANY_SIZE, or "
+                               "size 0, attaches whatever its size)", path, (unsigned long long)h.size,
+                               (unsigned long long)want_size);
     }
     void *base = mmap(NULL, h.size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) return AM_ENOMEM;
@@ -251,27 +340,26 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
     const am_arena_opts *o = opts ? opts : &defaults;
     if (!out) return AM_EINVAL;
     *out = NULL;
+    am_open_report_clear();
     int rc = check_name(name);
     if (rc) return rc;
     if ((o->flags & AM_ATTACH_ONLY) && (o->flags & AM_CREATE_ONLY)) return AM_EINVAL;
     if (o->size > AM_MAX_SIZE) return AM_ETOOBIG;
-    char path[300];
-    path_of(path, sizeof path, name);
+    char path[512];
+    if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
     am_arena *a = calloc(1, sizeof *a);
     if (!a) return AM_ENOMEM;
 
     rc = AM_ENOENT;
     for (int attempt = 0; attempt < 100; attempt++) {
         if (!(o->flags & AM_CREATE_ONLY)) {
-            int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+            int fd = open(path, O_RDWR | OPEN_FLAGS);
             if (fd >= 0) {
-                rc = validate_and_map(a, fd, o->flags, PROT_READ | PROT_WRITE);
+                rc = validate_and_map(a, fd, path, o->flags, o->size, PROT_READ | PROT_WRITE);
                 if (rc) close(fd);
                 break;
             }
-            if (errno == ELOOP) { rc = AM_EPERM; break; }
-            if (errno == EACCES) { rc = AM_EPERM; break; }
-            if (errno != ENOENT) { rc = AM_ESYS; break; }
+            if (errno != ENOENT) { rc = open_error(errno); break; }
             if (o->flags & AM_ATTACH_ONLY) { rc = AM_ENOENT; break; }
         }
         rc = create_segment(a, name, path, o);
@@ -297,15 +385,16 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
 int am_arena_peek(const char *name, unsigned flags, am_arena **out)
 {
     *out = NULL;
+    am_open_report_clear();
     int rc = check_name(name);
     if (rc) return rc;
-    char path[300];
-    path_of(path, sizeof path, name);
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? AM_ENOENT : errno == ELOOP || errno == EACCES ? AM_EPERM : AM_ESYS;
+    char path[512];
+    if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
+    int fd = open(path, O_RDONLY | OPEN_FLAGS);
+    if (fd < 0) return open_error(errno);
     am_arena *a = calloc(1, sizeof *a);
     if (!a) { close(fd); return AM_ENOMEM; }
-    rc = validate_and_map(a, fd, flags, PROT_READ);
+    rc = validate_and_map(a, fd, path, flags, 0, PROT_READ);
     if (rc) { close(fd); free(a); return rc; }
     a->slot = AM_MAX_PARTICIPANTS;          /* not a participant: no slot, no stamp */
     *out = a;
@@ -336,8 +425,8 @@ int am_arena_unlink(const char *name)
 {
     int rc = check_name(name);
     if (rc) return rc;
-    char path[300];
-    path_of(path, sizeof path, name);
+    char path[512];
+    if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
     if (unlink(path) == 0) return 0;
     return errno == ENOENT ? AM_ENOENT : errno == EACCES || errno == EPERM ? AM_EPERM : AM_ESYS;
 }

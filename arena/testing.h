@@ -32,6 +32,11 @@ int am_test_at_point(const char *name, void (*fn)(void *), void *arg);
 unsigned am_test_crash_points(void);
 const char *am_test_crash_point_name(unsigned i);
 
+/* on != 0: arenas created from now on are sparse files, their pages not reserved and
+ * the filesystem's free space not checked (as before reservation existed). Only for
+ * tests of geometry larger than this machine's /dev/shm (the 64 GiB arena). */
+void am_test_sparse_arenas(int on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,11 +13,6 @@
 #include "arena_internal.h"
 #include "test_util.h"
 
-static void path_for(char *buf, size_t n, const char *name)
-{
-    snprintf(buf, n, "/dev/shm/am.%s", name);
-}
-
 START_TEST(open_flags_and_names)
 {
     const char *name = tu_name("flags");
@@ -56,7 +51,7 @@ START_TEST(mode_and_trust)
 {
     const char *name = tu_name("mode");
     char path[128];
-    path_for(path, sizeof path, name);
+    tu_path(path, sizeof path, name);
     am_arena *a = tu_open(name, 1 << 20, 1);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -92,8 +87,8 @@ START_TEST(symlink_refused)
     const char *target = tu_name("target");
     am_arena *a = tu_open(target, 1 << 20, 1);
     char path[128], tpath[128];
-    path_for(path, sizeof path, name);
-    path_for(tpath, sizeof tpath, target);
+    tu_path(path, sizeof path, name);
+    tu_path(tpath, sizeof tpath, target);
     ck_assert_int_eq(symlink(tpath, path), 0);
     am_arena *b = NULL;
     ck_assert_int_eq(am_arena_open(name, NULL, &b), AM_EPERM);
@@ -107,7 +102,7 @@ END_TEST
 static int open_image(const char *name, const void *data, size_t len, off_t trunc)
 {
     char path[128];
-    path_for(path, sizeof path, name);
+    tu_path(path, sizeof path, name);
     unlink(path);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
     ck_assert_int_ge(fd, 0);
@@ -137,7 +132,7 @@ START_TEST(bad_files)
     am_arena *a = tu_open(good, 1 << 20, 2);
     am_arena_close(a);
     char gpath[128];
-    path_for(gpath, sizeof gpath, good);
+    tu_path(gpath, sizeof gpath, good);
     int fd = open(gpath, O_RDONLY);
     struct stat st;
     ck_assert_int_eq(fstat(fd, &st), 0);
@@ -229,7 +224,7 @@ START_TEST(dead_creator_leaves_no_trap)
 {
     const char *name = tu_name("orphan");
     char path[128], orphan[200];
-    path_for(path, sizeof path, name);
+    tu_path(path, sizeof path, name);
     /* a creator that died while formatting leaves only its private file */
     snprintf(orphan, sizeof orphan, "%s.tmp.999999.0", path);
     int fd = open(orphan, O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -407,7 +402,7 @@ START_TEST(mutated_files_never_crash)
     memcpy(img, a->base, len);
     am_arena_close(a);
     char path[128];
-    path_for(path, sizeof path, mutant_name);
+    tu_path(path, sizeof path, mutant_name);
     uint64_t rng = 99;
     for (int round = 0; round < 1000; round++) {
         memcpy(bad, img, len);

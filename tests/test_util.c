@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
+#include "arena_internal.h"
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,6 +26,12 @@ void tu_cleanup(void)
     for (int i = 0; i < 16; i++) {
         if (names[i][0]) am_arena_unlink(names[i]);
     }
+}
+
+void tu_path(char *buf, size_t n, const char *name)
+{
+    const char *dir = am_shm_dir();
+    snprintf(buf, n, "%s/am.%s", dir ? dir : "/dev/shm", name);
 }
 
 am_arena *tu_open(const char *name, size_t size, unsigned sectors)

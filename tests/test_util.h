@@ -21,6 +21,8 @@
 /* A name unique to this process and tag; the arena is unlinked by tu_cleanup(). */
 const char *tu_name(const char *tag);
 void tu_cleanup(void);
+/* The file of arena `name`: <dir>/am.<name> (<dir>: $AM_SHM_DIR or /dev/shm). */
+void tu_path(char *buf, size_t n, const char *name);
 
 /* Open (creating) the arena `name` with the given size and sectors, or fail the test. */
 am_arena *tu_open(const char *name, size_t size, unsigned sectors);

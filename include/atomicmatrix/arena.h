@@ -40,6 +40,8 @@ typedef struct am_arena am_arena;
 #define AM_CREATE_ONLY       0x2u /* fail with AM_EEXIST rather than attach            */
 #define AM_TRUST_OTHER_OWNER 0x4u /* attach to an arena owned by another user, or one
                                      writable by everybody                             */
+#define AM_ANY_SIZE          0x8u /* attach whatever the existing arena's size, even if
+                                     opts.size asks for another one                    */
 
 #define AM_DEFAULT_SIZE  ((size_t)64 << 20)   /* 64 MiB                                */
 #define AM_MAX_SIZE      ((uint64_t)64 << 30) /* 64 GiB: the largest arena             */
@@ -48,10 +50,13 @@ typedef struct am_arena am_arena;
 #define AM_ALIGN         16u                  /* every payload is 16-byte aligned      */
 
 typedef struct am_arena_opts {
-    size_t   size;     /* bytes, used when creating; 0 = default (64 MiB)      */
+    size_t   size;     /* bytes when creating; 0 = default (64 MiB). When attaching,
+                          0 takes the arena's size, any other value must equal it
+                          (AM_EEXIST otherwise, unless AM_ANY_SIZE)               */
     unsigned sectors;  /* 0 = default                                          */
     unsigned mode;     /* file mode when creating; 0 = 0600                    */
-    unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER; 0 = create or attach */
+    unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER, AM_ANY_SIZE;
+                          0 = create or attach                                   */
 } am_arena_opts;       /* zeroed (or a NULL pointer) means the defaults        */
 
 typedef struct am_stats {
@@ -74,14 +79,25 @@ typedef struct am_stats {
 } am_stats;
 
 /* Open the arena called name (1-200 characters of [A-Za-z0-9._-], not starting with a
- * dot), creating and formatting it if it does not exist (unless AM_ATTACH_ONLY).
- * Creation is atomic: a half-formatted arena is never visible. Attaching validates
- * the file (owner, type, magic, version, layout, size) before using it. Returns 0 and
- * a handle in *out, or AM_ENAME (a bad name), AM_EINVAL (NULL name or out, bad
- * options), AM_ENOENT, AM_EEXIST, AM_EPERM (foreign owner or a symlink), AM_EFORMAT
- * (not an arena), AM_EVERSION, AM_ECORRUPT (truncated or inconsistent), AM_ETOOBIG
- * (size above AM_MAX_SIZE), AM_EFULL (AM_MAX_PARTICIPANTS attached), AM_ESYS. */
+ * dot and not containing ".tmp.", which the library's own private files use), creating
+ * and formatting it if it does not exist (unless AM_ATTACH_ONLY). The file is
+ * <dir>/am.<name>, <dir> being $AM_SHM_DIR (an absolute path, read once per process)
+ * or /dev/shm. Creation is atomic: a half-formatted arena is never visible; the file's
+ * memory is reserved when it is made, so a full filesystem gives AM_ENOMEM then rather
+ * than SIGBUS later. Attaching validates the file (regular file, owner, magic, version,
+ * layout, size against the file's) before using it. Returns 0 and a handle in *out, or
+ * AM_ENAME (a bad name), AM_EINVAL (NULL name or out, bad options, bad AM_SHM_DIR),
+ * AM_ENOENT, AM_EEXIST (exists: AM_CREATE_ONLY, or another size than opts.size asked),
+ * AM_ENOMEM (the directory's filesystem cannot hold an arena of that size), AM_EPERM
+ * (foreign owner or a symlink), AM_EFORMAT (not an arena, e.g. not a regular file),
+ * AM_EVERSION, AM_ECORRUPT (truncated or inconsistent), AM_ETOOBIG (size above
+ * AM_MAX_SIZE), AM_EFULL (AM_MAX_PARTICIPANTS attached), AM_ESYS.
+ * am_arena_open_report() then says more (sizes, free space, which check failed). */
 AM_API int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out);
+
+/* Why the last failing am_arena_open() in this thread failed, as a sentence naming the
+ * file and figures involved ("" if that failure recorded none, or after a success). */
+AM_API const char *am_arena_open_report(void);
 
 /* Detach. Blocks this handle still owns (allocated and not disowned) are freed, as
  * they would be if the process died: disown what must outlive the handle. Pointers
@@ -90,7 +106,7 @@ AM_API int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena
 AM_API void  am_arena_close(am_arena *a);
 
 /* Remove the arena's name; processes attached keep using it until they close.
- * AM_ENOENT if there is none, AM_ENAME for a bad name. */
+ * AM_ENOENT if there is none, AM_ENAME for a bad name (as am_arena_open's). */
 AM_API int   am_arena_unlink(const char *name);
 
 /* Allocate size bytes (16-byte aligned, one reference, owned by the caller).

@@ -10,7 +10,8 @@ name=amctltest-$$
 rm -rf "$work" && mkdir -p "$work"
 cleanup() {
     [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
-    rm -f "/dev/shm/am.$name" "/dev/shm/am.$name-bad" "/dev/shm/am.$name-foreign"
+    rm -f "/dev/shm/am.$name" "/dev/shm/am.$name-bad" "/dev/shm/am.$name-foreign" "/dev/shm/am.$name-fifo" \
+          "/dev/shm/am.$name-trunc"
 }
 trap cleanup EXIT
 coproc FIX { exec "$fixture" "$name"; }
@@ -159,6 +160,55 @@ for _ in range(40):
     done
 done
 echo "ok: corrupted arena (and 60 scribbled copies)"
+
+# a FIFO with an arena's name used to hang ls, stat, gc and rm for every user: each
+# returns at once (timeout guards a regression), stat/gc/rm with a clear error, ls
+# without listing it, and the FIFO is left alone
+mkfifo "/dev/shm/am.$name-fifo"
+set +e; timeout 10 "$amctl" ls --json > "$work/ls-fifo.json"; rc=$?; set -e
+[ $rc -eq 0 ] || fail "ls with a FIFO in /dev/shm: exit $rc (124: it hung)"
+py 'import json,sys; assert not [x for x in json.load(open(sys.argv[1])) if x["name"].endswith("-fifo")]' "$work/ls-fifo.json" ||
+    fail "ls lists a FIFO"
+for cmd in stat gc rm; do
+    set +e; timeout 10 "$amctl" "$cmd" "$name-fifo" > /dev/null 2> "$work/fifo.err"; rc=$?; set -e
+    [ $rc -eq 1 ] && grep -q "not a regular file" "$work/fifo.err" ||
+        { cat "$work/fifo.err"; fail "$cmd of a FIFO: exit $rc (124: it hung)"; }
+done
+[ -p "/dev/shm/am.$name-fifo" ] || fail "the FIFO was touched"
+rm -f "/dev/shm/am.$name-fifo"
+echo "ok: a FIFO named like an arena"
+
+# a file truncated to half its header's size: never mapped (no SIGBUS), said so
+cp "/dev/shm/am.$name" "/dev/shm/am.$name-trunc"
+size=$(stat -c %s "/dev/shm/am.$name-trunc")
+truncate -s $((size / 2)) "/dev/shm/am.$name-trunc"
+for cmd in stat map topics gc; do
+    set +e; timeout 10 "$amctl" "$cmd" "$name-trunc" > /dev/null 2> "$work/trunc.err"; rc=$?; set -e
+    [ $rc -eq 1 ] && grep -q "truncated" "$work/trunc.err" && grep -q "$((size / 2)) bytes but its header says $size" "$work/trunc.err" ||
+        { cat "$work/trunc.err"; fail "$cmd of a truncated arena: exit $rc"; }
+done
+set +e; timeout 10 "$amctl" ls --json > "$work/ls-trunc.json"; rc=$?; set -e
+[ $rc -eq 0 ] || fail "ls with a truncated arena: exit $rc"
+py 'import json,sys; t=[x for x in json.load(open(sys.argv[1])) if x["name"].endswith("-trunc")][0]
+assert "corrupt" in t["state"] and t["size"]==int(sys.argv[2])//2, t' "$work/ls-trunc.json" "$size" || fail "ls of a truncated arena"
+echo "ok: a truncated arena"
+
+# gc and rm of another user's arena only with --force (run as root: chown is possible)
+if [ "$(id -u)" -eq 0 ]; then
+    cp "/dev/shm/am.$name" "/dev/shm/am.$name-trunc"
+    chown 65534:65534 "/dev/shm/am.$name-trunc"
+    for cmd in gc rm; do
+        set +e; "$amctl" "$cmd" "$name-trunc" > /dev/null 2> "$work/owner.err"; rc=$?; set -e
+        [ $rc -eq 3 ] && grep -q "owned by uid 65534" "$work/owner.err" || { cat "$work/owner.err"; fail "$cmd of another user's arena: exit $rc"; }
+    done
+    [ -e "/dev/shm/am.$name-trunc" ] || fail "rm removed another user's arena without --force"
+    "$amctl" rm "$name-trunc" --force > /dev/null || fail "rm --force of another user's arena"
+    [ ! -e "/dev/shm/am.$name-trunc" ] || fail "rm --force left it"
+    echo "ok: another user's arena"
+else
+    echo "skipped: another user's arena (needs root for chown)"
+fi
+rm -f "/dev/shm/am.$name-trunc"
 
 kill "$fpid"; wait "$fpid" 2>/dev/null || true; fpid=
 set +e; "$amctl" rm "$name" --json > /dev/null; rc=$?; set -e

@@ -4,8 +4,8 @@
  *
  * Read commands map the arena read-only (am_arena_peek: no participant slot, no
  * locks) and treat every value in it as untrusted: a block header that does not check
- * out ends the walk of its sector, reported as corrupt, never a crash. Only `gc` and
- * `rm` write.
+ * out ends the walk of its sector, reported as corrupt, never a crash (a file truncated
+ * under us: sigbus_guard.c). Only `gc` and `rm` write.
  */
 #ifndef AMCTL_H
 #define AMCTL_H
@@ -46,6 +46,11 @@ int cmd_gc(const char *name, const opts *o);
 int cmd_rm(const char *name, const opts *o);
 int cmd_channels(const char *name, unsigned kind, const opts *o);
 int cmd_echo(const char *name, const char *topic, const opts *o);
+
+/* sigbus_guard.c: run fn(arg); a SIGBUS meanwhile (a mapped arena file truncated under
+ * us) makes it return AMCTL_TRUNCATED instead of killing amctl. Not reentrant. */
+#define AMCTL_TRUNCATED (-1000)
+int sigbus_guarded(int (*fn)(void *), void *arg);
 
 /* Open for reading; prints why not and returns NULL. */
 am_arena *peek(const char *name);

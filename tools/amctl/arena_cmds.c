@@ -3,6 +3,8 @@
  * arena_cmds.c — amctl ls, stat, map, gc, rm: the arena's files, figures and picture.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,7 +66,8 @@ am_arena *peek(const char *name)
     am_arena *a;
     int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a);
     if (rc) {
-        fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc));
+        const char *why = am_arena_open_report();
+        fprintf(stderr, "amctl: %s: %s%s%s\n", name, am_strerror(rc), why[0] ? ": " : "", why);
         return NULL;
     }
     return a;
@@ -72,46 +75,68 @@ am_arena *peek(const char *name)
 
 /* ------------------------------------------------------------------ ls */
 
+/* One arena's figures for ls, read under the SIGBUS guard (ls_read). */
+typedef struct ls_entry {
+    am_arena *a;
+    uint64_t used, heap;
+    liveness l;
+    bool corrupt;
+} ls_entry;
+
+static int ls_read(void *arg)
+{
+    ls_entry *e = arg;
+    live_scan(e->a, &e->l);
+    for (unsigned k = 0; k < e->a->g.nsectors; k++) {
+        sector_view v;
+        sector_walk(e->a, k, &e->l, &v, NULL, 0);
+        e->used += v.used + v.dead;
+        e->corrupt |= v.corrupt;
+    }
+    e->heap = (uint64_t)e->a->g.nsectors * e->a->g.sector_size;
+    return 0;
+}
+
 int cmd_ls(const opts *o)
 {
-    DIR *d = opendir("/dev/shm");
-    if (!d) { perror("amctl: /dev/shm"); return 1; }
+    const char *dir = am_shm_dir();
+    if (!dir) { fprintf(stderr, "amctl: AM_SHM_DIR must be an absolute path\n"); return 1; }
+    DIR *d = opendir(dir);
+    if (!d) { fprintf(stderr, "amctl: %s: %s\n", dir, strerror(errno)); return 1; }
     if (o->json) printf("[");
     else printf("%-24s %10s %7s %5s %5s %-10s %s\n", "NAME", "SIZE", "USED", "LIVE", "DEAD", "OWNER", "MODE");
     int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "am.", 3) != 0) continue;
-        const char *name = e->d_name + 3;
-        am_arena *a;
-        int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a);
-        if (rc == AM_EFORMAT || rc == AM_EINVAL) continue;             /* not ours: left alone */
-        char path[300];
-        snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "am.", 3) != 0) continue;
+        const char *name = de->d_name + 3;
+        /* Never open what is not a regular file (a FIFO would block the open, a device
+         * could do anything): lstat-like, no open, no symlink followed. */
         struct stat st;
-        if (stat(path, &st) != 0) { if (!rc) am_arena_unpeek(a); continue; }
-        uint64_t used = 0, heap = 0;
-        liveness l = { 0 };
-        bool corrupt = false;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        ls_entry e = { 0 };
+        int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &e.a);
+        if (rc == AM_EFORMAT || rc == AM_EINVAL || rc == AM_ENAME) continue;   /* not ours: left alone */
+        if (rc == AM_ENOENT) continue;                                         /* gone meanwhile */
+        const char *state = rc ? am_strerror(rc) : "ok";
         if (rc == 0) {
-            live_scan(a, &l);
-            for (unsigned k = 0; k < a->g.nsectors; k++) {
-                sector_view v;
-                sector_walk(a, k, &l, &v, NULL, 0);
-                used += v.used + v.dead;
-                corrupt |= v.corrupt;
+            /* The figures of the file mapped, not of the name's file at the lstat. */
+            if (fstat(e.a->fd, &st) != 0) { am_arena_unpeek(e.a); continue; }
+            if (sigbus_guarded(ls_read, &e) == AMCTL_TRUNCATED) {
+                state = "truncated";
+                e.corrupt = true;
+            } else if (e.corrupt) {
+                state = "corrupt";
             }
-            heap = (uint64_t)a->g.nsectors * a->g.sector_size;
-            am_arena_unpeek(a);
+            am_arena_unpeek(e.a);
         }
-        const char *state = rc ? am_strerror(rc) : corrupt ? "corrupt" : "ok";
-        double pct = heap ? 100.0 * (double)used / (double)heap : 0;
+        double pct = e.heap ? 100.0 * (double)e.used / (double)e.heap : 0;
         if (o->json) {
             printf("%s{\"name\": ", n ? ", " : "");
             json_str(stdout, name);
             printf(", \"size\": %lld, \"used\": %llu, \"used_pct\": %.2f, \"live\": %u, \"dead\": %u, \"uid\": %u, "
                    "\"mode\": \"%04o\", \"state\": ",
-                   (long long)st.st_size, (unsigned long long)used, pct, l.live, l.dead, (unsigned)st.st_uid,
+                   (long long)st.st_size, (unsigned long long)e.used, pct, e.l.live, e.l.dead, (unsigned)st.st_uid,
                    (unsigned)(st.st_mode & 07777));
             json_str(stdout, state);
             printf("}");
@@ -119,8 +144,9 @@ int cmd_ls(const opts *o)
             printf("%-24s %10lld %7s %5s %5s %-10u %04o  (%s)\n", name, (long long)st.st_size, "-", "-", "-",
                    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), state);
         } else {
-            printf("%-24s %10lld %6.1f%% %5u %5u %-10u %04o%s\n", name, (long long)st.st_size, pct, l.live, l.dead,
-                   (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), corrupt ? "  (corrupt)" : "");
+            printf("%-24s %10lld %6.1f%% %5u %5u %-10u %04o%s%s%s\n", name, (long long)st.st_size, pct, e.l.live,
+                   e.l.dead, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), e.corrupt ? "  (" : "",
+                   e.corrupt ? state : "", e.corrupt ? ")" : "");
         }
         n++;
     }
@@ -280,16 +306,36 @@ static void held_by_dead(am_arena *a, uint64_t *bytes, uint64_t *blocks)
     }
 }
 
+/* gc and rm act on another user's arena only with --force: the file named is checked
+ * (through the descriptor peek validated, not the name again) before anything is
+ * written or removed. 0, or the exit status of the refusal. */
+static int owner_check(am_arena *a, const char *name, const char *cmd, const opts *o)
+{
+    struct stat st;
+    if (fstat(a->fd, &st) != 0) { perror("amctl: fstat"); return 1; }
+    if (st.st_uid == geteuid() || o->force) return 0;
+    fprintf(stderr, "amctl: %s: owned by uid %u, not by you (uid %u); --force to %s it anyway\n", name,
+            (unsigned)st.st_uid, (unsigned)geteuid(), cmd);
+    return 3;
+}
+
 int cmd_gc(const char *name, const opts *o)
 {
     am_arena *p = peek(name);
     if (!p) return 1;
+    int refused = owner_check(p, name, "gc", o);
+    if (refused) { am_arena_unpeek(p); return refused; }
     am_stats before;
     uint64_t dead_bytes, dead_blocks;
     held_by_dead(p, &dead_bytes, &dead_blocks);
     am_arena *a;
     int rc = am_arena_open(name, &(am_arena_opts){ .flags = AM_ATTACH_ONLY | AM_TRUST_OTHER_OWNER }, &a);
-    if (rc) { fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc)); am_arena_unpeek(p); return 1; }
+    if (rc) {
+        const char *why = am_arena_open_report();
+        fprintf(stderr, "amctl: %s: %s%s%s\n", name, am_strerror(rc), why[0] ? ": " : "", why);
+        am_arena_unpeek(p);
+        return 1;
+    }
     /* Joining already reclaimed what dead participants owned; say what it was. */
     am_arena_stats(a, &before);
     int blocks = am_arena_reclaim(a);
@@ -318,6 +364,8 @@ int cmd_rm(const char *name, const opts *o)
 {
     am_arena *a = peek(name);
     if (!a) return 1;
+    int refused = owner_check(a, name, "rm", o);
+    if (refused) { am_arena_unpeek(a); return refused; }
     liveness l;
     live_scan(a, &l);
     am_arena_unpeek(a);

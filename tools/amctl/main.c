@@ -2,13 +2,13 @@
 /*
  * amctl — see inside a running atomicmatrix bus, and clean it up.
  *
- *   amctl ls                       every arena in /dev/shm
+ *   amctl ls                       every arena in /dev/shm (or $AM_SHM_DIR)
  *   amctl stat NAME                figures of one arena, per sector
  *   amctl map NAME [--svg FILE]    a picture of its blocks
  *   amctl topics NAME              topics, their types and ports
  *   amctl services NAME            services, their types and ports
  *   amctl echo NAME TOPIC          print samples as they arrive
- *   amctl gc NAME                  reclaim what dead participants held
+ *   amctl gc NAME [--force]        reclaim what dead participants held
  *   amctl rm NAME [--force]        remove an arena
  *   amctl --version                the version
  * Read commands take --json. Exit status: 0 fine, 1 error, 2 corruption found, 3 refused.
@@ -19,8 +19,9 @@
 #include "atomicmatrix/version.h"
 
 static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
-    { "ls", "[--json]", "List every atomicmatrix arena in /dev/shm: name, size, used %, live and dead\n"
-                        "participants, owner uid and mode. Files that are not arenas are left alone." },
+    { "ls", "[--json]", "List every atomicmatrix arena in /dev/shm (or $AM_SHM_DIR): name, size, used %, live\n"
+                        "and dead participants, owner uid and mode. Files that are not arenas are left alone\n"
+                        "(only regular files are opened)." },
     { "stat", "NAME [--json]", "Used, free and held-by-dead bytes, the largest free block, fragmentation, per-sector\n"
                                "figures, allocation and free counters, repairs and reclaims. Exit 2 if a sector's\n"
                                "block chain is corrupt." },
@@ -37,10 +38,12 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
       "recorded a protobuf schema (code from protoc-gen-am does), as the wire format by field\n"
       "number with --raw, else as hex. A sample that does not parse is shown as hex.\n"
       "--json: one object a line (seq, publisher, len, type, the payload in hex)." },
-    { "gc", "NAME [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
-                             "their ports), and say what was reclaimed." },
+    { "gc", "NAME [--force] [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
+                                        "their ports), and say what was reclaimed. Refused (exit 3) for another user's\n"
+                                        "arena, unless --force." },
     { "rm", "NAME [--force] [--json]", "Remove an arena's name. Refused (exit 3) while live participants are attached,\n"
-                                        "unless --force; they keep using it until they close." },
+                                        "or for another user's arena, unless --force; attached processes keep using it\n"
+                                        "until they close." },
 };
 
 static void help(FILE *f)
@@ -62,6 +65,21 @@ void die_usage(const char *cmd)
     }
     help(stderr);
     exit(1);
+}
+
+/* One command on one arena, run under the SIGBUS guard. */
+typedef struct named_cmd { const char *cmd, *name, *topic; const opts *o; } named_cmd;
+
+static int run_named(void *arg)
+{
+    const named_cmd *c = arg;
+    if (strcmp(c->cmd, "stat") == 0) return cmd_stat(c->name, c->o);
+    if (strcmp(c->cmd, "map") == 0) return cmd_map(c->name, c->o);
+    if (strcmp(c->cmd, "topics") == 0) return cmd_channels(c->name, AMC_KIND_TOPIC, c->o);
+    if (strcmp(c->cmd, "services") == 0) return cmd_channels(c->name, AMC_KIND_SERVICE, c->o);
+    if (strcmp(c->cmd, "echo") == 0) return cmd_echo(c->name, c->topic, c->o);
+    if (strcmp(c->cmd, "gc") == 0) return cmd_gc(c->name, c->o);
+    return cmd_rm(c->name, c->o);
 }
 
 void json_str(FILE *f, const char *s)
@@ -113,13 +131,17 @@ int main(int argc, char **argv)
     if (o.width > 4096) o.width = 4096;
     if (strcmp(cmd, "ls") == 0 && npos == 0) return cmd_ls(&o);
     if (npos < 1) die_usage(cmd);
-    if (strcmp(cmd, "stat") == 0 && npos == 1) return cmd_stat(pos[0], &o);
-    if (strcmp(cmd, "map") == 0 && npos == 1) return cmd_map(pos[0], &o);
-    if (strcmp(cmd, "topics") == 0 && npos == 1) return cmd_channels(pos[0], AMC_KIND_TOPIC, &o);
-    if (strcmp(cmd, "services") == 0 && npos == 1) return cmd_channels(pos[0], AMC_KIND_SERVICE, &o);
-    if (strcmp(cmd, "echo") == 0 && npos == 2) return cmd_echo(pos[0], pos[1], &o);
-    if (strcmp(cmd, "gc") == 0 && npos == 1) return cmd_gc(pos[0], &o);
-    if (strcmp(cmd, "rm") == 0 && npos == 1) return cmd_rm(pos[0], &o);
-    die_usage(cmd);
-    return 1;
+    static const char *const one_name[] = { "stat", "map", "topics", "services", "gc", "rm" };
+    bool known = strcmp(cmd, "echo") == 0 && npos == 2;
+    for (size_t i = 0; i < sizeof one_name / sizeof one_name[0]; i++) known |= strcmp(cmd, one_name[i]) == 0 && npos == 1;
+    if (!known) die_usage(cmd);
+    named_cmd c = { cmd, pos[0], pos[1], &o };
+    int rc = sigbus_guarded(run_named, &c);
+    if (rc == AMCTL_TRUNCATED) {
+        fflush(stdout);
+        fprintf(stderr, "\namctl: %s: the arena's file was truncated while amctl read it (SIGBUS): it is shorter "
+                        "than its header says\n", pos[0]);
+        return 2;
+    }
+    return rc;
 }
