@@ -87,10 +87,12 @@ int   am_ack_deferred(am_arena *a, void *p);
     X(CH_ACK_CLEARED, "ack: holder bit cleared, block not yet freed or held entry kept") \
     X(CH_DROP_PROBED, "drop: the sample found live, its holder bit not yet cleared")   \
     X(CH_CLEAN_HELD, "cleanup: a held entry or drained slot released, not yet cleared") \
+    X(CH_CLEAN_RX_FOUND, "cleanup: the receiver's rx block found, its share not yet released") \
     X(CH_CLEAN_RING, "cleanup: a link drained by the rx block's last user, not freed") \
     X(CH_CLEAN_FREED, "cleanup: rx block freed, its users' names not yet cleared")    \
     X(CH_ATTACH_RING, "attach/link: block named in the port or rx block, not disowned") \
     X(CH_CREATE_CHAN, "create: channel block recorded in its entry, not yet disowned") \
+    X(CH_OPEN_FOUND, "open: channel found in the directory, not yet pinned")        \
     X(CH_DESTROY_DYING, "destroy: channel DYING with no port, block not yet freed")     \
     X(CH_DESTROY_CLEARED, "destroy: channel block freed, directory entry not yet cleared") \
     X(CH_TX_DROPPED, "cleanup: a sender's history and receivers let go, tx not freed") \

@@ -197,8 +197,12 @@ amc_link *amc_view_link(amc_conn *c, unsigned t);
  * its links, releases its lists) when that was the last. */
 void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool recover);
 /* Release what rx block r's receiver holds: its held and replay lists and everything
- * queued in its links (its own cleanup, or the last user of the block). */
+ * queued in its links (its own cleanup, or the last user of the block). The caller
+ * must hold a bit of r->users (or be its last user): it writes into the block. */
 void amc_rx_release_own(am_arena *a, amc_rx *r);
+/* Does rx block r (named ref) still have its receiver's own bit? Only the receiver's
+ * cleaner drops it, so for that cleaner a yes stays true: the block is still its. */
+bool amc_rx_has_self(amc_rx *r, uint64_t ref);
 /* Dequeue every slot of a link's ring (its forward ring, or its return ring) of
  * `depth` slots into entry *tmp and release receiver port i's bit of it. */
 void amc_ring_drain(am_arena *a, struct ck_ring *ring, amc_slot *slots, uint32_t depth, amc_slot *tmp, unsigned i);

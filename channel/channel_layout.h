@@ -35,7 +35,7 @@
 #define AMC_LINE 64u                         /* cache line: shared words that different
                                                 processes write live on separate lines */
 
-#define AMC_DIR_MAGIC  0x3252494443544d41ull /* "AMTCDIR2" */
+#define AMC_DIR_MAGIC  0x3352494443544d41ull /* "AMTCDIR3" */
 #define AMC_CHAN_MAGIC 0x324e414843544d41ull /* "AMTCHAN2" */
 #define AMC_TX_MAGIC   0x3158544443544d41ull /* "AMTDTX1"  */
 #define AMC_RX_MAGIC   0x3158524443544d41ull /* "AMTDRX1"  */
@@ -288,6 +288,8 @@ typedef struct amc_chan {
  * finding a channel and attaching to it take no lock. Its waiters have deadlines. */
 enum { AMC_ENT_FREE = 0, AMC_ENT_CREATING = 1, AMC_ENT_READY = 2 };
 
+#define AMC_PINS 2              /* attachers between finding a channel and claiming a port */
+
 typedef struct amc_entry {
     _Atomic uint32_t state;     /* AMC_ENT_*: dir lock (release; readers acquire)       */
     uint32_t kind;              /* }                                                     */
@@ -295,6 +297,11 @@ typedef struct amc_entry {
     uint32_t chan_gen;          /* }                                                     */
     _Atomic uint32_t typed;     /* 1 once a typed opener set type/fingerprint: dir lock */
     uint64_t fingerprint;
+    /* An attacher's stamp while it looks at the entry's channel before its port holds
+     * it: destroy (dir lock) leaves a pinned channel alive. CAS from 0 (or from a dead
+     * stamp) by attachers, seq_cst, paired with destroy's DYING store and its reads of
+     * these (directory.c, "pins"); cleared by the attacher, or by destroy if dead. */
+    _Atomic uint64_t pin[AMC_PINS];
     char name[AM_NAME_MAX + 1];
     char type[AM_TYPE_MAX + 1];
 } amc_entry;

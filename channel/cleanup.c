@@ -83,7 +83,11 @@ static void release_receiver(am_arena *a, amc_chan *ch, unsigned i, bool owner_a
     if (r && own != 0) {
         if (owner_alive) (void)am_ack(a, r);
     } else if (r && r->port == i) {
-        amc_rx_release_own(a, r);
+        AM_CRASH_POINT(CH_CLEAN_RX_FOUND);
+        /* Our share only while our own bit keeps the block: an earlier cleaner that
+         * dropped it and died left the block to its senders, the last of which frees
+         * it (any moment now), and it must not be written to any more. */
+        if (amc_rx_has_self(r, ref)) amc_rx_release_own(a, r);
         amc_rx_drop(a, ref, AMC_RX_SELF, AMC_FREER_RX, true);
     }
     atomic_store_explicit(&p->rx_ref, 0, memory_order_release);

@@ -14,9 +14,19 @@
  * lock at once leaves an empty channel for the next open, close or gc to remove.
  *
  * Creation: the channel block is allocated (owned by the creator), recorded in its
- * entry as CREATING, disowned, then marked READY. Removal: DYING, the ports counted,
- * schema freed, block freed, then the entry cleared. A thief of the directory lock (its
- * holder died) settles every entry from what it finds.
+ * entry as CREATING, disowned, then marked READY. Removal: DYING, the ports and pins
+ * counted, schema freed, block freed, then the entry cleared. A thief of the directory
+ * lock (its holder died) settles every entry from what it finds.
+ *
+ * Pins: an opener finds a channel without the lock, and until its port is claimed
+ * nothing of its own keeps the channel: a destroyer could free the block under it, and
+ * the opener's writes (a port claim, a gc of dead ports) would land in whatever reuses
+ * the bytes. So the opener first puts its stamp in one of its entry's pin words (which
+ * live in the directory and are never freed), then checks that the entry still names
+ * the channel and that the channel is not DYING; the destroyer stores DYING, then looks
+ * at the pins, both seq_cst: either it sees the pin and keeps the channel, or the
+ * opener sees DYING and lets go. A pin held by a dead process is cleared by whoever
+ * needs the word.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +69,23 @@ static int validate_type(const am_type *t)
 
 /* Free a channel nobody uses (directory lock held) and clear its entry, if it still
  * has one. Returns false (and leaves it) if a port was claimed meanwhile. */
+/* Does an opener (alive) have entry e's channel pinned? Dead pins are cleared. */
+static bool pinned(am_arena *a, amc_entry *e)
+{
+    bool any = false;
+    for (unsigned i = 0; e && i < AMC_PINS; i++) {
+        uint64_t p = atomic_load_explicit(&e->pin[i], memory_order_seq_cst);
+        if (p == 0) continue;
+        if (!am_stamp_dead(a, p)) any = true;
+        else atomic_compare_exchange_strong_explicit(&e->pin[i], &p, 0, memory_order_acq_rel, memory_order_relaxed);
+    }
+    return any;
+}
+
 static bool destroy(am_arena *a, amc_entry *e, amc_chan *ch)
 {
     atomic_store_explicit(&ch->state, AMC_CHAN_DYING, memory_order_seq_cst);
-    if (amc_chan_ports(ch) != 0) {                       /* an attacher came first */
+    if (amc_chan_ports(ch) != 0 || pinned(a, e)) {       /* an attacher came first */
         atomic_store_explicit(&ch->state, AMC_CHAN_ALIVE, memory_order_seq_cst);
         return false;
     }
@@ -222,6 +245,39 @@ static int lookup(am_arena *a, const char *name, const amc_want *w, uint64_t dea
     return 0;
 }
 
+/* Pin entry e's channel {off, gen} (see "Pins" above): its live block, or NULL with *rc
+ * AM_EAGAIN (it is going: look again) or AM_ETIMEDOUT (every pin word is held by a
+ * live opener past the deadline). *k: the pin word to unpin. */
+static amc_chan *pin(am_arena *a, amc_entry *e, uint64_t off, uint32_t gen, uint64_t deadline, unsigned *k, int *rc)
+{
+    uint64_t me = am_arena_stamp(a);
+    for (unsigned spins = 1;; spins++) {
+        for (*k = 0; *k < AMC_PINS; (*k)++) {
+            uint64_t cur = atomic_load_explicit(&e->pin[*k], memory_order_relaxed);
+            if (cur != 0 && (cur == me || !am_stamp_dead(a, cur))) continue;
+            if (atomic_compare_exchange_strong_explicit(&e->pin[*k], &cur, me, memory_order_seq_cst,
+                                                        memory_order_relaxed)) {
+                amc_chan *ch = NULL;
+                if (atomic_load_explicit(&e->state, memory_order_seq_cst) == AMC_ENT_READY && e->chan_off == off &&
+                    e->chan_gen == gen && (ch = amc_chan_at(a, off, gen)) &&
+                    atomic_load_explicit(&ch->state, memory_order_seq_cst) == AMC_CHAN_ALIVE) {
+                    return ch;
+                }
+                atomic_store_explicit(&e->pin[*k], 0, memory_order_release);
+                *rc = AM_EAGAIN;
+                return NULL;
+            }
+        }
+        if (spins % 64 == 0) {
+            if (am_now_ns() >= deadline) {
+                *rc = AM_ETIMEDOUT;
+                return NULL;
+            }
+            amc_relax(spins / 64);
+        }
+    }
+}
+
 int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
 {
     *out = NULL;
@@ -240,11 +296,13 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
         if (rc) break;
         c->ch_off = e->chan_off;
         c->ch_gen = e->chan_gen;
-        c->ch = amc_chan_at(a, c->ch_off, c->ch_gen);
-        if (!c->ch) rc = AM_EAGAIN;                      /* destroyed meanwhile */
-        if (rc == 0) {
+        AM_CRASH_POINT(CH_OPEN_FOUND);
+        unsigned k;
+        c->ch = pin(a, e, c->ch_off, c->ch_gen, deadline, &k, &rc);   /* NULL: destroyed meanwhile */
+        if (c->ch) {
             (void)amc_chan_gc(a, c->ch);                 /* dead predecessors first */
-            rc = amc_port_attach(c, w);
+            rc = amc_port_attach(c, w);                  /* our port holds it from now on */
+            atomic_store_explicit(&e->pin[k], 0, memory_order_release);
         }
         if (rc != AM_EAGAIN) break;
         /* Being destroyed: wait (by the deadline) for the destroyer to let the lock go,
@@ -294,10 +352,16 @@ void amc_close(amc_conn *c)
         return;
     }
     amc_drop_views(c);
+    /* Dead ports must not keep the channel: released while ours still holds it (after
+     * ours goes, another process may destroy the channel and its bytes be reused). */
+    (void)amc_chan_gc(c->a, c->ch);
+    /* The other ports, as a hint (counted again under the lock). */
+    bool ours = atomic_load_explicit(&c->ch->ports[c->port].stamp, memory_order_acquire) == am_arena_stamp(c->a);
+    unsigned others = amc_chan_ports(c->ch) - ours;
     (void)amc_port_release(c->a, c->ch, c->port);
-    (void)amc_chan_gc(c->a, c->ch);        /* dead ports must not keep the channel */
-    if (amc_chan_ports(c->ch) == 0) {
-        /* The last one out removes the channel, if the lock can be had at once. */
+    if (others == 0) {
+        /* The last one out removes the channel, if the lock can be had at once (it is
+         * looked up again under the lock: it may be gone already). */
         int rc;
         amc_dir *d = dir_lock(c->a, amc_deadline(0), &rc);
         if (d) {

@@ -107,6 +107,16 @@ static int check_sample(const am_sample *m)
             (int)getpid(), (unsigned long long)m->seq, m->len, (unsigned long long)m->_id, m->_held, (unsigned long long)hdr[0],
             (unsigned long long)hdr[1], bad, last);
     for (size_t i = bad; i < bad + 48 && i < n; i++) fprintf(stderr, "%s%02x", i % 8 ? "" : " ", b[i]);
+    fprintf(stderr, "\n  runs of wrong bytes (offset in the block's payload, zero or not):");
+    for (size_t i = 0; i < n;) {
+        uint8_t want = (uint8_t)(pattern_seed(hdr[0], hdr[1]) * 131 + i * 7 + (i >> 8));
+        if (b[i] == want) { i++; continue; }
+        size_t j = i;
+        bool zero = true;
+        while (j < n && b[j] != (uint8_t)(pattern_seed(hdr[0], hdr[1]) * 131 + j * 7 + (j >> 8))) zero &= b[j++] == 0;
+        fprintf(stderr, " [%zu,%zu)%s", i + 16 + AMC_MSG_HDR, j + 16 + AMC_MSG_HDR, zero ? "z" : "");
+        i = j;
+    }
     fprintf(stderr, "\n");
     dump_blocks(m->data, m->len);
     return 41;

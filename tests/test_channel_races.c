@@ -81,7 +81,109 @@ START_TEST(stale_drop_leaves_the_next_sample_alone)
 }
 END_TEST
 
+/* ------------------------------------------------------------ a channel destroyed under an open */
+
+static am_arena *arena;
+static am_sub *last_port;
+static uint8_t *reused;
+
+static amc_chan *chan_named(am_arena *a, const char *name)
+{
+    amc_dir *d = am_upper(a);
+    for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
+        if (d->e[i].state == AMC_ENT_READY && strcmp(d->e[i].name, name) == 0) return am_ptr(a, d->e[i].chan_off);
+    }
+    return NULL;
+}
+
+/* The channel's last port closes (the channel goes with it), and its bytes are
+ * allocated again and filled with a pattern. */
+static void destroy_and_reuse(void *arg)
+{
+    (void)arg;
+    am_test_at_point(NULL, NULL, NULL);
+    am_sub_close(last_port);
+    reused = am_alloc(arena, sizeof(amc_chan));
+    if (reused) memset(reused, 0x5a, sizeof(amc_chan));
+}
+
+/* An open that found a channel in the directory, and is then overtaken by the
+ * channel's destruction and the reuse of its block, must not write into those bytes
+ * (a port claim, a gc of dead ports): it finds the channel gone and makes a new one. */
+START_TEST(open_leaves_a_destroyed_channel_alone)
+{
+    arena = tu_open(tu_name("races"), 16 << 20, 0);
+    ck_assert_int_eq(am_sub_open(arena, "t", NULL, &last_port), 0);
+    amc_chan *old = chan_named(arena, "t");
+    ck_assert_ptr_nonnull(old);
+    ck_assert_int_eq(am_test_at_point("CH_OPEN_FOUND", destroy_and_reuse, NULL), 0);
+    am_pub *p;
+    ck_assert_int_eq(am_pub_open(arena, "t", NULL, &p), 0);
+    ck_assert_ptr_eq(reused, (uint8_t *)old);        /* the race happened: the same bytes */
+    for (size_t i = 0; i < sizeof(amc_chan); i++) ck_assert_uint_eq(reused[i], 0x5a);
+    ck_assert_ptr_ne(chan_named(arena, "t"), old);
+    ck_assert_int_eq(am_pub_publish(p, "x", 1), 0);
+    am_pub_close(p);
+    ck_assert_int_eq(am_ack(arena, reused), 0);
+    tu_finish(arena);
+}
+END_TEST
+
+/* ------------------------------------------------------------ a receiver's cleanup repeated */
+
+static amc_rx *rx_of(am_arena *a, amc_chan *ch, unsigned port, uint64_t *ref)
+{
+    *ref = atomic_load(&ch->ports[port].rx_ref);
+    return am_ptr(a, amc_ref_unpack(*ref).off);
+}
+
+static am_pub *last_user;
+static size_t rx_bytes;
+
+/* The last sender lets go of the rx block (which frees it), and its freed bytes get a
+ * pattern (free memory: only the allocator's two links at its start are in use). */
+static void free_rx_and_mark(void *arg)
+{
+    uint8_t *r = arg;
+    am_test_at_point(NULL, NULL, NULL);
+    am_pub_close(last_user);
+    memset(r + 16, 0x5a, rx_bytes - 16);
+}
+
+/* A cleaner repeating a receiver's cleanup after an earlier one dropped the receiver's
+ * own bit (and died) must leave the rx block to its senders: the last of them frees it,
+ * possibly while the cleaner looks, and nothing may be written into it after. */
+START_TEST(repeated_cleanup_leaves_a_freed_rx_block_alone)
+{
+    am_arena *a = tu_open(tu_name("races"), 16 << 20, 0);
+    am_sub *s;
+    ck_assert_int_eq(am_sub_open(a, "t", &(am_sub_opts){ .depth = 4 }, &s), 0);
+    ck_assert_int_eq(am_pub_open(a, "t", NULL, &last_user), 0);
+    ck_assert_int_eq(am_pub_publish(last_user, "x", 1), 0);   /* a link, a queued sample */
+    amc_chan *ch = chan_named(a, "t");
+    unsigned port = sub_port(a, "t");
+    uint64_t ref;
+    amc_rx *r = rx_of(a, ch, port, &ref);
+    rx_bytes = am_block_size(a, r);
+    /* The earlier cleaner: it released the receiver's share and dropped its own bit,
+     * then died (the publisher's bit keeps the block). */
+    amc_rx_release_own(a, r);
+    amc_rx_drop(a, ref, AMC_RX_SELF, AMC_FREER_RX, true);
+    ck_assert_uint_eq(atomic_load(&r->users) & AMC_RX_SELF, 0);
+    ck_assert_ptr_eq(rx_of(a, ch, port, &ref), r);
+    /* The next one: the publisher frees the block right after the cleaner found it. */
+    ck_assert_int_eq(am_test_at_point("CH_CLEAN_RX_FOUND", free_rx_and_mark, r), 0);
+    ck_assert_int_eq(amc_port_release(a, ch, port), 0);
+    am_test_at_point(NULL, NULL, NULL);
+    for (size_t i = 16; i < rx_bytes; i++) ck_assert_uint_eq(((uint8_t *)r)[i], 0x5a);
+    am_sub_close(s);                                  /* its port is released already */
+    tu_finish(a);
+}
+END_TEST
+
 int main(void)
 {
-    return tu_main("channel_races", 60, (const TTest *[]){ stale_drop_leaves_the_next_sample_alone, NULL });
+    return tu_main("channel_races", 60, (const TTest *[]){ stale_drop_leaves_the_next_sample_alone,
+                                                          open_leaves_a_destroyed_channel_alone,
+                                                          repeated_cleanup_leaves_a_freed_rx_block_alone, NULL });
 }
