@@ -21,6 +21,9 @@ void *am_upper(const am_arena *a);
 bool  am_forked(const am_arena *a);
 /* Is the participant incarnation `stamp` names dead? (a system call) */
 bool  am_stamp_dead(am_arena *a, uint64_t stamp);
+/* The pid the live participant named by stamp recorded (for messages; 0 if that
+ * incarnation is gone). */
+uint32_t am_stamp_pid(am_arena *a, uint64_t stamp);
 /* A dead lock holder was found: reclaim its blocks at the next chance. */
 void  am_note_dead(am_arena *a);
 /* CLOCK_MONOTONIC in nanoseconds (deadlines everywhere). */

@@ -28,6 +28,7 @@
  * opener sees DYING and lets go. A pin held by a dead process is cleared by whoever
  * needs the word.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "channel_internal.h"
@@ -177,6 +178,18 @@ static amc_entry *find(am_arena *a, amc_dir *d, const char *name, int *free_ix)
     return NULL;
 }
 
+/* The channel's entry, if the directory still names it. */
+static amc_entry *entry_of(amc_dir *d, uint64_t off, uint32_t gen)
+{
+    for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
+        if (d->e[i].chan_off == off && d->e[i].chan_gen == gen &&
+            atomic_load_explicit(&d->e[i].state, memory_order_acquire) == AMC_ENT_READY) {
+            return &d->e[i];
+        }
+    }
+    return NULL;
+}
+
 static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, const am_type *type)
 {
     void *blk;
@@ -278,6 +291,63 @@ static amc_chan *pin(am_arena *a, amc_entry *e, uint64_t off, uint32_t gen, uint
     }
 }
 
+/* ------------------------------------------------------------ type clashes */
+
+static _Thread_local char open_report[320];
+
+const char *am_channel_open_report(void)
+{
+    return open_report;
+}
+
+/* A clash with channel `name`'s type or kind: release its dead ports (a restarted
+ * program must not be refused because of its own dead predecessor) and remove it if
+ * that left nobody. true: it went, look it up again. */
+static bool clear_dead_holders(am_arena *a, const char *name, uint64_t deadline)
+{
+    int rc;
+    amc_dir *d = dir_of(a, &rc);
+    amc_entry *e = d ? find(a, d, name, NULL) : NULL;
+    if (!e) return d != NULL;                           /* gone already */
+    uint64_t off = e->chan_off;
+    uint32_t gen = e->chan_gen;
+    unsigned k;
+    amc_chan *ch = pin(a, e, off, gen, deadline, &k, &rc);
+    if (!ch) return rc == AM_EAGAIN;
+    (void)amc_chan_gc(a, ch);
+    bool empty = amc_chan_ports(ch) == 0;
+    atomic_store_explicit(&e->pin[k], 0, memory_order_release);
+    if (!empty || !(d = dir_lock(a, deadline, &rc))) return false;
+    ch = amc_chan_at(a, off, gen);
+    bool gone = !ch || (amc_chan_ports(ch) == 0 && destroy(a, entry_of(d, off, gen), ch));
+    amc_unlock(&d->lock);
+    return gone;
+}
+
+/* Say who holds channel `name` with which type (read only: a port may come or go). */
+static int report_clash(am_arena *a, const char *name, const amc_want *w)
+{
+    int rc;
+    amc_dir *d = dir_of(a, &rc);
+    amc_entry *e = d ? find(a, d, name, NULL) : NULL;
+    amc_chan *ch = e ? amc_chan_at(a, e->chan_off, e->chan_gen) : NULL;
+    if (!ch) return AM_ETYPE;
+    char pids[160] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < AM_MAX_PORTS && n + 12 < sizeof pids; i++) {
+        uint32_t pid = am_stamp_pid(a, atomic_load_explicit(&ch->ports[i].stamp, memory_order_acquire));
+        if (pid) n += (size_t)snprintf(pids + n, sizeof pids - n, " %u", pid);
+    }
+    char type[AM_TYPE_MAX + 1];
+    snprintf(type, sizeof type, "%s", atomic_load_explicit(&e->typed, memory_order_acquire) ? e->type : "(untyped)");
+    snprintf(open_report, sizeof open_report, "%s \"%s\" is a %s of type %s (fingerprint %016llx), held by live pid(s)%s; "
+             "asked for a %s of type %s (%016llx)", e->kind == AMC_KIND_TOPIC ? "topic" : "service", name,
+             e->kind == AMC_KIND_TOPIC ? "topic" : "service", type, (unsigned long long)e->fingerprint, n ? pids : " (none)",
+             w->kind == AMC_KIND_TOPIC ? "topic" : "service", w->type && w->type->name ? w->type->name : "(untyped)",
+             (unsigned long long)(w->type ? w->type->fingerprint : 0));
+    return AM_ETYPE;
+}
+
 int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
 {
     *out = NULL;
@@ -290,9 +360,15 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
     c->kind = w->kind;
     /* One deadline for the whole open, however often a destroyer makes it look again. */
     uint64_t deadline = amc_deadline(AMC_DIR_WAIT_NS);
-    for (;;) {
+    open_report[0] = 0;
+    for (bool cleared = false;;) {
         amc_entry *e = NULL;
         rc = lookup(a, name, w, deadline, &e);
+        if (rc == AM_ETYPE && !cleared) {
+            cleared = true;
+            if (clear_dead_holders(a, name, deadline)) continue;
+        }
+        if (rc == AM_ETYPE) rc = report_clash(a, name, w);
         if (rc) break;
         c->ch_off = e->chan_off;
         c->ch_gen = e->chan_gen;
@@ -332,17 +408,6 @@ int amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t siz
     return 0;
 }
 
-/* The channel's entry, if the directory still names it. */
-static amc_entry *entry_of(amc_dir *d, uint64_t off, uint32_t gen)
-{
-    for (unsigned i = 0; i < AM_MAX_CHANNELS; i++) {
-        if (d->e[i].chan_off == off && d->e[i].chan_gen == gen &&
-            atomic_load_explicit(&d->e[i].state, memory_order_acquire) == AMC_ENT_READY) {
-            return &d->e[i];
-        }
-    }
-    return NULL;
-}
 
 void amc_close(amc_conn *c)
 {

@@ -531,6 +531,57 @@ static int hold_and_wait(void *arg)
     return 0;
 }
 
+/* ------------------------------------------------------------ restarts */
+
+typedef struct typed_holder { const char *name; _Atomic int ready; } typed_holder;
+
+/* Publish topic "restart" with type v1.Msg and stay. */
+static int hold_v1(void *arg)
+{
+    typed_holder *h = arg;
+    am_arena *a;
+    am_pub *p;
+    if (am_arena_open(h->name, NULL, &a) || am_pub_open(a, "restart", &(am_pub_opts){ .type = { "v1.Msg", 1 } }, &p)) {
+        return 1;
+    }
+    atomic_store(&h->ready, 1);
+    pause();
+    return 0;
+}
+
+/* A program killed with kill -9 while it is the only port of its topic, restarted
+ * with a new type: the open clears the dead predecessor's port instead of refusing it
+ * (no gc needed). A live holder of the old type still gets AM_ETYPE, and the report
+ * names its pid and type. */
+START_TEST(restart_with_a_new_type)
+{
+    typed_holder *h = tu_shared(sizeof *h);
+    h->name = tu_name("restart");
+    am_arena *a = tu_open(h->name, 16 << 20, 0);
+    pid_t k = tu_fork(hold_v1, h);
+    while (!atomic_load(&h->ready)) usleep(100);
+    am_pub *p;
+    ck_assert_int_eq(am_pub_open(a, "restart", &(am_pub_opts){ .type = { "v2.Msg", 2 } }, &p), AM_ETYPE);
+    char want[64];
+    snprintf(want, sizeof want, "live pid(s) %d;", (int)k);
+    ck_assert_msg(strstr(am_channel_open_report(), want) && strstr(am_channel_open_report(), "v1.Msg"),
+                  "report: %s", am_channel_open_report());
+    kill(k, SIGKILL);
+    tu_wait(k);
+    ck_assert_int_eq(am_pub_open(a, "restart", &(am_pub_opts){ .type = { "v2.Msg", 2 } }, &p), 0);
+    ck_assert_str_eq(am_channel_open_report(), "");
+    am_sub *s, *no;
+    ck_assert_int_eq(am_sub_open(a, "restart", &(am_sub_opts){ .type = { "v2.Msg", 2 } }, &s), 0);
+    ck_assert_int_eq(am_sub_open(a, "restart", &(am_sub_opts){ .type = { "v1.Msg", 1 } }, &no), AM_ETYPE);
+    am_pub_close(p);                                  /* the live subscriber keeps v2 */
+    ck_assert_int_eq(am_sub_open(a, "restart", &(am_sub_opts){ .type = { "v1.Msg", 1 } }, &no), AM_ETYPE);
+    am_sub_close(s);                                  /* nobody left: v1 may come back */
+    ck_assert_int_eq(am_sub_open(a, "restart", &(am_sub_opts){ .type = { "v1.Msg", 1 } }, &s), 0);
+    am_sub_close(s);
+    tu_finish(a);
+}
+END_TEST
+
 /* A subscriber killed holding samples, its queue far from full: the publisher finds it
  * dead by itself (within 100 ms of sending) and what it held comes back. */
 START_TEST(dead_subscriber_found_by_publisher)
@@ -864,6 +915,7 @@ int main(void)
         blocking_publisher_waits_for_room,
         history_for_late_joiners,
         dead_subscriber_found_by_publisher,
+        restart_with_a_new_type,
         concurrent_clients_two_servers,
         timeouts_and_late_replies,
         server_death_is_reported_promptly,

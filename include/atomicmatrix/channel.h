@@ -127,6 +127,10 @@ typedef struct am_sub_stats {
  * or a service of that name), AM_EFULL (AM_MAX_PORTS or AM_MAX_CHANNELS reached),
  * AM_ENOMEM, AM_ECORRUPT. */
 AM_API int  am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out);
+/* Why the last open of a topic or service in this thread failed, in words (for
+ * AM_ETYPE: the type the channel has and the pids of the live ports holding it; ports
+ * of dead processes never cause it, they are released first). "" if it said nothing. */
+AM_API const char *am_channel_open_report(void);
 /* Loan a block of size bytes (16-byte aligned) to write a sample in place. It stays
  * the caller's (and is freed if the process dies) until am_pub_send hands it over.
  * AM_ENOMEM, AM_ETIMEDOUT (see am_try_alloc), AM_ETOOBIG, AM_EINVAL. */
