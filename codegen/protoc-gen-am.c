@@ -18,7 +18,7 @@
  * protoc talks to plugins through stdin/stdout: a CodeGeneratorRequest in, a
  * CodeGeneratorResponse out (unpacked and packed with protobuf-c, from
  * google/protobuf/compiler/plugin.proto). Anything the generator cannot do (streaming
- * rpcs, names that would clash) is reported in the response's error, which makes protoc
+ * rpcs, C names that would clash, within one file or across the files of one run) is reported in the response's error, which makes protoc
  * fail with that message rather than emit broken C. Logs go to stderr only.
  */
 #include <ctype.h>
@@ -153,13 +153,21 @@ static char *c_package_option(const FileDesc *f)
 
 /* ------------------------------------------------------------------ the generator */
 
+/* The C symbols generated so far in this run, each with the file that generated it.
+ * One table serves every file of the request: what one protoc run generates is meant
+ * to be compiled and linked together, so a symbol from two files clashes just as one
+ * from two definitions of a file does. */
+typedef struct symbols {
+    struct { char *sym; const char *file; } *v;   /* file: owned by the request */
+    size_t n;
+} symbols;
+
 typedef struct gen {
     const FileDesc *file;
     const Google__Protobuf__Compiler__CodeGeneratorRequest *req;
     const char *cpkg;          /* package used for C names ("" for none)      */
     buf h, c;
-    char **names;              /* generated symbols, to refuse clashes        */
-    size_t nnames;
+    symbols *names;            /* generated symbols of the run, to refuse clashes */
     char err[512];
 } gen;
 
@@ -211,19 +219,27 @@ static bool safe_path(const char *s)
     return true;
 }
 
-/* Remember a generated symbol; two proto names that map to one C name are an error. */
+/* Remember a generated symbol; two proto names that map to one C name are an error,
+ * whether the other one is in this file or in another file of the run (then named). */
 static void claim(gen *g, const char *sym, const char *what)
 {
-    for (size_t i = 0; i < g->nnames; i++) {
-        if (strcmp(g->names[i], sym) == 0) {
-            fail(g, "%s: %s gives the C name %s, which another definition already uses", g->file->name, what, sym);
+    symbols *t = g->names;
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->v[i].sym, sym) == 0) {
+            if (strcmp(t->v[i].file, g->file->name) == 0) {
+                fail(g, "%s: %s gives the C name %s, which another definition already uses", g->file->name, what, sym);
+            } else {
+                fail(g, "%s: %s gives the C name %s, which a definition in %s already uses", g->file->name, what, sym,
+                     t->v[i].file);
+            }
             return;
         }
     }
-    char **n = realloc(g->names, (g->nnames + 1) * sizeof *n);
-    if (!n || !(n[g->nnames] = strdup(sym))) { fail(g, "out of memory"); return; }
-    g->names = n;
-    g->nnames++;
+    void *v = realloc(t->v, (t->n + 1) * sizeof *t->v);
+    if (!v) { fail(g, "out of memory"); return; }
+    t->v = v;
+    if (!(t->v[t->n].sym = strdup(sym))) { fail(g, "out of memory"); return; }
+    t->v[t->n++].file = g->file->name;
 }
 
 /* Full name (without leading dot) of a type inside this file's C package. */
@@ -617,6 +633,7 @@ int main(void)
     resp.supported_features = GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__FEATURE__FEATURE_PROTO3_OPTIONAL;
     Google__Protobuf__Compiler__CodeGeneratorResponse__File **files = calloc(2 * req->n_file_to_generate + 1, sizeof *files);
     static char error[600];
+    symbols names = { 0 };
     for (size_t i = 0; files && i < req->n_file_to_generate && !resp.error; i++) {
         const FileDesc *f = NULL;
         for (size_t k = 0; k < req->n_proto_file; k++) {
@@ -629,7 +646,7 @@ int main(void)
             resp.error = error;
             break;
         }
-        gen g = { .file = f, .req = req };
+        gen g = { .file = f, .req = req, .names = &names };
         if (gen_file(&g, &files[resp.n_file], &files[resp.n_file + 1]) == 0) {
             resp.n_file += 2;                  /* the files own the text now */
         } else {
@@ -638,9 +655,9 @@ int main(void)
             free(g.h.s);
             free(g.c.s);
         }
-        for (size_t k = 0; k < g.nnames; k++) free(g.names[k]);
-        free(g.names);
     }
+    for (size_t k = 0; k < names.n; k++) free(names.v[k].sym);
+    free(names.v);
     if (!files) resp.error = "protoc-gen-am: out of memory";
     resp.file = files;
     if (resp.error) resp.n_file = 0;

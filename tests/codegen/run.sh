@@ -5,8 +5,8 @@
 #   tests/codegen/run.sh update PROTOC PROTOC_GEN_C PLUGIN WORKDIR   (refresh golden/)
 # check: regenerates every *.proto here and diffs the .am.[ch] against golden/; then
 # feeds the plugin a malformed request (it must fail with a message), a request naming
-# a file it does not carry, a streaming rpc and a name clash (protoc must fail with the
-# plugin's message, not write C).
+# a file it does not carry, a streaming rpc, a name clash within a file and one across
+# the files of a run (protoc must fail with the plugin's message, not write C).
 set -euo pipefail
 mode=$1 protoc=$2 genc=$3 plugin=$4 work=$5
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,5 +80,16 @@ expect_fail "a streaming rpc" "supports unary rpcs only" \
     "$protoc" -I"$work/bad" --plugin=protoc-gen-am="$plugin" --am_out="$work/bad" stream.proto
 expect_fail "a C name clash" "another definition already uses" \
     "$protoc" -I"$work/bad" --plugin=protoc-gen-am="$plugin" --am_out="$work/bad" clash.proto
-[ ! -e "$work/bad/stream.am.c" ] && [ ! -e "$work/bad/clash.am.c" ] || { echo "FAIL: C written for bad input"; exit 1; }
+# clash/: packages foo_bar and fooBar give the same C names. Each file alone is fine;
+# both in one run would not link together, so the run is refused naming both files.
+mkdir -p "$work/apart" "$work/together"
+for p in snake camel; do
+    "$protoc" -I"$here/clash" --plugin=protoc-gen-am="$plugin" --am_out="$work/apart" $p.proto
+    [ -e "$work/apart/$p.am.c" ] || { echo "FAIL: $p.proto alone wrote no C"; exit 1; }
+done
+echo "ok: the files of a cross-file clash, each in its own run"
+expect_fail "a C name clash across files" "camel.proto: Pose gives the C name foo_bar__pose__am_publish, which a definition in snake.proto" \
+    "$protoc" -I"$here/clash" --plugin=protoc-gen-am="$plugin" --am_out="$work/together" snake.proto camel.proto
+[ ! -e "$work/bad/stream.am.c" ] && [ ! -e "$work/bad/clash.am.c" ] && [ -z "$(ls "$work/together")" ] ||
+    { echo "FAIL: C written for bad input"; exit 1; }
 echo "codegen: all checks passed"
