@@ -332,7 +332,7 @@ static int am_prepare(ep pair[NSIDES]);     /* the parent creates the arena */
 static int am_setup(ep *e, int side)
 {
     const am_arena_opts attach = { .flags = AM_ATTACH_ONLY };
-    const am_sub_opts so = { .depth = AM_DEPTH };
+    const am_sub_opts so = { .depth = AM_DEPTH, .policy = AM_POLICY_BLOCK };   /* lossless streams */
     const am_pub_opts po = { .send_timeout_ns = SEND_TIMEOUT_NS };
     char to_me[32], from_me[32];
     snprintf(to_me, sizeof to_me, "bench.x%d.g%d.from%d", e->x, g_group, 1 - side);

@@ -256,7 +256,8 @@ typedef struct amc_port {
     _Atomic uint64_t timeouts;  /* owner                                                 */
     _Atomic uint64_t late;      /* owner (clients)                                       */
     _Atomic uint64_t reused;    /* owner: loans served by a block that came back        */
-    uint64_t pad2[2];
+    _Atomic uint64_t stalled;   /* any sender: sends that gave up on this full receiver  */
+    uint64_t pad2[1];
     amc_record rec;             /* the owner's in-flight record                          */
     uint8_t  pad3[AMC_LINE - sizeof(amc_record) % AMC_LINE];
 } amc_port;

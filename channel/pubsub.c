@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include "channel_internal.h"
 
-#define DEFAULT_SEND_TIMEOUT_NS 1000000000ll
 #define DEFAULT_DEPTH    64u
 #define DEFAULT_HELD     16u
 #define MAX_LOANS        64u   /* loans a publisher may have out at once */
@@ -33,7 +32,7 @@ int am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub 
     if (!a || o.history > AM_MAX_HISTORY) return AM_EINVAL;
     amc_want w = { AMC_KIND_TOPIC, AMC_ROLE_PUB, &o.type, o.history, 0, 0, AM_POLICY_BLOCK };
     int rc = amc_open_handle(a, topic, &w, sizeof(am_pub), (void **)out);
-    if (rc == 0) (*out)->timeout_ns = o.send_timeout_ns == 0 ? DEFAULT_SEND_TIMEOUT_NS : o.send_timeout_ns;
+    if (rc == 0) (*out)->timeout_ns = o.send_timeout_ns;
     return rc;
 }
 
@@ -72,6 +71,7 @@ int am_pub_send(am_pub *p, void *payload, size_t len)
     m->seq = p->c->seq + 1;
     amc_target to = { AMC_OWE_PORTS, AMC_ROLE_SUB, 0, false, true };
     int rc = amc_send(p->c, payload, &to, p->timeout_ns, NULL);
+    if (rc == AM_ETIMEDOUT && p->timeout_ns == 0) rc = AM_EAGAIN;   /* did not wait: try again */
     if (rc == 0) {
         p->c->seq++;
         forget_loan(p, i);
@@ -140,9 +140,10 @@ int am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub 
     *out = NULL;
     am_sub_opts o = opts ? *opts : (am_sub_opts){ 0 };
     if (!a || o.depth > AM_MAX_DEPTH || o.max_held > AM_MAX_DEPTH || o.history > AM_MAX_HISTORY ||
-        (unsigned)o.policy > AM_POLICY_DROP_OLDEST) {
+        (unsigned)o.policy > AM_POLICY_BLOCK) {
         return AM_EINVAL;
     }
+    if (o.policy == AM_POLICY_DEFAULT) o.policy = AM_POLICY_DROP_OLDEST;
     unsigned depth = o.depth ? o.depth : DEFAULT_DEPTH;
     if (o.history > depth) depth = o.history;
     amc_want w = { AMC_KIND_TOPIC, AMC_ROLE_SUB, &o.type, o.history, depth, o.max_held ? o.max_held : DEFAULT_HELD,

@@ -219,6 +219,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         if (deadline == 0) deadline = amc_deadline(timeout_ns);
         if (timeout_ns == 0 || wait_room(c, (unsigned)blocked, deadline, &last_alive) == AM_ETIMEDOUT) {
             atomic_fetch_add_explicit(&c->me->timeouts, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->ch->ports[blocked].stalled, 1, memory_order_relaxed);
             return AM_ETIMEDOUT;
         }
     }

@@ -115,7 +115,7 @@ static int publisher(double seconds, uint64_t count)
     role *r = &B->r[PUB];
     am_arena *a;
     am_pub *p;
-    am_pub_opts po = { .history = HISTORY };
+    am_pub_opts po = { .history = HISTORY, .send_timeout_ns = 1000000000 };   /* waits 1 s for a full lossless one */
     int rc = am_arena_open(NAME, &(am_arena_opts){ .flags = AM_ATTACH_ONLY }, &a);
     if (rc) return fail(PUB, "am_arena_open: %s", am_strerror(rc));
     /* Open before the subscribers: the topic's first opener sets its history. */
@@ -165,7 +165,7 @@ static int subscriber(int who, am_policy policy)
     am_sub *s;
     int rc = am_arena_open(NAME, &(am_arena_opts){ .flags = AM_ATTACH_ONLY }, &a);
     if (rc) return fail(who, "am_arena_open: %s", am_strerror(rc));
-    am_sub_opts so = { 0 };
+    am_sub_opts so = { .policy = AM_POLICY_BLOCK };         /* fast: lossless, opted in */
     if (who == SLOW) so = (am_sub_opts){ .depth = SLOW_DEPTH, .policy = policy };
     if (who == LATE) so.history = HISTORY;
     int lossless = so.policy == AM_POLICY_BLOCK;

@@ -68,7 +68,7 @@ static int monitor(int ready_fd)
 {
     am_arena *a = attach();
     am_sub *s;
-    if (robot__telemetry__am_sub_open(a, "robot/telemetry", &(am_sub_opts){ .depth = 64 }, &s)) return 1;
+    if (robot__telemetry__am_sub_open(a, "robot/telemetry", &(am_sub_opts){ .depth = 64, .policy = AM_POLICY_BLOCK }, &s)) return 1;
     if (write(ready_fd, "x", 1) != 1) return 1;
     for (uint64_t i = 1; i <= FRAMES; i++) {
         Robot__Telemetry *t;

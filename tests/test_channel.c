@@ -191,7 +191,7 @@ static int fan_sub(void *arg)
     am_arena *a;
     if (am_arena_open(f->name, NULL, &a)) return 1;
     am_sub *s;
-    if (am_sub_open(a, "fan", &(am_sub_opts){ .depth = 16 }, &s)) return 2;
+    if (am_sub_open(a, "fan", &(am_sub_opts){ .depth = 16, .policy = AM_POLICY_BLOCK }, &s)) return 2;
     atomic_fetch_add(&f->ready, 1);
     uint64_t rng = 12345;
     for (unsigned i = 1; i <= f->count; i++) {
@@ -274,7 +274,7 @@ static int mp_pub(void *arg)
 static int mp_sub(am_arena *a, mp *m, int mode)
 {
     am_sub *s;
-    if (am_sub_open(a, "mp", &(am_sub_opts){ .depth = 32 }, &s)) return 10;
+    if (am_sub_open(a, "mp", &(am_sub_opts){ .depth = 32, .policy = AM_POLICY_BLOCK }, &s)) return 10;
     if (mode == 0) atomic_fetch_add(&m->subs_ready, 1);
     uint64_t last[AM_MAX_PORTS] = { 0 };
     uint64_t got = 0;
@@ -385,8 +385,8 @@ START_TEST(queue_policies)
     ck_assert_int_eq(pc.dropped, 12);
     ck_assert_int_eq(pc.subscribers, 2);
 
-    /* Lossless: a full blocking queue times the send out, and nobody gets it. */
-    ck_assert_int_eq(am_sub_open(a, "pol", &(am_sub_opts){ .depth = 2 }, &block), 0);
+    /* Lossless (opt-in): a full blocking queue times the send out, and nobody gets it. */
+    ck_assert_int_eq(am_sub_open(a, "pol", &(am_sub_opts){ .depth = 2, .policy = AM_POLICY_BLOCK }, &block), 0);
     publish_n(p, 11, 12);
     int v = 13;
     ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), AM_ETIMEDOUT);
@@ -415,6 +415,39 @@ START_TEST(queue_policies)
 }
 END_TEST
 
+/* Zeroed options are the safe ones: a subscriber drops its oldest (a stuck one costs
+ * the publisher nothing), and a publisher's send timeout 0 means "do not wait" for a
+ * lossless subscriber that opted in (AM_EAGAIN, counted on both ends). */
+START_TEST(safe_defaults)
+{
+    am_arena *a = open_arena("defaults", 16 << 20);
+    am_pub *p;
+    am_sub *stuck, *lossless;
+    ck_assert_int_eq(am_pub_open(a, "def", NULL, &p), 0);
+    ck_assert_int_eq(am_sub_open(a, "def", &(am_sub_opts){ .depth = 4 }, &stuck), 0);
+    publish_n(p, 1, 10);                                    /* never waits */
+    for (int i = 7; i <= 10; i++) ck_assert_int_eq(take_int(stuck), i);
+    am_sub_counts sc;
+    am_sub_stats(stuck, &sc);
+    ck_assert_int_eq(sc.dropped, 6);
+    ck_assert_int_eq(am_sub_open(a, "def", &(am_sub_opts){ .depth = 2, .policy = AM_POLICY_BLOCK }, &lossless), 0);
+    publish_n(p, 11, 12);
+    int v = 13;
+    ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), AM_EAGAIN);   /* full, and no wait */
+    am_pub_counts pc;
+    am_pub_stats(p, &pc);
+    ck_assert_int_eq(pc.timeouts, 1);
+    ck_assert_int_eq(take_int(lossless), 11);
+    ck_assert_int_eq(am_pub_publish(p, &v, sizeof v), 0);
+    am_sub *bad;
+    ck_assert_int_eq(am_sub_open(a, "def", &(am_sub_opts){ .policy = (am_policy)4 }, &bad), AM_EINVAL);
+    am_sub_close(lossless);
+    am_sub_close(stuck);
+    am_pub_close(p);
+    tu_finish(a);
+}
+END_TEST
+
 typedef struct slow { const char *name; _Atomic int ready; } slow;
 
 static int slow_taker(void *arg)
@@ -422,7 +455,7 @@ static int slow_taker(void *arg)
     slow *w = arg;
     am_arena *a;
     am_sub *s;
-    if (am_arena_open(w->name, NULL, &a) || am_sub_open(a, "bp", &(am_sub_opts){ .depth = 2 }, &s)) return 1;
+    if (am_arena_open(w->name, NULL, &a) || am_sub_open(a, "bp", &(am_sub_opts){ .depth = 2, .policy = AM_POLICY_BLOCK }, &s)) return 1;
     atomic_store(&w->ready, 1);
     for (int i = 1; i <= 50; i++) {
         am_sample m;
@@ -912,6 +945,7 @@ int main(void)
         fan_out_100k,
         many_publishers_and_churn,
         queue_policies,
+        safe_defaults,
         blocking_publisher_waits_for_room,
         history_for_late_joiners,
         dead_subscriber_found_by_publisher,

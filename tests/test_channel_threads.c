@@ -31,7 +31,7 @@ START_TEST(publisher_and_subscribers_in_threads)
     am_pub *p;
     am_sub *s[2];
     ck_assert_int_eq(am_pub_open(arena, "t", &(am_pub_opts){ .send_timeout_ns = -1 }, &p), 0);
-    for (int i = 0; i < 2; i++) ck_assert_int_eq(am_sub_open(arena, "t", &(am_sub_opts){ .depth = 8 }, &s[i]), 0);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(am_sub_open(arena, "t", &(am_sub_opts){ .depth = 8, .policy = AM_POLICY_BLOCK }, &s[i]), 0);
     pthread_t th[2];
     for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, subscriber, s[i]);
     for (uint64_t i = 1; i <= MSGS; i++) {

@@ -42,7 +42,7 @@ static int reader(void *arg)
     shared *sh = arg;
     am_arena *a;
     am_sub *s;
-    if (am_arena_open(sh->name, NULL, &a) || am__calc__reading__am_sub_open(a, "readings", NULL, &s)) return 1;
+    if (am_arena_open(sh->name, NULL, &a) || am__calc__reading__am_sub_open(a, "readings", &(am_sub_opts){ .policy = AM_POLICY_BLOCK }, &s)) return 1;
     atomic_store(&sh->ready, 1);
     for (uint64_t i = 1; i <= MSGS; i++) {
         Am__Calc__Reading *got;

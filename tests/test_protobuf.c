@@ -108,7 +108,8 @@ static int receiver(void *arg)
     am_arena *a;
     am_sub *s;
     if (am_arena_open(sh->name, NULL, &a)) return 1;
-    if (am_sub_open(a, "frames", &(am_sub_opts){ .type = am_pb_type(&amtest__frame__descriptor), .depth = 64 }, &s)) return 2;
+    if (am_sub_open(a, "frames", &(am_sub_opts){ .type = am_pb_type(&amtest__frame__descriptor), .depth = 64,
+                                              .policy = AM_POLICY_BLOCK }, &s)) return 2;
     atomic_store(&sh->ready, 1);
     for (uint64_t i = 1; i <= MSGS; i++) {
         ProtobufCMessage *m;

@@ -14,11 +14,13 @@
  * into the arena, valid until it acks) and acks them (am_sub_ack); the last ack of the
  * last subscriber frees the block.
  *
- * Queue-full policy, per subscriber: AM_POLICY_BLOCK (the default, lossless: the
- * publisher waits up to its send timeout, then fails with AM_ETIMEDOUT having sent to
- * nobody), AM_POLICY_DROP_NEWEST (the new sample is not queued for that subscriber),
- * AM_POLICY_DROP_OLDEST (the oldest queued sample makes room). Drops are counted on both
- * ends (am_sub_stats, am_pub_stats).
+ * Queue-full policy, per subscriber: AM_POLICY_DROP_OLDEST (the default: the oldest
+ * queued sample makes room, so one stuck subscriber costs nobody else anything),
+ * AM_POLICY_DROP_NEWEST (the new sample is not queued for that subscriber), or
+ * AM_POLICY_BLOCK (lossless, opt-in: the publisher waits up to its send timeout, then
+ * fails having sent to nobody: AM_EAGAIN with timeout 0, AM_ETIMEDOUT after a wait).
+ * Drops are counted on both ends (am_sub_stats, am_pub_stats); a send that gave up on
+ * a blocking subscriber is counted on that subscriber too (amctl topics: "stalled").
  *
  * Services. Servers take requests and reply; clients call and wait. Each call carries a
  * correlation id: a reply that arrives after its call timed out is dropped (and
@@ -64,9 +66,11 @@ typedef struct am_waitset am_waitset;
 #define AM_MAX_DEPTH     65535u /* samples in one receiving queue                  */
 
 typedef enum am_policy {
-    AM_POLICY_BLOCK       = 0, /* lossless: the publisher waits (up to its timeout) */
+    AM_POLICY_DEFAULT     = 0, /* AM_POLICY_DROP_OLDEST                             */
     AM_POLICY_DROP_NEWEST = 1, /* a full queue refuses the new sample               */
-    AM_POLICY_DROP_OLDEST = 2  /* a full queue drops its oldest sample              */
+    AM_POLICY_DROP_OLDEST = 2, /* a full queue drops its oldest sample              */
+    AM_POLICY_BLOCK       = 3  /* lossless: the publisher waits (up to its timeout);
+                                  was 0, the default, before 0.3 (CHANGELOG)       */
 } am_policy;
 
 /* The payload type of a topic or service. NULL name: accept whatever the channel
@@ -82,16 +86,16 @@ typedef struct am_pub_opts {
     unsigned history;         /* keep this publisher's last N samples for late
                                  joiners (0 = none, max AM_MAX_HISTORY); they go
                                  when the publisher closes                        */
-    int64_t  send_timeout_ns; /* how long a send waits for AM_POLICY_BLOCK
-                                 subscribers: 0 = 1 s default, AM_FOREVER (< 0)
-                                 = without a deadline                            */
+    int64_t  send_timeout_ns; /* how long a send waits for a full AM_POLICY_BLOCK
+                                 subscriber: 0 = not at all (AM_EAGAIN),
+                                 AM_FOREVER (< 0) = without a deadline            */
 } am_pub_opts;                /* zeroed or NULL: the defaults                      */
 
 typedef struct am_sub_opts {
     am_type   type;
     unsigned  depth;          /* queued samples; 0 = 64, max AM_MAX_DEPTH          */
     unsigned  max_held;       /* samples taken and not yet acked; 0 = 16           */
-    am_policy policy;         /* what a full queue does; default AM_POLICY_BLOCK   */
+    am_policy policy;         /* what a full queue does; 0 = AM_POLICY_DROP_OLDEST */
     unsigned  history;        /* how many kept samples to receive on open (0 none) */
 } am_sub_opts;
 
@@ -136,8 +140,9 @@ AM_API const char *am_channel_open_report(void);
  * AM_ENOMEM, AM_ETIMEDOUT (see am_try_alloc), AM_ETOOBIG, AM_EINVAL. */
 AM_API int  am_pub_loan(am_pub *p, size_t size, void **payload);
 /* Send the loaned payload's first len bytes to every attached subscriber. On success
- * the loan is gone. On AM_ETIMEDOUT (a blocking subscriber stayed full) nothing was
- * sent and the loan is still the caller's: send again or am_pub_discard it. */
+ * the loan is gone. On AM_EAGAIN (send timeout 0) or AM_ETIMEDOUT (after waiting) a
+ * blocking subscriber was full: nothing was sent and the loan is still the caller's:
+ * send again or am_pub_discard it. */
 AM_API int  am_pub_send(am_pub *p, void *payload, size_t len);
 /* Give back a loan without sending it. */
 AM_API int  am_pub_discard(am_pub *p, void *payload);

@@ -163,13 +163,14 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
                 printf("%s{\"port\": %u, \"role\": \"%s\", \"pid\": %u, \"alive\": %s, \"queued\": %u, \"held\": %u, "
                        "\"bytes_held\": %llu, \"held_bytes\": %llu, \"queue_block_bytes\": %llu, \"oldest_held_ns\": %llu, "
                        "\"policy\": \"%s\", \"sent\": %llu, "
-                       "\"received\": %llu, \"dropped\": %llu, \"reused\": %llu, \"cached\": %u, \"cached_bytes\": %llu}",
+                       "\"received\": %llu, \"dropped\": %llu, \"stalled\": %llu, \"reused\": %llu, \"cached\": %u, "
+                       "\"cached_bytes\": %llu}",
                        np ? ", " : "", k, role_name(p->role), p->pid, alive ? "true" : "false", v.queued, v.held,
                        (unsigned long long)v.bytes, (unsigned long long)v.held_bytes, (unsigned long long)v.ring_bytes,
                        (unsigned long long)v.oldest_ns, policy_name(p->policy),
                        (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->received),
-                       (unsigned long long)atomic_load(&p->dropped), (unsigned long long)atomic_load(&p->reused), cached,
-                       (unsigned long long)cached_bytes);
+                       (unsigned long long)atomic_load(&p->dropped), (unsigned long long)atomic_load(&p->stalled),
+                       (unsigned long long)atomic_load(&p->reused), cached, (unsigned long long)cached_bytes);
             } else {
                 printf("  %-10s pid %-7u %-5s", role_name(p->role), p->pid, alive ? "alive" : "DEAD");
                 if (p->role == AMC_ROLE_PUB) {
@@ -177,10 +178,12 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
                            (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->dropped),
                            (unsigned long long)atomic_load(&p->reused), cached, (unsigned long long)cached_bytes);
                 } else {
-                    printf(" queue %u/%u (%s), held %u, %llu bytes held, oldest held %.3f s, received %llu, dropped %llu\n",
+                    uint64_t stalled = atomic_load(&p->stalled);
+                    printf(" queue %u/%u (%s), held %u, %llu bytes held, oldest held %.3f s, received %llu, dropped %llu%s\n",
                            v.queued, v.cap, policy_name(p->policy), v.held, (unsigned long long)v.bytes,
                            (double)v.oldest_ns / 1e9, (unsigned long long)atomic_load(&p->received),
-                           (unsigned long long)atomic_load(&p->dropped));
+                           (unsigned long long)atomic_load(&p->dropped), stalled ? ", STALLED a sender" : "");
+                    if (stalled) printf("    %llu sends gave up waiting for room in its queue\n", (unsigned long long)stalled);
                 }
             }
             np++;
