@@ -293,7 +293,7 @@ static amc_chan *pin(am_arena *a, amc_entry *e, uint64_t off, uint32_t gen, uint
 
 /* ------------------------------------------------------------ type clashes */
 
-static _Thread_local char open_report[320];
+static _Thread_local char open_report[768];     /* the longest report fits: no truncation */
 
 const char *am_channel_open_report(void)
 {
