@@ -293,7 +293,7 @@ static amc_chan *pin(am_arena *a, amc_entry *e, uint64_t off, uint32_t gen, uint
 
 /* ------------------------------------------------------------ type clashes */
 
-static _Thread_local char open_report[320];
+static _Thread_local char open_report[768];     /* the longest report fits: no truncation */
 
 const char *am_channel_open_report(void)
 {
@@ -420,11 +420,11 @@ void amc_close(amc_conn *c)
     /* Dead ports must not keep the channel: released while ours still holds it (after
      * ours goes, another process may destroy the channel and its bytes be reused). */
     (void)amc_chan_gc(c->a, c->ch);
-    /* The other ports, as a hint (counted again under the lock). */
-    bool ours = atomic_load_explicit(&c->ch->ports[c->port].stamp, memory_order_acquire) == am_arena_stamp(c->a);
-    unsigned others = amc_chan_ports(c->ch) - ours;
     (void)amc_port_release(c->a, c->ch, c->port);
-    if (others == 0) {
+    /* Counted after our release, so that of two ports closing at once the second sees
+     * none left. Only a hint, and only read (the block may be gone already): the
+     * channel is looked up and counted again under the lock. */
+    if (amc_chan_ports(c->ch) == 0) {
         /* The last one out removes the channel, if the lock can be had at once (it is
          * looked up again under the lock: it may be gone already). */
         int rc;
