@@ -13,6 +13,11 @@
  *                    dequeue into the record -> am_block_adopt (owned, new generation)
  *                    -> record cleared -> unlock
  *
+ * One take-back adopts up to AMC_STASH + 1 fitting blocks: the first serves the loan,
+ * the rest wait in the sender's private stash for the next loans, which then touch no
+ * shared word at all. Stashed blocks are the sender's own (the arena frees them if it
+ * dies); they go back to the arena when it closes.
+ *
  * The return ring's consumer holds ret_lock, a try-lock nobody waits for: a sender
  * that finds it busy allocates from the arena instead. Besides the sender, the
  * receiver takes the lock to sweep blocks its sender left there for AMC_CACHE_IDLE_NS
@@ -95,8 +100,9 @@ static int ret_take(amc_conn *c, amc_link *l, uint64_t ref, unsigned mask, unsig
     rec->link = ref;
     rec->pos = pos;
     /* The record before the lock: a cleaner that finds our stamp in the lock knows
-     * where c_head was when we got it. */
-    atomic_store_explicit(&rec->op, AMC_REC_RETURN, memory_order_seq_cst);
+     * where c_head was when we got it (the lock's CAS releases it; the cleaner reads
+     * the lock with acquire). */
+    atomic_store_explicit(&rec->op, AMC_REC_RETURN, memory_order_relaxed);
     uint64_t free_word = 0, me = am_arena_stamp(c->a);
     int n = -1;
     if (atomic_compare_exchange_strong_explicit(&l->ret_lock, &free_word, me, memory_order_acq_rel,
@@ -105,7 +111,7 @@ static int ret_take(amc_conn *c, amc_link *l, uint64_t ref, unsigned mask, unsig
         /* Nobody else consumed between our look and the lock (else pos would lie). */
         bool same = atomic_load_explicit((_Atomic unsigned *)&l->ret.c_head, memory_order_acquire) == pos;
         amc_slot *slots = amc_link_ret_slots(l, mask + 1);
-        while (same && (unsigned)n < max && amc_ring_take(&l->ret, slots, mask, &rec->sample, tail)) {
+        while (same && (unsigned)n < max && amc_ring_take_locked(&l->ret, slots, mask, &rec->sample, tail)) {
             AM_CRASH_POINT(CH_RET_TAKEN);
             n++;
             size_t cap;
@@ -132,23 +138,56 @@ static int use_free(amc_conn *c, void *p, size_t cap, void *arg)
 typedef struct fit { size_t need; void *p; } fit;
 
 /* A block fits a loan when it is big enough and not more than twice what is needed
- * (so a stream of small messages does not pin big blocks); a misfit is freed. */
+ * (so a stream of small messages does not pin big blocks). */
+static inline bool fits(size_t cap, size_t need)
+{
+    return cap >= need && cap <= 2 * need + 256;
+}
+
+/* The first fitting block serves the loan, later ones (fitting the same size) go to
+ * the stash while it has room; anything else is freed. 1 (stop) when both are done. */
 static int use_fitting(amc_conn *c, void *p, size_t cap, void *arg)
 {
     fit *f = arg;
-    if (cap >= f->need && cap <= 2 * f->need + 256) {
+    if (fits(cap, f->need) && !f->p) {
         f->p = p;
-        return 1;
+    } else if (fits(cap, f->need) && c->nstash < AMC_STASH) {
+        c->stash[c->nstash] = p;
+        c->stash_cap[c->nstash++] = cap;
+    } else {
+        (void)am_ack(c->a, p);
     }
-    (void)am_ack(c->a, p);
-    return 0;
+    return f->p && c->nstash == AMC_STASH;
+}
+
+/* A stashed block that fits, taken out of the stash; NULL if none. */
+static void *from_stash(amc_conn *c, size_t need)
+{
+    for (unsigned i = c->nstash; i-- > 0;) {
+        if (!fits(c->stash_cap[i], need)) continue;
+        void *p = c->stash[i];
+        c->nstash--;
+        c->stash[i] = c->stash[c->nstash];
+        c->stash_cap[i] = c->stash_cap[c->nstash];
+        return p;
+    }
+    return NULL;
+}
+
+void amc_cache_drop_stash(amc_conn *c)
+{
+    while (c->nstash) (void)am_ack(c->a, c->stash[--c->nstash]);
 }
 
 /* ------------------------------------------------------------ sender */
 
 void *amc_cache_loan(amc_conn *c, size_t need)
 {
-    fit f = { need, NULL };
+    fit f = { need, from_stash(c, need) };
+    if (f.p) {
+        amc_bump(&c->me->reused);
+        return f.p;
+    }
     unsigned tries = 0;
     uint64_t todo = c->linked;
     while (todo && tries < AMC_CACHE_TRIES) {
@@ -157,11 +196,12 @@ void *amc_cache_loan(amc_conn *c, size_t need)
         todo &= ~(1ull << t);
         amc_view *v = &c->views[t];
         if (ret_empty(v->link, &v->ret_tail)) continue;
-        int n = ret_take(c, v->link, v->link_ref, v->mask, &v->ret_tail, AMC_CACHE_TRIES - tries, use_fitting, &f);
+        int n = ret_take(c, v->link, v->link_ref, v->mask, &v->ret_tail, AMC_CACHE_TRIES + AMC_STASH - tries,
+                         use_fitting, &f);
         if (n > 0) tries += (unsigned)n;
         if (f.p) {
             c->cache_next = t;              /* stay with the link that had it */
-            atomic_fetch_add_explicit(&c->me->reused, 1, memory_order_relaxed);
+            amc_bump(&c->me->reused);
             return f.p;
         }
     }

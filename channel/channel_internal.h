@@ -59,6 +59,8 @@ typedef struct amc_in {
 } amc_in;
 
 /* A port attached to a channel, in this process. */
+#define AMC_STASH 8          /* returned blocks a sender adopts ahead of its loans  */
+
 typedef struct amc_conn {
     am_arena  *a;
     amc_chan  *ch;
@@ -92,6 +94,9 @@ typedef struct amc_conn {
     uint64_t   linked;       /* views whose link exists (the block cache looks there) */
     unsigned   cache_next;   /* the view whose return ring served the last loan     */
     uint64_t   cache_mark_ns; /* when the links were last marked active             */
+    unsigned   nstash;       /* blocks taken back and adopted ahead of their loans  */
+    void      *stash[AMC_STASH];
+    size_t     stash_cap[AMC_STASH];
     amc_view   views[AM_MAX_PORTS];
 } amc_conn;
 
@@ -154,6 +159,13 @@ int  amc_port_release(am_arena *a, amc_chan *ch, unsigned i);
 int  amc_chan_gc(am_arena *a, amc_chan *ch);
 /* Is port i's owner dead (or the port half-claimed by nobody)? */
 bool amc_port_dead(am_arena *a, amc_port *p);
+
+/* Count one on a counter of our own port that only we write (others only read it):
+ * a load and a store, no locked instruction on the send and take paths. */
+static inline void amc_bump(_Atomic uint64_t *w)
+{
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) + 1, memory_order_relaxed);
+}
 
 /* ---- holders.c */
 /* Drop holder `bit` of the holder word w (a sample's owe or an rx block's users) of
@@ -280,6 +292,8 @@ unsigned amc_queued(amc_conn *c);
 amc_in *amc_in_link(amc_conn *c, unsigned j);
 
 /* ---- cache.c: the block cache */
+/* Let go of the blocks taken back ahead of loans (the port is going). */
+void  amc_cache_drop_stash(amc_conn *c);
 /* Receiver: the ack that dropped the last hold on m (held entry ix) gives the block
  * back to its sender. false: it cannot (the caller frees it). */
 bool  amc_ret_push(amc_conn *c, unsigned ix, const amc_msg *m);

@@ -222,6 +222,7 @@ void amc_refresh_views(amc_conn *c)
 void amc_drop_views(amc_conn *c)
 {
     if (!c->tx) return;
+    amc_cache_drop_stash(c);
     for (unsigned i = 0; i < AM_MAX_PORTS; i++) view_drop(c, i);
 }
 

@@ -33,6 +33,30 @@ static inline bool amc_ring_put(struct ck_ring *r, amc_slot *slots, unsigned mas
     return true;
 }
 
+/* Copy the oldest slot (at head) into *out; false if the ring is empty. */
+static inline bool amc_ring_peek(struct ck_ring *r, const amc_slot *slots, unsigned mask, unsigned head,
+                                 amc_slot *out, unsigned *tail)
+{
+    if ((int)(*tail - head) <= 0) {
+        *tail = atomic_load_explicit((_Atomic unsigned *)&r->p_tail, memory_order_acquire);
+        if ((int)(*tail - head) <= 0) return false;
+    }
+    *out = slots[head & mask];
+    return true;
+}
+
+/* The one consumer that holds the ring's lock (a return ring's ret_lock): nobody else
+ * moves c_head, so the claim is a store, after the copy (release: a producer that sees
+ * the new c_head and reuses the slot cannot overwrite what we read). */
+static inline bool amc_ring_take_locked(struct ck_ring *r, const amc_slot *slots, unsigned mask, amc_slot *out,
+                                        unsigned *tail)
+{
+    unsigned head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_relaxed);
+    if (!amc_ring_peek(r, slots, mask, head, out, tail)) return false;
+    atomic_store_explicit((_Atomic unsigned *)&r->c_head, head + 1, memory_order_release);
+    return true;
+}
+
 /* A consumer: copy the oldest slot into *out, then claim it by CAS on c_head (other
  * consumers may race for it). false: empty, or the CAS lost (*out is then stale and
  * the caller must not keep it). */
@@ -40,11 +64,7 @@ static inline bool amc_ring_take(struct ck_ring *r, const amc_slot *slots, unsig
                                  unsigned *tail)
 {
     unsigned head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
-    if ((int)(*tail - head) <= 0) {
-        *tail = atomic_load_explicit((_Atomic unsigned *)&r->p_tail, memory_order_acquire);
-        if ((int)(*tail - head) <= 0) return false;
-    }
-    *out = slots[head & mask];
+    if (!amc_ring_peek(r, slots, mask, head, out, tail)) return false;
     /* The copy before the claim (release: a producer reusing the slot after it sees
      * the new c_head cannot overwrite what we are still reading); seq_cst also makes
      * it the receiver's half of the room_wanted handshake (amc_wake_senders), which

@@ -161,11 +161,11 @@ static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
         }
         if (v->policy == AM_POLICY_DROP_NEWEST) {
             atomic_fetch_add_explicit(&c->ch->ports[t].dropped, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);   /* receivers' senders write it too */
         } else if (v->policy == AM_POLICY_DROP_OLDEST) {
             evict_oldest(c, t);
             if (amc_view_room(v)) targets |= bit;
-            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);   /* receivers' senders write it too */
         } else if (!to->one) {
             *blocked = (int)t;
             return 0;
@@ -218,7 +218,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         if (blocked < 0) break;
         if (deadline == 0) deadline = amc_deadline(timeout_ns);
         if (timeout_ns == 0 || wait_room(c, (unsigned)blocked, deadline, &last_alive) == AM_ETIMEDOUT) {
-            atomic_fetch_add_explicit(&c->me->timeouts, 1, memory_order_relaxed);
+            amc_bump(&c->me->timeouts);
             atomic_fetch_add_explicit(&c->ch->ports[blocked].stalled, 1, memory_order_relaxed);
             return AM_ETIMEDOUT;
         }
@@ -230,7 +230,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     m->from = c->port;
     m->from_gen = c->port_gen;
     if (holders == 0) {                      /* nobody to give it to */
-        atomic_fetch_add_explicit(&c->me->sent, 1, memory_order_relaxed);
+        amc_bump(&c->me->sent);
         if (delivered) *delivered = 0;
         return am_ack(a, m);
     }
@@ -257,7 +257,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     }
     if (holders & AMC_OWE_HIST) amc_hist_push(c, s, m->seq);
     atomic_store_explicit(&rec->op, AMC_REC_NONE, memory_order_release);
-    atomic_fetch_add_explicit(&c->me->sent, 1, memory_order_relaxed);
+    amc_bump(&c->me->sent);
     atomic_thread_fence(memory_order_seq_cst);           /* one fence for all wakes */
     for (uint64_t m2 = targets; m2; m2 &= m2 - 1) amc_wake_receiver(&c->ch->ports[__builtin_ctzll(m2)]);
     if (delivered) *delivered = targets;

@@ -222,7 +222,7 @@ int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t le
             return 0;
         }
         if (rc == 0) {                                 /* an earlier call's reply */
-            atomic_fetch_add_explicit(&c->me->late, 1, memory_order_relaxed);
+            amc_bump(&c->me->late);
             (void)amc_ack(c, g.held, g.slot.off);
             continue;
         }
@@ -233,7 +233,7 @@ int am_client_call_loan(am_client *cl, uint32_t method, void *payload, size_t le
         }
     }
     cl->timeouts++;
-    atomic_fetch_add_explicit(&c->ch->ports[c->port].timeouts, 1, memory_order_relaxed);
+    amc_bump(&c->ch->ports[c->port].timeouts);
     return AM_ETIMEDOUT;
 }
 
