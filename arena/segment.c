@@ -36,6 +36,24 @@
 #define FORMAT_LOCK_BYTE 4000u   /* byte lock a creator holds on its private file */
 #define MIN_SECTOR_BYTES 4096u
 
+/* ------------------------------------------------------------ file modes */
+/* The process's umask, without changing it: umask(2) can only be read by setting it,
+ * which would race with other threads creating files; Linux shows it in
+ * /proc/self/status (4.7 and later). Unknown: the strictest answer, 077. */
+static mode_t process_umask(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    unsigned m = 077;
+    if (f) {
+        char line[128];
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "Umask: %o", &m) == 1) break;
+        }
+        fclose(f);
+    }
+    return (mode_t)(m & 0777);
+}
+
 /* ------------------------------------------------------------ open handles (fork) */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static am_arena *registry;
@@ -253,6 +271,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     char tmp[560];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(), atomic_fetch_add(&counter, 1));
     mode_t mode = o->mode ? (mode_t)(o->mode & 0777) : 0600;
+    if (!(o->flags & AM_EXACT_MODE)) mode &= ~process_umask();   /* as open(2) would */
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | OPEN_FLAGS, mode);
     if (fd < 0) return errno == EACCES ? AM_EPERM : AM_ESYS;
     if (am_byte_trylock(fd, FORMAT_LOCK_BYTE) != 0 || fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0) {

@@ -42,6 +42,7 @@ typedef struct am_arena am_arena;
                                      writable by everybody                             */
 #define AM_ANY_SIZE          0x8u /* attach whatever the existing arena's size, even if
                                      opts.size asks for another one                    */
+#define AM_EXACT_MODE       0x10u /* create with exactly opts.mode, the umask ignored   */
 
 #define AM_DEFAULT_SIZE  ((size_t)64 << 20)   /* 64 MiB                                */
 #define AM_MAX_SIZE      ((uint64_t)64 << 30) /* 64 GiB: the largest arena             */
@@ -54,8 +55,10 @@ typedef struct am_arena_opts {
                           0 takes the arena's size, any other value must equal it
                           (AM_EEXIST otherwise, unless AM_ANY_SIZE)               */
     unsigned sectors;  /* 0 = default                                          */
-    unsigned mode;     /* file mode when creating; 0 = 0600                    */
-    unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER, AM_ANY_SIZE;
+    unsigned mode;     /* file mode when creating; 0 = 0600; less the process's
+                          umask, as open(2) does, unless AM_EXACT_MODE          */
+    unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER, AM_ANY_SIZE,
+                          AM_EXACT_MODE;
                           0 = create or attach                                   */
 } am_arena_opts;       /* zeroed (or a NULL pointer) means the defaults        */
 

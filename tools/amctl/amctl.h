@@ -17,7 +17,8 @@
 
 typedef struct opts {
     bool json;
-    bool force;
+    bool force;         /* rm: even with live participants            */
+    bool trust;         /* gc, rm: even another user's arena          */
     bool raw;
     const char *svg;
     unsigned width;        /* map: cells per sector */

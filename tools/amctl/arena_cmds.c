@@ -306,15 +306,15 @@ static void held_by_dead(am_arena *a, uint64_t *bytes, uint64_t *blocks)
     }
 }
 
-/* gc and rm act on another user's arena only with --force: the file named is checked
+/* gc and rm act on another user's arena only with --trust: the file named is checked
  * (through the descriptor peek validated, not the name again) before anything is
  * written or removed. 0, or the exit status of the refusal. */
 static int owner_check(am_arena *a, const char *name, const char *cmd, const opts *o)
 {
     struct stat st;
     if (fstat(a->fd, &st) != 0) { perror("amctl: fstat"); return 1; }
-    if (st.st_uid == geteuid() || o->force) return 0;
-    fprintf(stderr, "amctl: %s: owned by uid %u, not by you (uid %u); --force to %s it anyway\n", name,
+    if (st.st_uid == geteuid() || o->trust) return 0;
+    fprintf(stderr, "amctl: %s: owned by uid %u, not by you (uid %u); --trust to %s it anyway\n", name,
             (unsigned)st.st_uid, (unsigned)geteuid(), cmd);
     return 3;
 }

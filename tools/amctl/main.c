@@ -8,8 +8,8 @@
  *   amctl topics NAME              topics, their types and ports
  *   amctl services NAME            services, their types and ports
  *   amctl echo NAME TOPIC          print samples as they arrive
- *   amctl gc NAME [--force]        reclaim what dead participants held
- *   amctl rm NAME [--force]        remove an arena
+ *   amctl gc NAME [--trust]        reclaim what dead participants held
+ *   amctl rm NAME [--force] [--trust]  remove an arena
  *   amctl --version                the version
  * Read commands take --json. Exit status: 0 fine, 1 error, 2 corruption found, 3 refused.
  */
@@ -38,12 +38,12 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
       "recorded a protobuf schema (code from protoc-gen-am does), as the wire format by field\n"
       "number with --raw, else as hex. A sample that does not parse is shown as hex.\n"
       "--json: one object a line (seq, publisher, len, type, the payload in hex)." },
-    { "gc", "NAME [--force] [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
+    { "gc", "NAME [--trust] [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
                                         "their ports), and say what was reclaimed. Refused (exit 3) for another user's\n"
-                                        "arena, unless --force." },
-    { "rm", "NAME [--force] [--json]", "Remove an arena's name. Refused (exit 3) while live participants are attached,\n"
-                                        "or for another user's arena, unless --force; attached processes keep using it\n"
-                                        "until they close." },
+                                        "arena, unless --trust." },
+    { "rm", "NAME [--force] [--trust] [--json]", "Remove an arena's name. Refused (exit 3) while live participants are attached,\n"
+                                        "unless --force, and for another user's arena, unless --trust; attached\n"
+                                        "processes keep using it until they close." },
 };
 
 static void help(FILE *f)
@@ -120,6 +120,7 @@ int main(int argc, char **argv)
             die_usage(NULL);
         } else if (strcmp(a, "--json") == 0) o.json = true;
         else if (strcmp(a, "--force") == 0) o.force = true;
+        else if (strcmp(a, "--trust") == 0) o.trust = true;
         else if (strcmp(a, "--raw") == 0) o.raw = true;
         else if (strcmp(a, "--svg") == 0 && i + 1 < argc) o.svg = argv[++i];
         else if (strcmp(a, "--width") == 0 && i + 1 < argc) o.width = (unsigned)atoi(argv[++i]);
