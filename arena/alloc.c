@@ -14,7 +14,6 @@
  */
 #include "arena_internal.h"
 
-#define AM_ALLOC_WAIT_NS 1000000000ull   /* the most an allocation waits for busy sectors */
 
 static inline bool usable(const am_arena *a)
 {

@@ -121,9 +121,14 @@ int am_arena_check(am_arena *a)
 {
     if (!a || atomic_load(&a->forked)) return AM_EINVAL;
     report[0] = 0;
+    uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
     for (unsigned k = 0; k < a->g.nsectors; k++) {
         if (atomic_load(&a->sectors[k].corrupt)) return am_check_fail("sector %u is marked corrupt", k);
-        int rc = am_sector_lock(a, k);
+        int rc = am_sector_lock_until(a, k, deadline);
+        if (rc == AM_ETIMEDOUT) {
+            (void)am_check_fail("sector %u: its lock was held by a live process past 1 s", k);
+            return AM_ETIMEDOUT;
+        }
         if (rc == 0) rc = am_sector_drain(a, k);
         if (rc == 0) rc = check_sector(a, k);
         am_sector_unlock(a, k);
@@ -163,10 +168,14 @@ int am_arena_stats(am_arena *a, am_stats *st)
                       .heap = (uint64_t)a->g.nsectors * a->g.sector_size };
     int rc = 0;
     uint64_t largest_sum = 0;   /* bytes of each sector's largest free block, summed */
+    uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
     for (unsigned k = 0; k < a->g.nsectors; k++) {
         am_sector *s = &a->sectors[k];
         if (atomic_load(&s->corrupt)) { rc = AM_ECORRUPT; continue; }
-        if (am_sector_lock(a, k) == 0 && am_sector_drain(a, k) == 0) {
+        int l = am_sector_lock_until(a, k, deadline);
+        if (l == AM_ETIMEDOUT) {                /* counters only: its largest block unknown */
+            rc = AM_ETIMEDOUT;
+        } else if (l == 0 && am_sector_drain(a, k) == 0) {
             uint64_t big = largest_in_sector(a, k);
             if (big > st->largest_free) st->largest_free = big;
             if (big) largest_sum += big + AM_HDR;
@@ -180,7 +189,7 @@ int am_arena_stats(am_arena *a, am_stats *st)
         st->frees += atomic_load(&s->frees);
         st->repairs += atomic_load(&s->repairs);
         st->reclaimed += atomic_load(&s->reclaimed);
-        am_sector_unlock(a, k);
+        if (l != AM_ETIMEDOUT) am_sector_unlock(a, k);
     }
     st->used = st->heap > st->free ? st->heap - st->free : 0;
     /* Sectors are separate heaps, so a fresh arena (one block per sector) counts as

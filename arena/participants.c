@@ -35,9 +35,12 @@ void am_byte_unlock(int fd, uint64_t byte)
 
 bool am_byte_locked_elsewhere(int fd, uint64_t byte)
 {
+    /* Asked as a reader: only a *write* lock conflicts with it, and taking one needs the
+     * file open for writing. So a user with read-only access, who can take read locks
+     * on any byte, cannot make a dead participant look alive. */
     short type = F_UNLCK;
-    if (byte_lock_op(fd, F_OFD_GETLK, F_WRLCK, byte, &type) != 0) return true; /* unsure: alive */
-    return type != F_UNLCK;
+    if (byte_lock_op(fd, F_OFD_GETLK, F_RDLCK, byte, &type) != 0) return true; /* unsure: alive */
+    return type == F_WRLCK;
 }
 
 /* A sector stamp's holder is dead if its slot has moved on to a newer incarnation,
@@ -101,11 +104,17 @@ unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen)
  * Returns the number of blocks freed, or AM_ECORRUPT. */
 int am_reclaim_slot(am_arena *a, unsigned slot)
 {
-    int freed = 0, bad = 0;
+    int freed = 0, bad = 0, skipped = 0;
+    uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
     for (unsigned k = 0; k < a->g.nsectors; k++) {
         am_sector *s = &a->sectors[k];
         if (atomic_load_explicit(&s->corrupt, memory_order_relaxed)) { bad = 1; continue; }
-        if (am_sector_lock(a, k) != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
+        int l = am_sector_lock_until(a, k, deadline);
+        if (l == AM_ETIMEDOUT) {            /* held by someone alive (or a forged stamp) */
+            bad = skipped = 1;
+            continue;
+        }
+        if (l != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
             bad = 1;
             am_sector_unlock(a, k);
             continue;
@@ -142,10 +151,12 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
         if (r) bad = 1;
         am_sector_unlock(a, k);
     }
-    for (unsigned i = 0; i < AM_INTENTS; i++) {
+    /* A sector skipped may still hold the dead one's unfinished frees: keep its intent
+     * records for the next reclaim (the slot stays RECLAIMING). */
+    for (unsigned i = 0; i < AM_INTENTS && !skipped; i++) {
         atomic_store_explicit(&a->parts[slot].intent[i], 0, memory_order_relaxed);
     }
-    return bad ? AM_ECORRUPT : freed;
+    return skipped ? AM_ETIMEDOUT : bad ? AM_ECORRUPT : freed;
 }
 
 int am_arena_reclaim(am_arena *a)

@@ -24,11 +24,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-int am_sector_lock(am_arena *a, unsigned k)
-{
-    return am_sector_lock_until(a, k, UINT64_MAX);
-}
-
 int am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline)
 {
     am_sector *s = &a->sectors[k];

@@ -483,14 +483,15 @@ START_TEST(targeted_corruption)
 }
 END_TEST
 
-/* A process stopped (SIGSTOP) while it holds the only sector's lock: another
- * allocation gives up with AM_ETIMEDOUT (after AM_ALLOC_WAIT_NS, 1 s) instead of
- * waiting for it forever, and succeeds once it runs again. */
+/* A process stopped (SIGSTOP) while it holds the only sector's lock (to a waiter the
+ * same as a live-looking stamp a hostile peer wrote there): another allocation, a
+ * check and the stats give up with AM_ETIMEDOUT (after AM_ALLOC_WAIT_NS, 1 s) instead
+ * of waiting for it forever, and succeed once it runs again. */
 static int lock_and_stop(void *arg)
 {
     am_arena *a;
     if (am_arena_open(arg, NULL, &a)) return 1;
-    if (am_sector_lock(a, 0)) return 2;
+    if (am_sector_lock_until(a, 0, UINT64_MAX)) return 2;
     raise(SIGSTOP);
     am_sector_unlock(a, 0);
     am_arena_close(a);
@@ -508,6 +509,11 @@ START_TEST(stopped_lock_holder_costs_a_deadline)
     void *p;
     ck_assert_int_eq(am_try_alloc(a, 64, &p), AM_ETIMEDOUT);
     ck_assert_ptr_null(p);
+    ck_assert_int_eq(am_arena_check(a), AM_ETIMEDOUT);
+    ck_assert_ptr_nonnull(strstr(am_arena_check_report(), "held by a live process"));
+    am_stats stats;
+    ck_assert_int_eq(am_arena_stats(a, &stats), AM_ETIMEDOUT);
+    ck_assert_uint_eq(stats.sectors, 1);                /* the rest is filled in */
     ck_assert_int_eq(kill(pid, SIGCONT), 0);
     ck_assert_int_eq(tu_wait(pid), 0);
     ck_assert_int_eq(am_try_alloc(a, 64, &p), 0);

@@ -139,13 +139,16 @@ AM_API void *am_ptr(am_arena *a, uint64_t off);
 AM_API size_t am_block_size(am_arena *a, const void *p);
 
 /* Verify every invariant of every sector (tiling, neighbours, free lists, bitmaps,
- * counters). 0, or AM_ECORRUPT; am_arena_check_report() then tells what was wrong. */
+ * counters). 0, AM_ECORRUPT, or AM_ETIMEDOUT (a sector's lock stayed with a live
+ * process for 1 s); am_arena_check_report() then tells what was wrong. */
 AM_API int   am_arena_check(am_arena *a);
 
 /* The reason the last failing am_arena_check() in this thread gave ("" if none). */
 AM_API const char *am_arena_check_report(void);
 
-/* Fill *st with the arena's figures. 0 or AM_EINVAL / AM_ECORRUPT. */
+/* Fill *st with the arena's figures. 0 or AM_EINVAL / AM_ECORRUPT, or AM_ETIMEDOUT
+ * (a sector's lock stayed with a live process for 1 s: its largest free block is
+ * left out, its counters are in). */
 AM_API int   am_arena_stats(am_arena *a, am_stats *st);
 
 /* This participant no longer owns the block: it survives this process's death, and
@@ -154,7 +157,9 @@ AM_API int   am_disown(am_arena *a, void *p);
 
 /* Undo what dead participants held: take over their sector locks and repair those
  * sectors, finish frees they were in the middle of, and free the blocks they owned.
- * Returns the number of blocks reclaimed (>= 0) or a negative AM_E* code.
+ * Returns the number of blocks reclaimed (>= 0) or a negative AM_E* code
+ * (AM_ETIMEDOUT: a sector's lock stayed with a live process for 1 s; that dead
+ * participant is finished by a later reclaim).
  * Runs automatically when a participant joins and when a dead lock holder is found. */
 AM_API int   am_arena_reclaim(am_arena *a);
 
