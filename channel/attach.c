@@ -92,6 +92,9 @@ static int setup_rx(amc_conn *c, const amc_want *w)
     return 0;
 }
 
+typedef struct kept { amc_slot s; uint64_t send_ns; } kept;
+static void replay_history(amc_conn *c, kept *k, unsigned n);
+
 int amc_port_attach(amc_conn *c, const amc_want *w)
 {
     unsigned i;
@@ -119,6 +122,16 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
     c->me = p;
     rc = amc_sends(w->role) ? setup_tx(c, w->role == AMC_ROLE_PUB ? w->history : 0) : 0;
     if (rc == 0 && amc_receives(w->role)) rc = setup_rx(c, w);
+    /* The replay's scratch is allocated here, where a failure is still undone by
+     * releasing the port: allocated after ACTIVE (as it was), a failed malloc made a
+     * subscriber that asked for kept samples open without them, and without a word
+     * (found by tests/test_faults.c). */
+    kept *k = NULL;
+    unsigned nkept = 0;
+    if (rc == 0 && c->rx && w->role == AMC_ROLE_SUB && w->history > 0) {
+        nkept = w->history < c->rx->max_replay ? w->history : c->rx->max_replay;
+        if (nkept && !(k = malloc(sizeof *k * nkept))) rc = AM_ENOMEM;
+    }
     AM_CRASH_POINT(CH_ATTACH_RING);
     if (rc) {
         (void)amc_port_release(c->a, c->ch, i);
@@ -130,13 +143,11 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
     atomic_fetch_add_explicit(&c->ch->version, 1, memory_order_acq_rel);
     /* Kept samples after ACTIVE: a sample sent meanwhile is either queued to us (its
      * bit set: not replayed) or in the history (replayed), never lost or doubled. */
-    if (c->rx && w->role == AMC_ROLE_SUB && w->history > 0) amc_hist_replay(c, w->history);
+    if (k) replay_history(c, k, nkept);
     return 0;
 }
 
 /* ------------------------------------------------------------ replay of history */
-
-typedef struct kept { amc_slot s; uint64_t send_ns; } kept;
 
 static int by_time(const void *x, const void *y)
 {
@@ -144,11 +155,10 @@ static int by_time(const void *x, const void *y)
     return a->send_ns < b->send_ns ? -1 : a->send_ns > b->send_ns;
 }
 
-void amc_hist_replay(amc_conn *c, unsigned n)
+/* Fill c's replay list with up to n kept samples of the publishers now attached; k
+ * has room for n, and is freed. */
+static void replay_history(amc_conn *c, kept *k, unsigned n)
 {
-    if (n > c->rx->max_replay) n = c->rx->max_replay;
-    kept *k = n ? malloc(sizeof *k * n) : NULL;
-    if (!k) return;
     unsigned have = 0;
     for (unsigned j = 0; j < AM_MAX_PORTS; j++) {
         amc_port *p = &c->ch->ports[j];

@@ -266,8 +266,6 @@ static inline bool amc_is_loan(amc_conn *c, const void *payload)
 void amc_hist_push(amc_conn *c, amc_slot s, uint64_t seq);
 /* Release every sample in tx's history (its owner's cleanup). */
 void amc_hist_drop(am_arena *a, amc_tx *tx);
-/* Fill c's replay list with up to n kept samples of the publishers now attached. */
-void amc_hist_replay(amc_conn *c, unsigned n);
 /* After the death of the owner of port i: finish its in-flight record. false if an
  * eviction cannot be settled yet (the receiver is between its dequeue and its check). */
 bool amc_rec_finish(am_arena *a, amc_chan *ch, unsigned i, amc_tx *tx);
