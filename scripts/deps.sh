@@ -7,21 +7,27 @@
 #   scripts/deps.sh --bench   also what the benchmarks can use (AM_BENCH_PACKAGES:
 #                             libzmq3-dev adds the ZeroMQ rows to bench_channel);
 #                             AM_DEPS_BENCH=1 in the environment does the same.
+#   scripts/deps.sh --fuzz    also what scripts/fuzz.sh needs (AM_FUZZ_PACKAGES: clang
+#                             and libFuzzer, which Debian ships in libclang-rt-14-dev);
+#                             AM_DEPS_FUZZ=1 does the same.
 # The tests never need AM_BENCH_PACKAGES: without them the benchmarks build and run
 # with fewer baselines.
 set -euo pipefail
 
 AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian)
 AM_BENCH_PACKAGES=(libzmq3-dev)
+AM_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 wanted=("${AM_PACKAGES[@]}")
 for arg in "$@"; do
     case "$arg" in
         --bench) AM_DEPS_BENCH=1 ;;
-        *) echo "usage: $0 [--bench]" >&2; exit 2 ;;
+        --fuzz) AM_DEPS_FUZZ=1 ;;
+        *) echo "usage: $0 [--bench] [--fuzz]" >&2; exit 2 ;;
     esac
 done
 [ "${AM_DEPS_BENCH:-0}" = 1 ] && wanted+=("${AM_BENCH_PACKAGES[@]}")
+[ "${AM_DEPS_FUZZ:-0}" = 1 ] && wanted+=("${AM_FUZZ_PACKAGES[@]}")
 
 missing=()
 for p in "${wanted[@]}"; do

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The whole test suite: build and run every Check suite through CTest, then again
-# under ASan+UBSan, then the threaded tests under TSan.
-#   scripts/test.sh            all three
-#   scripts/test.sh plain|asan|tsan   one of them
+# under ASan+UBSan, then the threaded tests under TSan, then a short slice of each
+# libFuzzer target (scripts/fuzz.sh).
+#   scripts/test.sh            all four
+#   scripts/test.sh plain|asan|tsan|fuzz   one of them
 # Long runs: AM_SOAK_SECONDS=N (stress), AM_CRASH_DEATHS=N (crash injection),
-# AM_CHANNEL_DEATHS=N (channel roles killed), AM_FANOUT_MESSAGES=N (fan-out).
+# AM_CHANNEL_DEATHS=N (channel roles killed), AM_FANOUT_MESSAGES=N (fan-out),
+# AM_FUZZ_SECONDS=N (each fuzz target; 20 by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
 mode=${1:-all}
+# clang and libFuzzer only for the fuzz stage.
+if [ "$mode" = all ] || [ "$mode" = fuzz ]; then bash scripts/deps.sh --fuzz; else bash scripts/deps.sh; fi
 jobs=$(nproc)
 
 run() {   # run NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
@@ -36,5 +39,9 @@ fi
 if [ "$mode" = all ] || [ "$mode" = tsan ]; then
     # tests/tsan.supp: the slot copies inside ck_ring, ordered by fences TSan cannot see
     TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp" run TSan build-tsan "-L threads" -DCMAKE_BUILD_TYPE=Debug -DAM_SANITIZE=thread
+fi
+if [ "$mode" = all ] || [ "$mode" = fuzz ]; then
+    # 20 s a target keeps CI short; longer runs: scripts/fuzz.sh SECONDS.
+    AM_FUZZ_JOBS=$jobs bash scripts/fuzz.sh "${AM_FUZZ_SECONDS:-20}"
 fi
 echo "== all tests passed ($mode)"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Every source, build, script, proto and model file names its licence in its first three
-# lines (SPDX-License-Identifier). Not checked: prose, data and the golden generated
-# outputs.
+# lines (SPDX-License-Identifier). Not checked: prose, data (the fuzz regression
+# inputs among them) and the golden generated outputs.
 #   tests/license/spdx.sh SOURCE_DIR
 set -euo pipefail
 cd "$1"
@@ -12,7 +12,7 @@ fi
 missing=()
 while IFS= read -r f; do
     case "$f" in
-        *.md|*.svg|*.symbols|LICENSE|.gitignore|packaging/*|tests/codegen/golden/*) continue ;;
+        *.md|*.svg|*.symbols|LICENSE|.gitignore|packaging/*|tests/codegen/golden/*|fuzz/regressions/*) continue ;;
     esac
     [ -f "$f" ] || continue
     head -n 3 "$f" | grep -q "SPDX-License-Identifier: Apache-2.0" || missing+=("$f")

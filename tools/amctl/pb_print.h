@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pb_print.h — amctl's reader of protobuf wire format: by field number (like
+ * `protoc --decode_raw`), or by field name with the schema a publisher recorded (a
+ * serialized FileDescriptorSet). Both bytes come from shared memory any process may
+ * write, so every length and nesting level is checked; a sample that does not parse
+ * gives -1 / false, never a read past its end. On its own file so that the fuzz target
+ * (fuzz/fuzz_schema.c) runs the very code `amctl echo` runs.
+ */
+#ifndef AMCTL_PB_PRINT_H
+#define AMCTL_PB_PRINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "google/protobuf/descriptor.pb-c.h"
+
+typedef Google__Protobuf__DescriptorProto MsgDesc;
+typedef Google__Protobuf__FieldDescriptorProto FieldDesc;
+typedef Google__Protobuf__FileDescriptorSet FileSet;
+
+/* Is p[0..n) a sequence of well-formed fields (nested at most 32 deep)? */
+bool pb_parses(const uint8_t *p, size_t n, unsigned depth);
+
+/* Print p[0..n) by field number on stdout, like protoc --decode_raw. */
+void pb_print_raw(const uint8_t *p, size_t n, unsigned indent);
+
+/* The message called `full` (a leading dot allowed) in the set, or NULL. */
+const MsgDesc *pb_find_message(const FileSet *set, const char *full);
+
+/* Print p[0..n) as message m of the set on stdout, by field name. 0, or -1 if it does
+ * not parse as m (some of it may have been printed). */
+int pb_print_message(const FileSet *set, const MsgDesc *m, const uint8_t *p, size_t n, unsigned indent);
+
+#endif
