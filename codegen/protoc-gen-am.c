@@ -599,6 +599,7 @@ static int gen_file(gen *g, Google__Protobuf__Compiler__CodeGeneratorResponse__F
     return rc;
 }
 
+#ifndef AM_PLUGIN_NO_MAIN
 static uint8_t *read_all(FILE *in, size_t *len)
 {
     size_t cap = 1 << 16, n = 0;
@@ -617,16 +618,17 @@ static uint8_t *read_all(FILE *in, size_t *len)
     *len = n;
     return b;
 }
+#endif
 
-int main(void)
+/* One serialized CodeGeneratorRequest in, its packed CodeGeneratorResponse out (*out,
+ * *out_len bytes, malloc'd): 0, or -1 with a message on stderr if in is not a request
+ * or memory runs out. main() is this on stdin and stdout; fuzz/fuzz_plugin.c calls it
+ * on its input (built with AM_PLUGIN_NO_MAIN). */
+int am_plugin_respond(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {
-    size_t len;
-    uint8_t *in = read_all(stdin, &len);
-    if (!in) { fprintf(stderr, "protoc-gen-am: cannot read the request\n"); return 1; }
     Google__Protobuf__Compiler__CodeGeneratorRequest *req =
         google__protobuf__compiler__code_generator_request__unpack(NULL, len, in);
-    free(in);
-    if (!req) { fprintf(stderr, "protoc-gen-am: the input is not a CodeGeneratorRequest\n"); return 1; }
+    if (!req) { fprintf(stderr, "protoc-gen-am: the input is not a CodeGeneratorRequest\n"); return -1; }
 
     Google__Protobuf__Compiler__CodeGeneratorResponse resp = GOOGLE__PROTOBUF__COMPILER__CODE_GENERATOR_RESPONSE__INIT;
     resp.has_supported_features = 1;
@@ -662,11 +664,11 @@ int main(void)
     resp.file = files;
     if (resp.error) resp.n_file = 0;
     size_t n = google__protobuf__compiler__code_generator_response__get_packed_size(&resp);
-    uint8_t *out = malloc(n);
-    if (!out) return 1;
-    google__protobuf__compiler__code_generator_response__pack(&resp, out);
-    int rc = fwrite(out, 1, n, stdout) == n ? 0 : 1;
-    free(out);
+    *out = malloc(n ? n : 1);
+    *out_len = n;
+    int rc = 0;
+    if (*out) google__protobuf__compiler__code_generator_response__pack(&resp, *out);
+    else { fprintf(stderr, "protoc-gen-am: out of memory\n"); rc = -1; }
     for (size_t i = 0; files && files[i]; i++) {
         free(files[i]->name);
         free(files[i]->content);
@@ -676,3 +678,20 @@ int main(void)
     google__protobuf__compiler__code_generator_request__free_unpacked(req, NULL);
     return rc;
 }
+
+#ifndef AM_PLUGIN_NO_MAIN
+int main(void)
+{
+    size_t len;
+    uint8_t *in = read_all(stdin, &len);
+    if (!in) { fprintf(stderr, "protoc-gen-am: cannot read the request\n"); return 1; }
+    uint8_t *out;
+    size_t n;
+    int rc = am_plugin_respond(in, len, &out, &n);
+    free(in);
+    if (rc) return 1;
+    rc = fwrite(out, 1, n, stdout) == n ? 0 : 1;
+    free(out);
+    return rc;
+}
+#endif

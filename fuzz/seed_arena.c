@@ -7,10 +7,16 @@
  *   fresh-2     two sectors
  *   used        two sectors holding disowned blocks of several sizes, with holes
  *               between them (split blocks, several free lists, non-zero counters)
+ *   channels    a typed topic with a recorded schema and kept history, a subscriber
+ *               holding a sample with more queued, a service with a server and a
+ *               client; left by a process that exits without closing (the amctl
+ *               seeds: its ports are then held by a dead participant)
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "atomicmatrix/arena.h"
+#include "atomicmatrix/channel.h"
 
 /* The smallest size of an arena of `sectors` sectors: found by asking the library (an
  * arena too small for its own tables gives AM_EINVAL), so it follows layout changes. */
@@ -41,5 +47,34 @@ int main(int argc, char **argv)
     /* Every other one outlives the handle (disowned); the rest are freed by the close. */
     for (unsigned i = 0; i < 12; i += 2) (void)am_disown(a, keep[i]);
     am_arena_close(a);
-    return 0;
+
+    /* The smallest arena cannot hold a topic's tables: 256 KiB (fuzz.sh's max_len). */
+    if (am_arena_open("channels", &(am_arena_opts){ .size = 256 << 10, .sectors = 2, .flags = AM_CREATE_ONLY }, &a) != 0) {
+        fprintf(stderr, "seed_arena: channels: %s\n", am_arena_open_report());
+        return 1;
+    }
+    am_pub *p;
+    am_sub *sub;
+    am_server *srv;
+    am_client *cli;
+    am_sample got;
+    const am_type type = { "seed.Pose", 0x1234 };
+    static const uint8_t schema[] = { 0x0a, 0x04, 's', 'e', 'e', 'd' };
+    int rc;
+    if ((rc = am_pub_open(a, "pose", &(am_pub_opts){ .type = type, .history = 2 }, &p)) != 0 ||
+        (rc = am_pub_set_schema(p, schema, sizeof schema)) != 0 ||
+        (rc = am_sub_open(a, "pose", &(am_sub_opts){ .type = type, .depth = 4 }, &sub)) != 0) {
+        fprintf(stderr, "seed_arena: topic: %s %s\n", am_strerror(rc), am_channel_open_report());
+        return 1;
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t sample[24] = { 0x08, (uint8_t)(i + 1) };
+        if (am_pub_publish(p, sample, sizeof sample) != 0) { fprintf(stderr, "seed_arena: publish\n"); return 1; }
+    }
+    if (am_sub_take(sub, &got, 0) != 0) { fprintf(stderr, "seed_arena: take\n"); return 1; }
+    if (am_server_open(a, "svc", NULL, &srv) != 0 || am_client_open(a, "svc", NULL, &cli) != 0) {
+        fprintf(stderr, "seed_arena: service: %s\n", am_channel_open_report());
+        return 1;
+    }
+    _exit(0);                 /* no close (nor leak report): the file keeps the ports and the held sample */
 }

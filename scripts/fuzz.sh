@@ -27,15 +27,20 @@ cmake --build "$dir" -j"$jobs" > /dev/null
 # Seeds are made afresh each run (into the corpus, next to what earlier runs found).
 corpus=$dir/corpus
 rm -rf "$dir/seeds"
-mkdir -p "$dir/seeds/arena_open" "$dir/seeds/pb_decode" "$dir/seeds/schema" "$dir/artifacts"
+mkdir -p "$dir/seeds/arena_open" "$dir/seeds/pb_decode" "$dir/seeds/schema" "$dir/seeds/amctl" "$dir/seeds/plugin" \
+    "$dir/artifacts"
 "$dir/fuzz/seed_arena" "$PWD/$dir/seeds/arena_open"
+"$dir/fuzz/seed_arena" "$PWD/$dir/seeds/amctl"
+fuzz/seed_plugin.sh "$(grep -m1 '^PROTOC:' "$dir/CMakeCache.txt" | cut -d= -f2)" "$dir/seeds/plugin"
 "$dir/fuzz/seed_pb" "$dir/seeds/pb_decode" "$dir/seeds/schema" "$dir/fuzz/proto/amtest.fds"
 
 # ASan's and UBSan's reports end the run (libFuzzer then saves the input).
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# max_len: an arena image (the seeds' size) for arena_open; a few KiB for the rest.
-for spec in arena_open:262144 pb_decode:8192 schema:8192; do
+# max_len: an arena image (the seeds' size) for arena_open and amctl; a request as big
+# as the largest seed (renamed.proto's carries descriptor.proto) for plugin; a few KiB
+# for the rest.
+for spec in arena_open:262144 pb_decode:8192 schema:8192 amctl:262144 plugin:65536; do
     t=${spec%%:*} max_len=${spec#*:}
     mkdir -p "$corpus/$t"
     cp -n "$dir/seeds/$t/"* "$corpus/$t/"

@@ -73,6 +73,18 @@ am_arena *peek(const char *name)
     return a;
 }
 
+void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 /* ------------------------------------------------------------------ ls */
 
 /* One arena's figures for ls, read under the SIGBUS guard (ls_read). */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * arena_file.h — the fuzzer's input as the arena file "fuzz", shared by the targets that
+ * read arenas (fuzz_arena_open, fuzz_amctl).
+ *
+ * The library reads $AM_SHM_DIR once per process: arena_file_init (from
+ * LLVMFuzzerInitialize, before the first arena call) makes a private directory for it,
+ * which keeps parallel fuzzing processes (-jobs, -fork) off each other's file, and
+ * removes it at exit. arena_file_write then writes each input as DIR/am.fuzz.
+ */
+#ifndef AM_FUZZ_ARENA_FILE_H
+#define AM_FUZZ_ARENA_FILE_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARENA_FILE_NAME "fuzz"
+
+static char arena_file_dir[] = "/dev/shm/am-fuzz.XXXXXX";
+static char arena_file_path[sizeof arena_file_dir + 16];
+
+static void arena_file_remove(void)
+{
+    unlink(arena_file_path);
+    rmdir(arena_file_dir);
+}
+
+static inline void arena_file_init(void)
+{
+    if (!mkdtemp(arena_file_dir)) { perror("mkdtemp"); exit(1); }
+    snprintf(arena_file_path, sizeof arena_file_path, "%s/am." ARENA_FILE_NAME, arena_file_dir);
+    setenv("AM_SHM_DIR", arena_file_dir, 1);
+    atexit(arena_file_remove);
+}
+
+static inline void arena_file_write(const uint8_t *data, size_t size)
+{
+    int fd = open(arena_file_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) { perror(arena_file_path); abort(); }
+    for (size_t done = 0; done < size;) {
+        ssize_t n = write(fd, data + done, size - done);
+        if (n <= 0) { perror(arena_file_path); abort(); }
+        done += (size_t)n;
+    }
+    close(fd);
+}
+
+#endif
