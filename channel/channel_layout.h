@@ -289,7 +289,8 @@ typedef struct amc_chan {
  * finding a channel and attaching to it take no lock. Its waiters have deadlines. */
 enum { AMC_ENT_FREE = 0, AMC_ENT_CREATING = 1, AMC_ENT_READY = 2 };
 
-#define AMC_PINS 2              /* attachers between finding a channel and claiming a port */
+#define AMC_PINS 3              /* attachers between finding a channel and claiming a port
+                                   (as many as fit the upper area: 4 would not) */
 
 typedef struct amc_entry {
     _Atomic uint32_t state;     /* AMC_ENT_*: dir lock (release; readers acquire)       */
