@@ -14,7 +14,6 @@
  */
 #include "arena_internal.h"
 
-
 static inline bool usable(const am_arena *a)
 {
     return a && !atomic_load_explicit(&a->forked, memory_order_relaxed);

@@ -96,17 +96,13 @@ static inline bool am_sector_trylock(am_arena *a, unsigned k)
     return atomic_compare_exchange_strong_explicit(&a->sectors[k].lock, &free_word, a->stamp,
                                                    memory_order_acquire, memory_order_relaxed);
 }
-/* Waits for the lock; steals it from a dead holder and repairs the sector. The lock
- * is held on return even when the repair reports AM_ECORRUPT. */
 /* The most anyone waits for a sector lock whose holder lives: a process stopped while
  * holding one (SIGSTOP, a debugger), or a live-looking stamp a hostile peer wrote into
  * the lock, costs a waiter this much, never a hang. */
 #define AM_ALLOC_WAIT_NS 1000000000ull
 /* Lock sector k by `deadline` (am_now_ns); stealing a dead holder's lock repairs the
- * sector first. 0 (held), AM_ETIMEDOUT (not held), or the repair's error (held). */
-int  am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline);
-/* The same, giving up with AM_ETIMEDOUT (lock not taken) at `deadline` (CLOCK_MONOTONIC
- * ns): a live holder that does not let go is a paused process. */
+ * sector first. 0 (held), AM_ETIMEDOUT (not held: a live holder that does not let go),
+ * or the repair's AM_ECORRUPT (held). */
 int  am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline);
 static inline void am_sector_unlock(am_arena *a, unsigned k)
 {

@@ -56,9 +56,8 @@ bool am_stamp_dead(am_arena *a, uint64_t stamp)
 
 uint32_t am_stamp_pid(am_arena *a, uint64_t stamp)
 {
-    uint32_t slot1 = (uint32_t)stamp;
-    if (slot1 == 0 || slot1 > AM_MAX_PARTICIPANTS || am_stamp_dead(a, stamp)) return 0;
-    return atomic_load_explicit(&a->parts[slot1 - 1].pid, memory_order_relaxed);
+    if (am_stamp_dead(a, stamp)) return 0;              /* also any slot out of range */
+    return atomic_load_explicit(&a->parts[(uint32_t)stamp - 1].pid, memory_order_relaxed);
 }
 
 uint64_t am_arena_stamp(const am_arena *a)

@@ -194,7 +194,7 @@ static void replay_history(amc_conn *c, kept *k, unsigned n)
          * holders). */
         amc_slot *named = &c->replay[c->nreplay];
         *named = k[h].s;
-        uint64_t o = amc_owe_of(m, named->gen);
+        uint64_t o = amc_holders_of(&m->owe, m, named->gen);
         bool ok = false;
         while ((o & AMC_OWE_HIST) && !(o & bit)) {
             if (atomic_compare_exchange_weak_explicit(&m->owe, &o, o | bit, memory_order_acq_rel, memory_order_acquire)) {

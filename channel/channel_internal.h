@@ -58,9 +58,9 @@ typedef struct amc_in {
     unsigned   ret_head;     /* its return ring's c_head when last read             */
 } amc_in;
 
-/* A port attached to a channel, in this process. */
 #define AMC_STASH 8          /* returned blocks a sender adopts ahead of its loans  */
 
+/* A port attached to a channel, in this process. */
 typedef struct amc_conn {
     am_arena  *a;
     amc_chan  *ch;
@@ -170,16 +170,18 @@ static inline void amc_bump(_Atomic uint64_t *w)
 /* ---- holders.c */
 /* Drop holder `bit` of the holder word w (a sample's owe or an rx block's users) of
  * the allocation whose generation was `gen` (gen_word: its block's, am_block_gen_word;
- * nothing is dropped once the block was allocated again); `freer` names who acts. AMC_DROP_FREE when this call cleared the last holder bit and
- * the caller must free the block now (with recover set, also when an earlier drop by
+ * nothing is dropped once the block was allocated again); `freer` names who acts.
+ * AMC_DROP_FREE when this call cleared the last holder bit and the caller must free
+ * the block now (with recover set, also when an earlier drop by
  * the same freer did so and died before freeing); AMC_DROP_KEPT when others still hold
  * it; AMC_DROP_NONE when `bit` was not a holder. */
 enum { AMC_DROP_NONE = -1, AMC_DROP_KEPT = 0, AMC_DROP_FREE = 1 };
 int  amc_drop(_Atomic uint64_t *w, const _Atomic uint32_t *gen_word, uint32_t gen, uint64_t holders, uint64_t bit,
               unsigned freer, bool recover);
-/* Sample m's owe word, if m is still the allocation of generation gen; else 0 (no
- * bit of a reused block's word is anyone's who names the old one). */
-uint64_t amc_owe_of(const amc_msg *m, uint32_t gen);
+/* Holder word w of the block at payload blk, if blk is still the allocation of
+ * generation gen; else 0 (no bit of a reused block's word is anyone's who names the
+ * old one). */
+uint64_t amc_holders_of(const _Atomic uint64_t *w, const void *blk, uint32_t gen);
 /* Drop holder `bit` of sample s (freeing the block if it was the last). 0, AM_EINVAL
  * (not a holder), AM_ECORRUPT (not a live sample). */
 int  amc_release(am_arena *a, amc_slot s, uint64_t bit, unsigned freer, bool recover);

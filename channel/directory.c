@@ -68,8 +68,6 @@ static int validate_type(const am_type *t)
     return 0;
 }
 
-/* Free a channel nobody uses (directory lock held) and clear its entry, if it still
- * has one. Returns false (and leaves it) if a port was claimed meanwhile. */
 /* Does an opener (alive) have entry e's channel pinned? Dead pins are cleared. */
 static bool pinned(am_arena *a, amc_entry *e)
 {
@@ -83,6 +81,9 @@ static bool pinned(am_arena *a, amc_entry *e)
     return any;
 }
 
+/* Free a channel nobody uses (directory lock held) and clear its entry, if it still
+ * has one. Returns false (and leaves it) if a port was claimed or a pin taken
+ * meanwhile. */
 static bool destroy(am_arena *a, amc_entry *e, amc_chan *ch)
 {
     atomic_store_explicit(&ch->state, AMC_CHAN_DYING, memory_order_seq_cst);
@@ -265,9 +266,10 @@ static amc_chan *pin(am_arena *a, amc_entry *e, uint64_t off, uint32_t gen, uint
 {
     uint64_t me = am_arena_stamp(a);
     for (unsigned spins = 1;; spins++) {
+        bool look = spins % 64 == 0;        /* whether a holder died: a system call */
         for (*k = 0; *k < AMC_PINS; (*k)++) {
             uint64_t cur = atomic_load_explicit(&e->pin[*k], memory_order_relaxed);
-            if (cur != 0 && (cur == me || !am_stamp_dead(a, cur))) continue;
+            if (cur != 0 && (!look || cur == me || !am_stamp_dead(a, cur))) continue;
             if (atomic_compare_exchange_strong_explicit(&e->pin[*k], &cur, me, memory_order_seq_cst,
                                                         memory_order_relaxed)) {
                 amc_chan *ch = NULL;
@@ -281,7 +283,7 @@ static amc_chan *pin(am_arena *a, amc_entry *e, uint64_t off, uint32_t gen, uint
                 return NULL;
             }
         }
-        if (spins % 64 == 0) {
+        if (look) {
             if (am_now_ns() >= deadline) {
                 *rc = AM_ETIMEDOUT;
                 return NULL;

@@ -35,10 +35,10 @@ int amc_drop(_Atomic uint64_t *w, const _Atomic uint32_t *gen_word, uint32_t gen
     }
 }
 
-uint64_t amc_owe_of(const amc_msg *m, uint32_t gen)
+uint64_t amc_holders_of(const _Atomic uint64_t *w, const void *blk, uint32_t gen)
 {
-    uint64_t o = atomic_load_explicit(&m->owe, memory_order_acquire);
-    return atomic_load_explicit(am_block_gen_word(m), memory_order_acquire) == gen ? o : 0;
+    uint64_t o = atomic_load_explicit(w, memory_order_acquire);
+    return atomic_load_explicit(am_block_gen_word(blk), memory_order_acquire) == gen ? o : 0;
 }
 
 amc_msg *amc_sample_at(am_arena *a, amc_slot s, size_t *size)

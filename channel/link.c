@@ -135,9 +135,7 @@ static void rx_free(am_arena *a, amc_rx *r)
 
 bool amc_rx_has_self(amc_rx *r, uint64_t ref)
 {
-    uint64_t u = atomic_load_explicit(&r->users, memory_order_acquire);
-    return atomic_load_explicit(am_block_gen_word(r), memory_order_acquire) == amc_ref_unpack(ref).gen &&
-           (u & AMC_RX_SELF);
+    return amc_holders_of(&r->users, r, amc_ref_unpack(ref).gen) & AMC_RX_SELF;
 }
 
 void amc_rx_drop(am_arena *a, uint64_t ref, uint64_t bit, unsigned freer, bool recover)

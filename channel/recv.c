@@ -105,7 +105,7 @@ static int take(amc_conn *c, amc_got *got)
     size_t sz;
     amc_msg *m = am_block_probe(c->a, s.off, s.gen, &owner, &sz);
     if (!m || owner != 0 || sz < AMC_MSG_HDR || m->len > sz - AMC_MSG_HDR ||
-        !(amc_owe_of(m, s.gen) & (1ull << c->port))) {
+        !(amc_holders_of(&m->owe, m, s.gen) & (1ull << c->port))) {
         /* A bad slot: skip it, letting go of our share if it names a sample we hold
          * (a scribbled length must not leak the block). */
         if (m && owner == 0 && sz >= AMC_MSG_HDR) (void)amc_release(c->a, s, 1ull << c->port, c->port + 1, false);

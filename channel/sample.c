@@ -159,13 +159,15 @@ static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
             *blocked = -1;
             return targets;
         }
-        if (v->policy == AM_POLICY_DROP_NEWEST) {
-            atomic_fetch_add_explicit(&c->ch->ports[t].dropped, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);   /* receivers' senders write it too */
-        } else if (v->policy == AM_POLICY_DROP_OLDEST) {
-            evict_oldest(c, t);
-            if (amc_view_room(v)) targets |= bit;
-            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);   /* receivers' senders write it too */
+        if (v->policy == AM_POLICY_DROP_NEWEST || v->policy == AM_POLICY_DROP_OLDEST) {
+            if (v->policy == AM_POLICY_DROP_NEWEST) {
+                atomic_fetch_add_explicit(&c->ch->ports[t].dropped, 1, memory_order_relaxed);
+            } else {
+                evict_oldest(c, t);
+                if (amc_view_room(v)) targets |= bit;
+            }
+            /* Not amc_bump: a port that also receives (a client) has senders adding here. */
+            atomic_fetch_add_explicit(&c->me->dropped, 1, memory_order_relaxed);
         } else if (!to->one) {
             *blocked = (int)t;
             return 0;
@@ -276,7 +278,7 @@ static void finish_send(am_arena *a, unsigned i, amc_tx *tx, const amc_record *r
     for (unsigned t = 0; t < AM_MAX_PORTS; t++) {
         uint64_t bit = 1ull << t;
         if (!(rec->targets & bit)) continue;
-        if (!(amc_owe_of(m, rec->sample.gen) & bit)) {
+        if (!(amc_holders_of(&m->owe, m, rec->sample.gen) & bit)) {
             (void)amc_release(a, rec->sample, bit, AMC_FREER_SENDER(t), true);
             continue;
         }
@@ -325,7 +327,7 @@ static bool finish_evict(am_arena *a, amc_chan *ch, const amc_record *rec)
     uint64_t bit = 1ull << t;
     amc_msg *m = amc_sample_at(a, rec->sample, NULL);
     if (!m) return true;
-    if (!(amc_owe_of(m, rec->sample.gen) & bit)) {
+    if (!(amc_holders_of(&m->owe, m, rec->sample.gen) & bit)) {
         /* released: by us before dying (finish that free if it was ours), or by the
          * receiver */
         (void)amc_release(a, rec->sample, bit, AMC_FREER_SENDER(t), true);

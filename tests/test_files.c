@@ -223,36 +223,6 @@ START_TEST(attach_with_another_size)
 }
 END_TEST
 
-/* The mode of a new arena's file. */
-static unsigned file_mode(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/am.%s", am_shm_dir(), name);
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    return st.st_mode & 0777;
-}
-
-/* A requested mode honours the umask, as open(2) does, unless asked not to: a 0666
- * arena under umask 027 is 0640, and 0666 exactly with AM_EXACT_MODE. */
-START_TEST(requested_mode_honours_the_umask)
-{
-    mode_t old = umask(027);
-    const char *name = tu_name("mode");
-    am_arena *a, *b;
-    ck_assert_int_eq(am_arena_open(name, &(am_arena_opts){ .size = 2 * MIB, .mode = 0666 }, &a), 0);
-    ck_assert_uint_eq(file_mode(name), 0640);
-    const char *exact = tu_name("exact");
-    ck_assert_int_eq(am_arena_open(exact, &(am_arena_opts){ .size = 2 * MIB, .mode = 0666, .flags = AM_EXACT_MODE }, &b),
-                     0);
-    ck_assert_uint_eq(file_mode(exact), 0666);
-    umask(old);
-    am_arena_close(b);
-    am_arena_unlink(exact);
-    tu_finish(a);
-}
-END_TEST
-
 int main(void)
 {
     return tu_main("files", 60, (const TTest *[]){
@@ -262,6 +232,5 @@ int main(void)
         fifo_with_an_arena_name,
         private_file_names_refused,
         attach_with_another_size,
-        requested_mode_honours_the_umask,
         NULL });
 }

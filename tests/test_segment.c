@@ -47,6 +47,34 @@ START_TEST(open_flags_and_names)
 }
 END_TEST
 
+/* The mode of name's file. */
+static unsigned file_mode(const char *name)
+{
+    char path[128];
+    tu_path(path, sizeof path, name);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_mode & 0777;
+}
+
+/* A requested mode honours the umask, as open(2) does, unless asked not to: a 0666
+ * arena under umask 027 is 0640, and 0666 exactly with AM_EXACT_MODE. */
+START_TEST(requested_mode_honours_the_umask)
+{
+    mode_t old = umask(027);
+    const char *name = tu_name("umask"), *exact = tu_name("exact");
+    am_arena *a, *b;
+    ck_assert_int_eq(am_arena_open(name, &(am_arena_opts){ .size = 1 << 20, .mode = 0666 }, &a), 0);
+    ck_assert_uint_eq(file_mode(name), 0640);
+    ck_assert_int_eq(am_arena_open(exact, &(am_arena_opts){ .size = 1 << 20, .mode = 0666, .flags = AM_EXACT_MODE }, &b),
+                     0);
+    ck_assert_uint_eq(file_mode(exact), 0666);
+    umask(old);
+    am_arena_close(b);
+    tu_finish(a);
+}
+END_TEST
+
 START_TEST(mode_and_trust)
 {
     const char *name = tu_name("mode");
@@ -528,6 +556,7 @@ int main(void)
         stopped_lock_holder_costs_a_deadline,
         open_flags_and_names,
         mode_and_trust,
+        requested_mode_honours_the_umask,
         symlink_refused,
         bad_files,
         eight_racing_creators,
