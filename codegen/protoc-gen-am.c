@@ -18,8 +18,9 @@
  * protoc talks to plugins through stdin/stdout: a CodeGeneratorRequest in, a
  * CodeGeneratorResponse out (unpacked and packed with protobuf-c, from
  * google/protobuf/compiler/plugin.proto). Anything the generator cannot do (streaming
- * rpcs, C names that would clash, within one file or across the files of one run) is reported in the response's error, which makes protoc
- * fail with that message rather than emit broken C. Logs go to stderr only.
+ * rpcs, C names that would clash, within one file or across the files of one run) is
+ * reported in the response's error, which makes protoc fail with that message rather
+ * than emit broken C. Logs go to stderr only.
  */
 #include <ctype.h>
 #include <stdarg.h>
