@@ -131,7 +131,7 @@ int  am_sector_resolve_intents(am_arena *a, unsigned k, unsigned slot);
 int  am_sector_release_locked(am_arena *a, unsigned k, uint64_t off);
 
 /* ---- participants.c */
-int  am_participant_join(am_arena *a);
+int  am_participant_join(am_arena *a, const char *node);
 void am_participant_leave(am_arena *a);
 bool am_stamp_dead(am_arena *a, uint64_t stamp);
 int  am_reclaim_slot(am_arena *a, unsigned slot);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
+#include <string.h>
 #include <unistd.h>
 #include "arena_internal.h"
 
@@ -76,6 +77,32 @@ int am_arena_participant_alive(am_arena *a, unsigned slot)
     if (!a || slot >= AM_MAX_PARTICIPANTS) return AM_EINVAL;
     if (slot == a->slot) return 1;
     return am_byte_locked_elsewhere(a->fd, slot) ? 1 : 0;
+}
+
+/* A name field read from shared memory: NUL-terminated, non-printable bytes as '?'. */
+static void get_name(char *dst, const char *src, size_t cap)
+{
+    size_t i = 0;
+    for (; i + 1 < cap && src[i]; i++) dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+    memset(dst + i, 0, cap - i);
+}
+
+int am_arena_participant_info(am_arena *a, unsigned slot, am_participant_info *out)
+{
+    if (!a || !out || slot >= AM_MAX_PARTICIPANTS) return AM_EINVAL;
+    memset(out, 0, sizeof *out);
+    am_participant *p = &a->parts[slot];
+    if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_LIVE || am_arena_participant_alive(a, slot) != 1) {
+        return 0;
+    }
+    uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
+    out->slot = slot;
+    out->pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
+    out->stamp = ((uint64_t)gen << 32) | (slot + 1);
+    out->joined_ns = atomic_load_explicit(&p->joined_ns, memory_order_relaxed);
+    get_name(out->name, p->name, sizeof out->name);
+    get_name(out->node, p->node, sizeof out->node);
+    return 1;
 }
 
 /* Intent records: a thread claims a free entry of its participant's table by CAS
@@ -179,7 +206,16 @@ int am_arena_reclaim(am_arena *a)
     return bad ? AM_ECORRUPT : total;
 }
 
-int am_participant_join(am_arena *a)
+/* Copy a name into a fixed field: cut, NUL-padded (the whole field is written, so no
+ * byte of a predecessor's longer name survives). */
+static void put_name(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    memset(dst + n, 0, cap - n);
+}
+
+int am_participant_join(am_arena *a, const char *node)
 {
     for (unsigned slot = 0; slot < AM_MAX_PARTICIPANTS; slot++) {
         if (am_byte_trylock(a->fd, slot) != 0) continue;
@@ -201,6 +237,8 @@ int am_participant_join(am_arena *a)
         clock_gettime(CLOCK_REALTIME, &ts);
         atomic_store_explicit(&p->pid, (uint32_t)getpid(), memory_order_relaxed);
         atomic_store_explicit(&p->joined_ns, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, memory_order_relaxed);
+        put_name(p->name, sizeof p->name, program_invocation_short_name);
+        put_name(p->node, sizeof p->node, node);
         atomic_store_explicit(&p->state, AM_PART_LIVE, memory_order_release);
         return 0;
     }

@@ -364,6 +364,14 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
     if (rc) return rc;
     if ((o->flags & AM_ATTACH_ONLY) && (o->flags & AM_CREATE_ONLY)) return AM_EINVAL;
     if (o->size > AM_MAX_SIZE) return AM_ETOOBIG;
+    const char *node = (o->flags & AM_WITH_NODE) ? o->node : NULL;
+    if (node) {
+        size_t n = strnlen(node, AM_NODE_MAX);
+        if (n == AM_NODE_MAX) return AM_EINVAL;
+        for (size_t i = 0; i < n; i++) {
+            if (node[i] < 0x20 || node[i] >= 0x7f) return AM_EINVAL;
+        }
+    }
     char path[512];
     if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
     am_arena *a = calloc(1, sizeof *a);
@@ -388,7 +396,7 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
     }
     if (rc) { free(a); return rc; }
 
-    rc = am_participant_join(a);
+    rc = am_participant_join(a, node);
     if (rc) {
         munmap(a->base, a->g.size);
         close(a->fd);

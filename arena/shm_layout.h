@@ -99,7 +99,10 @@ typedef struct am_participant {
      * PENDING, cleared once it is on the deferred stack or merged. Whoever holds the
      * block's sector lock after this participant died finishes the free it names. */
     _Atomic uint64_t intent[AM_INTENTS];
-    uint8_t pad2[40];           /* to a whole number of cache lines */
+    /* For tools and discovery: written by the joiner before state turns LIVE (release);
+     * readers copy them and never trust their termination or bytes. */
+    char name[AM_PROC_NAME_MAX];   /* program name, cut                                 */
+    char node[AM_NODE_MAX];        /* am_arena_opts.node, or empty                      */
 } am_participant;
 
 /* ------------------------------------------------------------------ sectors

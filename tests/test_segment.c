@@ -345,6 +345,55 @@ START_TEST(stamps_tell_the_living_from_the_dead)
 }
 END_TEST
 
+/* A participant records its program name and the node name it was given; a bad node
+ * name is refused; a scribbled name reads back terminated and printable. */
+START_TEST(participants_have_names)
+{
+    const char *name = tu_name("names");
+    am_arena_opts o = { .size = 1 << 20, .flags = AM_WITH_NODE, .node = "rover-7" };
+    am_arena *a = NULL, *b = NULL;
+    ck_assert_int_eq(am_arena_open(name, &o, &a), 0);
+    am_participant_info pi;
+    ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(a), &pi), 1);
+    ck_assert_str_eq(pi.name, "test_segment");
+    ck_assert_str_eq(pi.node, "rover-7");
+    ck_assert_uint_eq(pi.pid, (uint32_t)getpid());
+    ck_assert_uint_eq(pi.stamp, am_arena_stamp(a));
+    ck_assert_uint_ne(pi.joined_ns, 0);
+    /* without the flag the field is not read at all */
+    am_arena_opts stale = { .node = (const char *)(uintptr_t)1 };
+    ck_assert_int_eq(am_arena_open(name, &stale, &b), 0);
+    ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(b), &pi), 1);
+    ck_assert_str_eq(pi.node, "");
+    am_arena_close(b);
+    ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(b), &pi), 0);
+    ck_assert_str_eq(pi.name, "");
+    char longest[AM_NODE_MAX + 1];
+    memset(longest, 'n', AM_NODE_MAX);
+    longest[AM_NODE_MAX] = 0;
+    o.node = longest;
+    ck_assert_int_eq(am_arena_open(name, &o, &b), AM_EINVAL);   /* no room for its NUL */
+    longest[AM_NODE_MAX - 1] = 0;
+    ck_assert_int_eq(am_arena_open(name, &o, &b), 0);
+    ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(b), &pi), 1);
+    ck_assert_uint_eq(strlen(pi.node), AM_NODE_MAX - 1);
+    /* a hostile peer's unterminated, unprintable bytes */
+    am_participant *raw = &a->parts[am_arena_slot(b)];
+    memset(raw->name, 0x01, sizeof raw->name);
+    memset(raw->node, 'x', sizeof raw->node);
+    ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(b), &pi), 1);
+    ck_assert_str_eq(pi.name, "???????????????");
+    ck_assert_uint_eq(strlen(pi.node), AM_NODE_MAX - 1);
+    am_arena_close(b);
+    o.node = "bad\nnode";
+    ck_assert_int_eq(am_arena_open(name, &o, &b), AM_EINVAL);
+    ck_assert_int_eq(am_arena_participant_info(a, AM_MAX_PARTICIPANTS, &pi), AM_EINVAL);
+    ck_assert_int_eq(am_arena_participant_info(NULL, 0, &pi), AM_EINVAL);
+    am_arena_close(a);
+    tu_cleanup();
+}
+END_TEST
+
 /* ---------------------------------------------------------------- hostile neighbour */
 
 /* Run ops against an arena after corrupting it; report how the child ended. */
@@ -563,6 +612,7 @@ int main(void)
         dead_creator_leaves_no_trap,
         fork_child_cannot_use_parent_handle,
         stamps_tell_the_living_from_the_dead,
+        participants_have_names,
         targeted_corruption,
         scribbled_arena_never_crashes,
         mutated_files_never_crash,

@@ -43,12 +43,17 @@ typedef struct am_arena am_arena;
 #define AM_ANY_SIZE          0x8u /* attach whatever the existing arena's size, even if
                                      opts.size asks for another one                    */
 #define AM_EXACT_MODE       0x10u /* create with exactly opts.mode, the umask ignored   */
+#define AM_WITH_NODE        0x20u /* opts.node is set. The flag exists so that a program
+                                     built before that field was added (its opts struct
+                                     is shorter) is never read past its end             */
 
 #define AM_DEFAULT_SIZE  ((size_t)64 << 20)   /* 64 MiB                                */
 #define AM_MAX_SIZE      ((uint64_t)64 << 30) /* 64 GiB: the largest arena             */
 #define AM_MAX_SECTORS   256u
 #define AM_MAX_PARTICIPANTS 256u              /* processes (handles) attached at once  */
 #define AM_ALIGN         16u                  /* every payload is 16-byte aligned      */
+#define AM_PROC_NAME_MAX 16u                  /* a process name, NUL included (comm)   */
+#define AM_NODE_MAX      24u                  /* a node name, NUL included             */
 
 typedef struct am_arena_opts {
     size_t   size;     /* bytes when creating; 0 = default (64 MiB). When attaching,
@@ -58,8 +63,11 @@ typedef struct am_arena_opts {
     unsigned mode;     /* file mode when creating; 0 = 0600; less the process's
                           umask, as open(2) does, unless AM_EXACT_MODE          */
     unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER, AM_ANY_SIZE,
-                          AM_EXACT_MODE;
+                          AM_EXACT_MODE, AM_WITH_NODE;
                           0 = create or attach                                   */
+    const char *node;  /* read only with AM_WITH_NODE: a node name recorded with
+                          this process's participant slot, shown by amctl and
+                          discovery (printable ASCII, < AM_NODE_MAX bytes)      */
 } am_arena_opts;       /* zeroed (or a NULL pointer) means the defaults        */
 
 typedef struct am_stats {
@@ -172,6 +180,23 @@ AM_API unsigned am_arena_slot(const am_arena *a);
 
 /* Is the participant in slot alive? 1 yes, 0 no, negative on a bad argument. */
 AM_API int   am_arena_participant_alive(am_arena *a, unsigned slot);
+
+/* Who is in a participant slot: its process id and name (the program's name, cut to
+ * AM_PROC_NAME_MAX - 1 bytes), the node name it gave (AM_WITH_NODE; "" if none), when
+ * it joined and its liveness stamp. The names are read from shared memory: always
+ * NUL-terminated, any byte that is not printable ASCII shown as '?'. */
+typedef struct am_participant_info {
+    uint32_t slot;
+    uint32_t pid;
+    uint64_t stamp;
+    uint64_t joined_ns;          /* CLOCK_REALTIME                                   */
+    char     name[AM_PROC_NAME_MAX];
+    char     node[AM_NODE_MAX];
+} am_participant_info;
+
+/* Fill *out for the participant in slot: 1 if it is alive, 0 if the slot is free or
+ * its holder dead (*out zeroed), AM_EINVAL on a bad argument. */
+AM_API int   am_arena_participant_info(am_arena *a, unsigned slot, am_participant_info *out);
 
 /* This handle's liveness stamp (its participant's incarnation and slot; never 0): the
  * layer above writes it into shared records it owns, so anyone can later ask
