@@ -132,7 +132,8 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
 {
     int freed = 0, bad = 0, skipped = 0;
     uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
-    for (unsigned k = 0; k < a->g.nsectors; k++) {
+    unsigned n = am_sectors(a);
+    for (unsigned k = 0; k < n; k++) {
         am_sector *s = &a->sectors[k];
         if (atomic_load_explicit(&s->corrupt, memory_order_relaxed)) { bad = 1; continue; }
         int l = am_sector_lock_until(a, k, deadline);
@@ -142,6 +143,10 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
         }
         if (l != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
             bad = 1;
+            am_sector_unlock(a, k);
+            continue;
+        }
+        if (atomic_load_explicit(&s->released, memory_order_acquire)) {   /* no block in it */
             am_sector_unlock(a, k);
             continue;
         }
@@ -175,6 +180,7 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
         int r = am_sector_drain(a, k);
         am_sector_recover(a, k, r);
         if (r) bad = 1;
+        am_sector_note_idle(a, k);
         am_sector_unlock(a, k);
     }
     /* A sector skipped may still hold the dead one's unfinished frees: keep its intent
@@ -203,6 +209,7 @@ int am_arena_reclaim(am_arena *a)
         }
         am_byte_unlock(a->fd, slot);
     }
+    am_release_idle(a);
     return bad ? AM_ECORRUPT : total;
 }
 
