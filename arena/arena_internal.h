@@ -183,6 +183,9 @@ int  am_sector_release_locked(am_arena *a, unsigned k, uint64_t off);
 int  am_participant_join(am_arena *a, const char *node);
 void am_participant_leave(am_arena *a);
 bool am_stamp_dead(am_arena *a, uint64_t stamp);
+/* A name field of cap bytes read from shared memory, copied: NUL-terminated, any byte
+ * that is not printable ASCII as '?' (for am_arena_participant_info and amctl). */
+void am_name_copy(char *dst, const char *src, size_t cap);
 int  am_reclaim_slot(am_arena *a, unsigned slot);
 /* Intent records: claim one for {off, gen} (returns its index), then release it. */
 unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen);

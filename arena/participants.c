@@ -79,8 +79,7 @@ int am_arena_participant_alive(am_arena *a, unsigned slot)
     return am_byte_locked_elsewhere(a->fd, slot) ? 1 : 0;
 }
 
-/* A name field read from shared memory: NUL-terminated, non-printable bytes as '?'. */
-static void get_name(char *dst, const char *src, size_t cap)
+void am_name_copy(char *dst, const char *src, size_t cap)
 {
     size_t i = 0;
     for (; i + 1 < cap && src[i]; i++) dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
@@ -100,8 +99,8 @@ int am_arena_participant_info(am_arena *a, unsigned slot, am_participant_info *o
     out->pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
     out->stamp = ((uint64_t)gen << 32) | (slot + 1);
     out->joined_ns = atomic_load_explicit(&p->joined_ns, memory_order_relaxed);
-    get_name(out->name, p->name, sizeof out->name);
-    get_name(out->node, p->node, sizeof out->node);
+    am_name_copy(out->name, p->name, sizeof out->name);
+    am_name_copy(out->node, p->node, sizeof out->node);
     return 1;
 }
 

@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!set) return 0;
     const MsgDesc *md = pb_find_message(set, in.type);
     if (md) (void)pb_print_message(set, md, in.payload, in.payload_len, 0);
+    if (md) (void)pb_print_json(set, md, in.payload, in.payload_len);     /* amctl echo --json */
     google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
     return 0;
 }

@@ -7,6 +7,8 @@
  *   - a dead participant: a child that allocated 10 blocks of 50 000 bytes, subscribed
  *     to "readings", took 2 samples and was killed with SIGKILL holding them.
  * Prints "ready", then publishes one more Reading each time it gets SIGUSR1, until killed.
+ * SIGUSR2 opens an untyped topic "later" (for echo --wait), which from then on gets the
+ * bytes "later" on each SIGUSR1 too.
  *
  *   fixture NAME
  */
@@ -21,8 +23,11 @@ static void reading(Am__Calc__Reading *r, Am__Calc__Reading__Where *w, double *s
 {
     am__calc__reading__init(r);
     am__calc__reading__where__init(w);
+    static uint8_t raw[] = { 0x00, 0xff, 'a' };    /* base64 "AP9h" */
     r->seq = seq;
     r->sensor = "imu-left";
+    r->raw.data = raw;
+    r->raw.len = sizeof raw;
     samples[0] = 1.5;
     samples[1] = -2.25;
     r->n_samples = 2;
@@ -92,13 +97,20 @@ int main(int argc, char **argv)
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    am_pub *later = NULL;
     printf("ready\n");
     fflush(stdout);
     for (;;) {                                    /* one more Reading per SIGUSR1 (for echo) */
         int sig;
         if (sigwait(&set, &sig)) return 1;
+        if (sig == SIGUSR2) {
+            if (!later && am_pub_open(a, "later", NULL, &later)) return 1;
+            continue;
+        }
         reading(&r, &w, samples, ++seq);
         am__calc__reading__am_publish(p, &r);
+        if (later) am_pub_publish(later, "later", 5);
     }
 }
