@@ -371,8 +371,9 @@ START_TEST(participants_have_names)
     ck_assert_int_eq(am_arena_open(name, &stale, &b), 0);
     ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(b), &pi), 1);
     ck_assert_str_eq(pi.node, "");
+    unsigned b_slot = am_arena_slot(b);
     am_arena_close(b);
-    ck_assert_int_eq(am_arena_participant_info(a, am_arena_slot(b), &pi), 0);
+    ck_assert_int_eq(am_arena_participant_info(a, b_slot, &pi), 0);
     ck_assert_str_eq(pi.name, "");
     char longest[AM_NODE_MAX + 1];
     memset(longest, 'n', AM_NODE_MAX);
