@@ -48,6 +48,12 @@ int cmd_rm(const char *name, const opts *o);
 int cmd_channels(const char *name, unsigned kind, const opts *o);
 int cmd_echo(const char *name, const char *topic, const opts *o);
 
+/* services.c: what a service's recorded schema says. Its methods after a service's
+ * header: text lines, or `, "methods": [...], "schema_error": ...` inside its JSON
+ * object. Echo on a service: its requests and replies, watched read-only. */
+void service_methods(am_arena *a, amc_chan *ch, const char *type, bool json);
+int cmd_echo_service(const char *name, const char *service, const opts *o);
+
 /* sigbus_guard.c: run fn(arg); a SIGBUS meanwhile (a mapped arena file truncated under
  * us) makes it return AMCTL_TRUNCATED instead of killing amctl. Not reentrant. */
 #define AMCTL_TRUNCATED (-1000)
@@ -56,6 +62,7 @@ int sigbus_guarded(int (*fn)(void *), void *arg);
 /* Open for reading; prints why not and returns NULL. */
 am_arena *peek(const char *name);
 void json_str(FILE *f, const char *s);
+void print_hex(const uint8_t *p, size_t n);
 void die_usage(const char *cmd);
 
 #endif

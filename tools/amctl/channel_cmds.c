@@ -141,6 +141,7 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
         } else {
             printf("%s %s  type %s%s%s\n", kind == AMC_KIND_TOPIC ? "topic" : "service", cname,
                    ctype[0] ? ctype : "(untyped)", schema_len ? "  (schema recorded)" : "", "");
+            if (kind == AMC_KIND_SERVICE) service_methods(a, ch, ctype, false);
         }
         int np = 0;
         pid_bytes by_pid[AM_MAX_PORTS];
@@ -193,7 +194,9 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             for (unsigned j = 0; j < npid; j++) {
                 printf("%s{\"pid\": %u, \"bytes\": %llu}", j ? ", " : "", by_pid[j].pid, (unsigned long long)by_pid[j].bytes);
             }
-            printf("]}");
+            printf("]");
+            if (kind == AMC_KIND_SERVICE) service_methods(a, ch, ctype, true);
+            printf("}");
         } else {
             printf("  bytes held by process:");
             for (unsigned j = 0; j < npid; j++) printf(" pid %u %llu;", by_pid[j].pid, (unsigned long long)by_pid[j].bytes);

@@ -8,7 +8,8 @@
  * `protoc --decode_raw`; anything else, or a sample that does not parse, as hex (with
  * the error). echo attaches as an ordinary untyped subscriber (drop-oldest, so it never
  * holds a publisher back). --json prints one object a line (sequence, publisher, length,
- * type, the payload in hex) for scripts.
+ * type, the payload in hex) for scripts. On a service, echo prints its requests and
+ * replies instead, decoded by method (services.c).
  */
 #include <ctype.h>
 #include <signal.h>
@@ -19,7 +20,7 @@
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-static void print_hex(const uint8_t *p, size_t n)
+void print_hex(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i += 16) {
         printf("  %06zx ", i);
@@ -33,26 +34,30 @@ static void print_hex(const uint8_t *p, size_t n)
     }
 }
 
-/* The topic's type name, read from the directory of a read-only view. */
-static void topic_type(const char *name, const char *topic, char *type, size_t n)
+/* The topic's type name, read from the directory of a read-only view, and the
+ * channel's kind (AMC_KIND_*; 0 if there is none of that name). */
+static unsigned topic_type(const char *name, const char *topic, char *type, size_t n)
 {
     type[0] = 0;
+    unsigned kind = 0;
     am_arena *a;
-    if (am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a)) return;
+    if (am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a)) return 0;
     const amc_dir *d = am_upper(a);
     for (unsigned i = 0; d->magic == AMC_DIR_MAGIC && i < AM_MAX_CHANNELS; i++) {
         const amc_entry *e = &d->e[i];
-        if (atomic_load(&e->state) == AMC_ENT_READY && e->typed && strncmp(e->name, topic, sizeof e->name) == 0) {
-            snprintf(type, n, "%.*s", (int)AM_TYPE_MAX, e->type);
+        if (atomic_load(&e->state) == AMC_ENT_READY && strncmp(e->name, topic, sizeof e->name) == 0) {
+            kind = e->kind;
+            if (e->typed) snprintf(type, n, "%.*s", (int)AM_TYPE_MAX, e->type);
         }
     }
     am_arena_unpeek(a);
+    return kind;
 }
 
 int cmd_echo(const char *name, const char *topic, const opts *o)
 {
     char type[AM_TYPE_MAX + 1];
-    topic_type(name, topic, type, sizeof type);
+    if (topic_type(name, topic, type, sizeof type) == AMC_KIND_SERVICE) return cmd_echo_service(name, topic, o);
     am_arena *a;
     int rc = am_arena_open(name, &(am_arena_opts){ .flags = AM_ATTACH_ONLY | AM_TRUST_OTHER_OWNER }, &a);
     if (rc) { fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc)); return 1; }

@@ -6,8 +6,8 @@
  *   amctl stat NAME                figures of one arena, per sector
  *   amctl map NAME [--svg FILE]    a picture of its blocks
  *   amctl topics NAME              topics, their types and ports
- *   amctl services NAME            services, their types and ports
- *   amctl echo NAME TOPIC          print samples as they arrive
+ *   amctl services NAME            services, their types, methods and ports
+ *   amctl echo NAME TOPIC          print samples (or a service's calls) as they arrive
  *   amctl gc NAME [--trust]        reclaim what dead participants held
  *   amctl rm NAME [--force] [--trust]  remove an arena
  *   amctl --version                the version
@@ -32,12 +32,17 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
       "an SVG image; --json the rows as strings of u f d ?." },
     { "topics", "NAME [--json]", "Every topic: its type, and each port with its pid, whether it is alive, queue depth\n"
                                  "and policy, samples held, bytes held, how long the oldest has been held, counters." },
-    { "services", "NAME [--json]", "The same for services (servers and clients)." },
+    { "services", "NAME [--json]", "The same for services (servers and clients), and each service's methods with\n"
+                                   "their request and response types when its server recorded a protobuf schema\n"
+                                   "(code from protoc-gen-am does)." },
     { "echo", "NAME TOPIC [--raw] [--count N] [--seconds S] [--json]",
       "Print samples as they arrive: decoded by field name when the topic's publisher\n"
       "recorded a protobuf schema (code from protoc-gen-am does), as the wire format by field\n"
       "number with --raw, else as hex. A sample that does not parse is shown as hex.\n"
-      "--json: one object a line (seq, publisher, len, type, the payload in hex)." },
+      "--json: one object a line (seq, publisher, len, type, the payload in hex).\n"
+      "On a service: its requests and replies, decoded by method with the schema its server\n"
+      "recorded. echo watches the service's queues read-only, every millisecond, without\n"
+      "joining it: a call answered and acked between two looks is not seen." },
     { "gc", "NAME [--trust] [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
                                         "their ports), and say what was reclaimed. Refused (exit 3) for another user's\n"
                                         "arena, unless --trust." },
