@@ -94,6 +94,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -112,7 +113,7 @@
 enum { T_LAT, T_TPUT, NTEST };
 enum { M_BUSY, M_SPIN, M_SLEEP, NMODE };
 enum {
-    X_RING, X_RINGCOPY, X_AM, X_FAN2, X_FAN4, X_PIPE, X_USEQ, X_USTREAM, X_MQ,
+    X_RING, X_RINGCOPY, X_AM, X_AMFD, X_FAN2, X_FAN4, X_PIPE, X_USEQ, X_USTREAM, X_MQ,
 #ifdef AM_HAVE_ZMQ
     X_ZMQ,
 #endif
@@ -147,6 +148,8 @@ enum { OP_RUN = 1, OP_QUIT = 2 };
 #define TGT_FAN4_VS_1       0.25   /* busy 64 B to 4 subscribers >= 1/4 of to one       */
 #define TGT_SPIN_VS_UNIX    0.2    /* spin+sleep 64 B <= 1/5 of the Unix socket's       */
 #define TGT_SLEEP_VS_FUTEX  1.2    /* sleep-at-once 64 B <= 1.2x the bare futex ring    */
+#define TGT_FD_VS_FUTEX     1.5    /* ... through epoll on a waitset's descriptor <= 1.5x
+                                      atomicmatrix's own futex sleep                    */
 
 static const char *const TEST_NAMES[NTEST] = { "latency", "throughput" };
 static const char *const MODE_NAMES[NMODE] = { "busy", "spin+sleep", "sleep" };
@@ -209,6 +212,8 @@ typedef struct ep {
     am_sub *subs[MAX_SUBS];             /* taken from in turn, each gets every message */
     uint64_t seq[MAX_SUBS];             /* the last sequence number each one took      */
     int nsubs;
+    am_waitset *ws;                     /* am epoll: the subscribers' waitset          */
+    int epfd;                           /* am epoll: epoll on its descriptor           */
     void *zctx, *zsock;
 } ep;
 
@@ -360,15 +365,19 @@ static int am_send(ep *e, const msg *m)
     return 0;
 }
 
-/* One message from each subscriber in turn; each must be the next of the sequence. */
+/* One message from each subscriber in turn; each must be the next of the sequence.
+ * am epoll waits in epoll_wait on the waitset's descriptor between takes that find
+ * nothing (such a take is what drains the descriptor). */
 static int am_recv(ep *e, const msg *m)
 {
-    int64_t timeout = m->mode == M_BUSY ? 0 : TAKE_TIMEOUT_NS;
+    int64_t timeout = m->mode == M_BUSY || e->ws ? 0 : TAKE_TIMEOUT_NS;
     for (int i = 0; i < e->nsubs; i++) {
         am_sample s;
         int rc;
         while ((rc = am_sub_take(e->subs[i], &s, timeout)) == AM_ETIMEDOUT) {
+            struct epoll_event ev;
             if (m->mode == M_BUSY) cpu_relax();
+            else if (e->ws && epoll_wait(e->epfd, &ev, 1, 1000) < 0 && errno != EINTR) return err_sys("epoll_wait");
         }
         if (rc) return err_am("am_sub_take", rc);
         if (s.len != m->size) return err_len("am_sub_take", (long)s.len, m->size);
@@ -383,8 +392,29 @@ static int am_recv(ep *e, const msg *m)
     return 0;
 }
 
+/* am epoll: atomicmatrix woken through epoll on a waitset's descriptor, as an event
+ * loop would be, instead of its own futex sleep. */
+static int amfd_setup(ep *e, int side)
+{
+    int rc = am_setup(e, side);
+    if (rc) return rc;
+    if ((rc = am_waitset_open(&e->ws)) != 0) return err_am("am_waitset_open", rc);
+    for (int i = 0; i < e->nsubs; i++) {
+        if ((rc = am_waitset_add_sub(e->ws, e->subs[i], NULL)) != 0) return err_am("am_waitset_add_sub", rc);
+    }
+    int fd = am_waitset_fd(e->ws);
+    if (fd < 0) return err_am("am_waitset_fd", fd);
+    struct epoll_event ev = { .events = EPOLLIN };
+    if ((e->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return err_sys("epoll");
+    }
+    return 0;
+}
+
 static void am_teardown(ep *e)
 {
+    am_waitset_close(e->ws);
+    if (e->epfd > 0) close(e->epfd);
     am_pub_close(e->pub);
     for (int i = 0; i < e->nsubs; i++) am_sub_close(e->subs[i]);
     am_arena_close(e->arena);
@@ -512,6 +542,8 @@ static transport XPORTS[NX] = {
     [X_AM]      = { .name = "atomicmatrix", .modes = ALL_MODES, .max_size = BUF_MAX, .subs = 1,
                     .prepare = am_prepare, .setup = am_setup, .teardown = am_teardown, .send = am_send,
                     .recv = am_recv },
+    [X_AMFD]    = { .name = "am epoll", .modes = 1u << M_SLEEP, .max_size = 64, .subs = 1, .setup = amfd_setup,
+                    .teardown = am_teardown, .send = am_send, .recv = am_recv },
     [X_FAN2]    = { .name = "am fan-out 2", .modes = 1u << M_BUSY, .max_size = 64, .tput_only = 1, .subs = 2,
                     .setup = am_setup, .teardown = am_teardown, .send = am_send, .recv = am_recv },
     [X_FAN4]    = { .name = "am fan-out 4", .modes = 1u << M_BUSY, .max_size = 64, .tput_only = 1, .subs = 4,
@@ -600,7 +632,7 @@ static int make_rows(int test, const size_t *sizes, const int *counts, int nsize
                 for (int hdr = 0; hdr <= (x == X_AM && test == T_LAT && sizes[z] > HEADER_BYTES); hdr++) {
                     int k = quick ? (counts[z] / 20 > 5 ? counts[z] / 20 : 5) : counts[z];
                     row r = { .test = test, .mode = mode, .xport = x, .hdr = hdr, .size = sizes[z],
-                              .group = x == X_AM && mode == M_SLEEP, .na = sizes[z] > t->max_size };
+                              .group = (x == X_AM || x == X_AMFD) && mode == M_SLEEP, .na = sizes[z] > t->max_size };
                     if (test == T_LAT) {
                         r.count = k < MAX_SAMPLES ? k : MAX_SAMPLES;
                         r.warm = k / 10 + 10;
@@ -749,7 +781,7 @@ static int status(int fd, int rc)
 
 /* The transports a worker of this group uses: all in group 0, atomicmatrix (one
  * subscriber) in group 1. */
-static int in_group(int x, int group) { return group == 0 || x == X_AM; }
+static int in_group(int x, int group) { return group == 0 || x == X_AM || x == X_AMFD; }
 
 static int worker_setup(int side)
 {
@@ -1081,7 +1113,7 @@ static void print_row(row *r)
  * there is no value when a row is missing. */
 typedef struct target { const char *text; double value, limit; int at_most, known; const char *na; } target;
 
-enum { NTARGETS = 8 };
+enum { NTARGETS = 9 };
 
 static void targets(target t[NTARGETS])
 {
@@ -1111,6 +1143,9 @@ static void targets(target t[NTARGETS])
     t[7] = (target){ "sleep-at-once 64 B round trip <= 1.2x the bare futex ring's",
                      ratio(find_row(T_LAT, 64, M_SLEEP, X_AM, 0), find_row(T_LAT, 64, M_SLEEP, X_RING, 0)),
                      TGT_SLEEP_VS_FUTEX, 1, 0, NULL };
+    t[8] = (target){ "sleep-at-once 64 B round trip through epoll on a waitset's descriptor <= 1.5x the futex sleep",
+                     ratio(find_row(T_LAT, 64, M_SLEEP, X_AMFD, 0), find_row(T_LAT, 64, M_SLEEP, X_AM, 0)),
+                     TGT_FD_VS_FUTEX, 1, 0, NULL };
     for (int i = 0; i < NTARGETS; i++) t[i].known = t[i].value > 0;
 }
 

@@ -141,6 +141,7 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
     if (c->rx) (void)am_disown(c->a, c->rx);
     atomic_store_explicit(&p->state, AMC_PORT_ACTIVE, memory_order_release);
     atomic_fetch_add_explicit(&c->ch->version, 1, memory_order_acq_rel);
+    amc_dir_changed(c->a);
     /* Kept samples after ACTIVE: a sample sent meanwhile is either queued to us (its
      * bit set: not replayed) or in the history (replayed), never lost or doubled. */
     if (k) replay_history(c, k, nkept);

@@ -16,7 +16,9 @@
  *   cache.c      the block cache: samples back to their sender for reuse
  *   schema.c     the schema a typed publisher records with its topic
  *   wait.c       spinning, futex sleep and wake
- *   waitset.c    one thread waiting on many ports (futex_waitv)
+ *   waitset.c    one thread waiting on many ports (futex_waitv, or its descriptor)
+ *   notify.c     the pollable descriptor: datagrams to an abstract socket
+ *   discovery.c  listing channels and ports; telling watchers that they changed
  *   pubsub.c, service.c   the public calls
  */
 #ifndef AMC_CHANNEL_INTERNAL_H
@@ -98,6 +100,11 @@ typedef struct amc_conn {
     void      *stash[AMC_STASH];
     size_t     stash_cap[AMC_STASH];
     amc_view   views[AM_MAX_PORTS];
+    /* waiting */
+    am_waitset *ws;          /* the waitset the port is in, or NULL                  */
+    bool        polled;      /* that waitset has a descriptor: stay armed (notify)  */
+    am_listener on_ready;    /* am_waitset_dispatch's callback                      */
+    void       *on_ready_user;
 } amc_conn;
 
 /* May this process use port c? Not in a fork child that inherited it (the arena
@@ -122,6 +129,8 @@ void amc_unlock(_Atomic uint64_t *lock);
 
 /* ---- directory.c */
 int  amc_validate_name(const char *name);
+/* The directory (maybe not formatted yet: magic 0), or NULL with AM_ECORRUPT in *rc. */
+amc_dir *amc_dir_of(am_arena *a, int *rc);
 /* What a port asks for when it attaches. */
 typedef struct amc_want {
     unsigned       kind;      /* AMC_KIND_*                              */
@@ -331,13 +340,40 @@ void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, 
 void amc_futex_wake(_Atomic uint32_t *word);
 /* A spin loop's pause: yield the CPU every 64 rounds (more spinners than CPUs). */
 void amc_relax(unsigned round);
-/* After queuing for port p and a seq_cst fence: wake its receiver if it sleeps. */
+/* ---- waitset.c */
+/* Port c's queue was found empty: if its waitset has a descriptor, make that
+ * descriptor tell the truth again (unreadable unless an entry is ready). */
+void amc_waitset_settle(amc_conn *c);
+/* The port is closing: out of its waitset. */
+void amc_waitset_forget(amc_conn *c);
+
+/* ---- discovery.c */
+/* A channel or port appeared or went: tell the watchers (futex and descriptors). */
+void amc_dir_changed(am_arena *a);
+/* Register a descriptor's token as a watcher: its index, or AM_EFULL / AM_ECORRUPT. */
+int  amc_watch_claim(am_arena *a, uint64_t token);
+void amc_watch_release(am_arena *a, int ix);
+/* The directory's change counter (a futex word), or NULL if it is corrupt. */
+_Atomic uint32_t *amc_dir_changes(am_arena *a);
+
+/* ---- notify.c */
+/* A nonblocking datagram socket bound to a fresh abstract name; its token in *token.
+ * The descriptor (>= 0) or AM_ENOMEM / AM_ESYS. */
+int  amc_notify_open(uint64_t *token);
+/* Make the descriptor named token readable (one empty datagram; errors ignored). */
+void amc_notify(uint64_t token);
+/* Read every datagram queued on fd. */
+void amc_notify_drain(int fd);
+
+/* After queuing for port p and a seq_cst fence: wake its receiver if it sleeps (on the
+ * futex, or in poll/epoll on its waitset's descriptor: `notify`). */
 static inline void amc_wake_receiver(amc_port *p)
 {
     if (atomic_load_explicit(&p->sleeping, memory_order_relaxed)) {
         atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->wake, 1, memory_order_release);
         amc_futex_wake(&p->wake);
+        amc_notify(atomic_load_explicit(&p->notify, memory_order_relaxed));
     }
 }
 /* After taking from port p: wake senders that wait for room. A blocked sender stores

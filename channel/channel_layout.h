@@ -35,7 +35,7 @@
 #define AMC_LINE 64u                         /* cache line: shared words that different
                                                 processes write live on separate lines */
 
-#define AMC_DIR_MAGIC  0x3352494443544d41ull /* "AMTCDIR3" */
+#define AMC_DIR_MAGIC  0x3452494443544d41ull /* "AMTCDIR4" */
 #define AMC_CHAN_MAGIC 0x324e414843544d41ull /* "AMTCHAN2" */
 #define AMC_TX_MAGIC   0x3158544443544d41ull /* "AMTDTX1"  */
 #define AMC_RX_MAGIC   0x3158524443544d41ull /* "AMTDRX1"  */
@@ -248,7 +248,12 @@ typedef struct amc_port {
                                    fences (seq_cst), then looks here                     */
     _Atomic uint32_t room;      /* futex: bumped by the receiver that found room_wanted  */
     _Atomic uint32_t room_wanted; /* a blocked sender waits for room in a link to here  */
-    uint8_t  pad1[AMC_LINE - 16];
+    _Atomic uint64_t notify;    /* the owner's pollable descriptor (am_waitset_fd): the
+                                   token naming its socket, 0 = none. The owner stores
+                                   it (seq_cst) before it arms `sleeping`; a sender that
+                                   found `sleeping` loads it and sends one datagram
+                                   there besides the futex wake (notify.c)             */
+    uint8_t  pad1[AMC_LINE - 24];
     /* counters, relaxed (tools and stats) */
     _Atomic uint64_t sent;      /* owner                                                 */
     _Atomic uint64_t received;  /* owner                                                 */
@@ -308,14 +313,28 @@ typedef struct amc_entry {
     char type[AM_TYPE_MAX + 1];
 } amc_entry;
 
+/* Discovery: who wants to hear that channels or ports appeared or went. */
+#define AMC_WATCHERS 16
+
+typedef struct amc_watcher {
+    _Atomic uint64_t stamp;     /* the watcher's arena stamp: CAS from 0 (or from a dead
+                                   stamp) by the watcher, which stores 0 when it stops  */
+    _Atomic uint64_t notify;    /* its descriptor's token (notify.c): stored after the
+                                   claim, seq_cst, before it reads `changes`           */
+} amc_watcher;
+
 typedef struct amc_dir {
     uint64_t magic;
     uint32_t nentries;
     uint32_t pad;
-    uint8_t  pad0[AMC_LINE - 16];
+    _Atomic uint32_t changes;   /* futex: bumped (seq_cst) by whoever creates or removes a
+                                   channel or attaches or tears down a port, after the
+                                   change; then it wakes the futex and every watcher    */
+    uint8_t  pad0[AMC_LINE - 20];
     _Atomic uint64_t lock;      /* stamp lock: entries, channel creation and removal   */
     uint8_t  pad1[AMC_LINE - 8];
     amc_entry e[AM_MAX_CHANNELS];
+    amc_watcher watch[AMC_WATCHERS];
 } amc_dir;
 
 _Static_assert(sizeof(amc_msg) == 64, "sample header is one cache line");

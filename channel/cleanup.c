@@ -109,6 +109,7 @@ int amc_port_release(am_arena *a, amc_chan *ch, unsigned i)
     }
     atomic_store_explicit(&p->state, AMC_PORT_RELEASING, memory_order_release);
     atomic_fetch_add_explicit(&ch->version, 1, memory_order_acq_rel);
+    amc_dir_changed(a);
     if (!owner_alive) amc_ret_settle(a, ch, i, stamp);
     if (!release_sender(a, ch, i, owner_alive)) {
         atomic_store_explicit(&p->cleaner, 0, memory_order_release);    /* a later gc goes on */

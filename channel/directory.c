@@ -98,6 +98,7 @@ static bool destroy(am_arena *a, amc_entry *e, amc_chan *ch)
     (void)am_ack(a, ch);
     AM_CRASH_POINT(CH_DESTROY_CLEARED);
     if (e) atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
+    amc_dir_changed(a);
     return true;
 }
 
@@ -117,7 +118,7 @@ static void entry_settle(am_arena *a, amc_entry *e)
     if (atomic_load_explicit(&ch->state, memory_order_acquire) == AMC_CHAN_DYING) (void)destroy(a, e, ch);
 }
 
-static amc_dir *dir_of(am_arena *a, int *rc)
+amc_dir *amc_dir_of(am_arena *a, int *rc)
 {
     amc_dir *d = am_upper(a);
     uint64_t magic = atomic_load_explicit((_Atomic uint64_t *)&d->magic, memory_order_acquire);
@@ -132,7 +133,7 @@ static amc_dir *dir_of(am_arena *a, int *rc)
 /* Take the directory lock by the deadline, formatting the directory on first use. */
 static amc_dir *dir_lock(am_arena *a, uint64_t deadline, int *rc)
 {
-    amc_dir *d = dir_of(a, rc);
+    amc_dir *d = amc_dir_of(a, rc);
     if (!d) return NULL;
     int got = amc_lock(a, &d->lock, deadline);
     if (got < 0) {
@@ -218,6 +219,7 @@ static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, co
     AM_CRASH_POINT(CH_CREATE_CHAN);
     (void)am_disown(a, ch);
     atomic_store_explicit(&e->state, AMC_ENT_READY, memory_order_release);
+    amc_dir_changed(a);
     return 0;
 }
 
@@ -225,7 +227,7 @@ static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, co
 static int lookup(am_arena *a, const char *name, const amc_want *w, uint64_t deadline, amc_entry **out)
 {
     int rc;
-    amc_dir *d = dir_of(a, &rc);
+    amc_dir *d = amc_dir_of(a, &rc);
     if (!d) return rc;
     amc_entry *e = find(a, d, name, NULL);
     if (!e) {
@@ -308,7 +310,7 @@ const char *am_channel_open_report(void)
 static bool clear_dead_holders(am_arena *a, const char *name, uint64_t deadline)
 {
     int rc;
-    amc_dir *d = dir_of(a, &rc);
+    amc_dir *d = amc_dir_of(a, &rc);
     amc_entry *e = d ? find(a, d, name, NULL) : NULL;
     if (!e) return d != NULL;                           /* gone already */
     uint64_t off = e->chan_off;
@@ -330,7 +332,7 @@ static bool clear_dead_holders(am_arena *a, const char *name, uint64_t deadline)
 static int report_clash(am_arena *a, const char *name, const amc_want *w)
 {
     int rc;
-    amc_dir *d = dir_of(a, &rc);
+    amc_dir *d = amc_dir_of(a, &rc);
     amc_entry *e = d ? find(a, d, name, NULL) : NULL;
     amc_chan *ch = e ? amc_chan_at(a, e->chan_off, e->chan_gen) : NULL;
     if (!ch) return AM_ETYPE;
@@ -418,6 +420,7 @@ void amc_close(amc_conn *c)
         free(c);
         return;
     }
+    amc_waitset_forget(c);
     amc_drop_views(c);
     /* Dead ports must not keep the channel: released while ours still holds it (after
      * ours goes, another process may destroy the channel and its bytes be reused). */

@@ -138,6 +138,7 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
 {
     if (!amc_usable(c)) return AM_EINVAL;
     int rc = take(c, got);
+    if (rc == AM_ETIMEDOUT && c->polled) amc_waitset_settle(c);
     if (rc != AM_ETIMEDOUT || timeout_ns == 0) return rc;
     amc_port *p = c->me;
     uint64_t start = am_now_ns(), deadline = amc_deadline(timeout_ns), spin = amc_spin_ns();
@@ -155,6 +156,7 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
         uint32_t w = atomic_load_explicit(&p->wake, memory_order_acquire);
         atomic_store_explicit(&p->sleeping, 1, memory_order_seq_cst);
         if (amc_queued(c) == 0) amc_futex_wait(&p->wake, w, deadline, UINT64_MAX);
-        atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
+        /* A port of a waitset with a descriptor stays armed for it. */
+        if (!c->polled) atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
     }
 }

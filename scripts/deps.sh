@@ -14,7 +14,7 @@
 # with fewer baselines.
 set -euo pipefail
 
-AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian)
+AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian libuv1-dev)
 AM_BENCH_PACKAGES=(libzmq3-dev)
 AM_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 

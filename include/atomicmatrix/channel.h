@@ -276,20 +276,93 @@ AM_API void am_client_close(am_client *c);
 
 /* ---- waiting on several ports at once */
 
-/* A waitset holds up to 64 subscribers and servers; am_waitset_wait returns when any
- * of them has something to take. Entries carry a caller pointer to tell them apart. */
+/* A waitset holds subscribers, servers and discovery watches (up to AM_WAITSET_MAX
+ * entries); am_waitset_wait returns when any of them has something to take. Entries
+ * carry a caller pointer to tell them apart. */
+#define AM_WAITSET_MAX 1024u
 AM_API int  am_waitset_open(am_waitset **out);
 /* Add a port with a caller pointer that am_waitset_wait reports when it is ready.
- * AM_EEXIST if it is in already, AM_EFULL past 64. A port belongs to one waiter. */
+ * AM_EEXIST if it is in already (or in another waitset: a port belongs to one waiter),
+ * AM_EFULL past AM_WAITSET_MAX. Closing the port removes it. */
 AM_API int  am_waitset_add_sub(am_waitset *w, am_sub *s, void *user);
 AM_API int  am_waitset_add_server(am_waitset *w, am_server *s, void *user);
-/* Remove the entry whose port is port (an am_sub* or am_server*). AM_ENOENT if absent. */
+/* Remove the entry whose port is port (an am_sub*, am_server* or, for a discovery
+ * watch, the am_arena*). AM_ENOENT if absent. */
 AM_API int  am_waitset_remove(am_waitset *w, const void *port);
 /* Wait up to timeout_ns (0: poll, AM_FOREVER: no deadline) until an entry is ready;
- * store up to max ready entries' user pointers in ready[]. Returns how many (>= 1), AM_ETIMEDOUT or AM_EINVAL. */
+ * store up to max ready entries' user pointers in ready[]. Returns how many (>= 1),
+ * AM_ETIMEDOUT or AM_EINVAL. A discovery watch is reported once per change (or burst
+ * of changes). */
 AM_API int  am_waitset_wait(am_waitset *w, void **ready, unsigned max, int64_t timeout_ns);
-/* Free the waitset (its ports stay open). NULL is ignored. */
+/* Free the waitset (its ports stay open; its descriptor is closed). NULL is ignored. */
 AM_API void am_waitset_close(am_waitset *w);
+
+/* A file descriptor for event loops (epoll, poll, libuv, asyncio...): readable
+ * (POLLIN, level-triggered) while any entry of the waitset is ready, until it is
+ * drained: by am_waitset_wait / am_waitset_dispatch, or by takes until one finds
+ * nothing. Only poll it; never read, write or close it (am_waitset_close does).
+ * Senders pay a wake-up (one datagram to it) only when the waitset is idle. It works
+ * between unrelated processes and needs no daemon. The descriptor (>= 0), or AM_EFULL
+ * (discovery watches: too many watchers in the arena), AM_ENOMEM, AM_ESYS, AM_EINVAL. */
+AM_API int  am_waitset_fd(am_waitset *w);
+
+/* Listeners: a callback per port, called by am_waitset_dispatch when the port is
+ * ready (it should take what there is; what it leaves keeps the port ready). source
+ * is the port (am_sub* or am_server*) or, for a discovery watch, the am_arena*. */
+typedef void (*am_listener)(void *source, void *user);
+/* Register (fn NULL: remove) the port's listener. 0 or AM_EINVAL. */
+AM_API int  am_sub_listen(am_sub *s, am_listener fn, void *user);
+AM_API int  am_server_listen(am_server *s, am_listener fn, void *user);
+/* Wait like am_waitset_wait, then call the listener of every ready entry once.
+ * Returns the number of calls (>= 1), AM_ETIMEDOUT, or AM_EINVAL (also when an entry
+ * has no listener). Listeners may take, ack, add, remove and close ports. */
+AM_API int  am_waitset_dispatch(am_waitset *w, int64_t timeout_ns);
+
+/* ---- discovery */
+
+typedef enum am_kind { AM_KIND_TOPIC = 1, AM_KIND_SERVICE = 2 } am_kind;
+
+/* A topic or service as am_channels_list sees it (a snapshot: read without locks). */
+typedef struct am_channel_info {
+    char     name[AM_NAME_MAX + 1];
+    char     type[AM_TYPE_MAX + 1];  /* "" if untyped                              */
+    am_kind  kind;
+    uint32_t publishers;      /* live ports of each role                           */
+    uint32_t subscribers;
+    uint32_t servers;
+    uint32_t clients;
+    uint32_t has_schema;      /* 1 if a schema is recorded                         */
+    uint64_t fingerprint;     /* of the type's schema; 0 = none                    */
+} am_channel_info;
+
+/* The topics and services of the arena: fills at most max entries of out (out may be
+ * NULL when max is 0) and returns how many exist, or AM_EINVAL / AM_ECORRUPT. */
+AM_API int  am_channels_list(am_arena *a, am_channel_info *out, unsigned max);
+
+typedef enum am_role { AM_ROLE_PUBLISHER = 1, AM_ROLE_SUBSCRIBER = 2, AM_ROLE_SERVER = 3,
+                       AM_ROLE_CLIENT = 4 } am_role;
+
+/* A live port of a channel, and the process that holds it. */
+typedef struct am_port_info {
+    am_role  role;
+    uint32_t pid;
+    char     process[AM_PROC_NAME_MAX];  /* the holder's program name               */
+    char     node[AM_NODE_MAX];          /* its node name (am_arena_opts.node)      */
+    uint64_t sent;
+    uint64_t received;
+    uint64_t dropped;
+    uint32_t port;            /* its number on the channel                         */
+    uint32_t pad;
+} am_port_info;
+
+/* The live ports of the channel called name: fills at most max of out and returns how
+ * many there are; AM_ENOENT if no such channel, AM_EINVAL. */
+AM_API int  am_channel_ports(am_arena *a, const char *name, am_port_info *out, unsigned max);
+
+/* Be woken when channels or ports appear or vanish (a port of a dead process counts
+ * when it is cleaned up): am_waitset_wait reports user, am_waitset_dispatch calls fn
+ * (source = a). One watch per arena in a waitset; AM_EEXIST for a second. */
+AM_API int  am_waitset_add_discovery(am_waitset *w, am_arena *a, am_listener fn, void *user);
 
 /* ---- housekeeping */
 
