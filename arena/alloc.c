@@ -32,15 +32,11 @@ static void reclaim_if_dead_seen(am_arena *a)
 static _Thread_local const am_arena *spread_for;
 static _Thread_local unsigned thread_spread;
 
-int am_try_alloc(am_arena *a, size_t size, void **out)
+/* One pass over the known sectors that could hold `need` bytes (see am_try_alloc):
+ * 0 with *out, or the error to report if nothing else works. */
+static int alloc_from_sectors(am_arena *a, uint64_t need, void **out)
 {
-    if (!out) return AM_EINVAL;
-    *out = NULL;
-    if (!usable(a)) return AM_EINVAL;
-    uint64_t need = am_block_bytes(size);
-    if (need == 0 || need > a->g.sector_size) return AM_ETOOBIG;
-
-    unsigned n = a->g.nsectors;
+    unsigned n = am_sectors(a);
     unsigned home = spread_for == a && thread_spread < n ? thread_spread : a->slot % n;
     int rc = AM_ENOMEM;
     /* Pass 0 skips busy sectors; pass 1 waits for those it skipped, AM_ALLOC_WAIT_NS at
@@ -52,9 +48,12 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < n; i++) {
             unsigned k = home + i < n ? home + i : home + i - n;
-            if (atomic_load_explicit(&a->sectors[k].corrupt, memory_order_relaxed)) continue;
+            if (pass == 0) busy[k] = 0;
+            if (atomic_load_explicit(&a->sectors[k].corrupt, memory_order_relaxed) || am_sector_bytes(a, k) < need ||
+                atomic_load_explicit(&a->sectors[k].released, memory_order_relaxed)) {
+                continue;
+            }
             if (pass == 0) {
-                busy[k] = 0;
                 if (!am_sector_trylock(a, k)) { busy[k] = 1; nbusy++; continue; }
             } else {
                 if (!busy[k]) continue;
@@ -72,19 +71,43 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
             }
             uint64_t off = 0;
             int r = am_sector_drain(a, k);
-            if (r == 0) r = am_tlsf_alloc(a, k, need, &off);
+            if (r == 0) r = atomic_load_explicit(&a->sectors[k].released, memory_order_relaxed) ? AM_ENOMEM
+                                                                                              : am_tlsf_alloc(a, k, need, &off);
             am_sector_recover(a, k, r);
+            am_sector_note_idle(a, k);                        /* in use now, or still idle */
             am_sector_unlock(a, k);
             if (r == 0) {
                 *out = a->base + off + AM_HDR;
                 spread_for = a;                               /* stay where it worked */
                 thread_spread = k;
-                reclaim_if_dead_seen(a);
                 return 0;
             }
             if (r == AM_ECORRUPT) rc = r;
         }
         if (nbusy == 0) break;
+    }
+    return rc;
+}
+
+/* The known sectors first; when none has room, a grown (or taken back) sector, a few
+ * times over (racing allocators may take the room a grower made). */
+int am_try_alloc(am_arena *a, size_t size, void **out)
+{
+    if (!out) return AM_EINVAL;
+    *out = NULL;
+    if (!usable(a)) return AM_EINVAL;
+    uint64_t need = am_block_bytes(size);
+    if (need == 0 || need > a->g.max_size) return AM_ETOOBIG;
+    am_release_idle(a);
+    int rc = AM_ENOMEM;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        rc = alloc_from_sectors(a, need, out);
+        if (rc != AM_ENOMEM || a->g.max_size == a->g.size) break;   /* found, or cannot grow */
+        int g = am_grow(a, need);
+        if (g != 0) {
+            rc = g;
+            break;
+        }
     }
     reclaim_if_dead_seen(a);
     return rc;
@@ -107,10 +130,12 @@ static int find_block(am_arena *a, const void *p, block_ref *r)
 {
     if (!usable(a) || !p) return AM_EINVAL;
     const uint8_t *q = p;
-    if (q < a->base + a->g.heap_off + AM_HDR || q >= a->base + a->g.size) return AM_EINVAL;
+    if (q < a->base + a->g.heap_off + AM_HDR || q >= a->base + a->g.max_size) return AM_EINVAL;
     uint64_t o = (uint64_t)(q - a->base) - AM_HDR;
     int k = am_sector_of(a, o);
-    if (k < 0) return AM_EINVAL;
+    /* A released sector's pages are given back: not even read (a read would bring a
+     * page back, or fault on a full filesystem). */
+    if (k < 0 || atomic_load_explicit(&a->sectors[k].released, memory_order_acquire)) return AM_EINVAL;
     am_block *b = am_blk_checked(a, (unsigned)k, o);
     if (!b || am_blk_size(a, (unsigned)k, o, b) == 0) return AM_EINVAL;
     *r = (block_ref){ o, (unsigned)k, b };
@@ -170,7 +195,9 @@ static int ack(am_arena *a, void *p, bool defer)
             am_intent_release(a, ix);
             if (rc == 0) rc = am_sector_drain(a, r.k);
             am_sector_recover(a, r.k, rc);
+            am_sector_note_idle(a, r.k);
             am_sector_unlock(a, r.k);
+            am_release_idle(a);
         } else {
             am_sector_push(a, r.k, r.off);          /* the next holder merges it */
             AM_CRASH_POINT(FREE_PUSHED);
@@ -195,14 +222,13 @@ uint64_t am_offset(am_arena *a, const void *p)
 {
     if (!a || !p) return 0;
     const uint8_t *q = p;
-    if (q < a->base + a->g.heap_off || q >= a->base + a->g.size) return 0;
+    if (q < a->base + a->g.heap_off || !am_in_heap(a, (uint64_t)(q - a->base))) return 0;
     return (uint64_t)(q - a->base);
 }
 
 void *am_ptr(am_arena *a, uint64_t off)
 {
-    if (!a || off < a->g.heap_off || off >= a->g.heap_off + (uint64_t)a->g.nsectors * a->g.sector_size ||
-        (off & (AM_GRAN - 1)) != 0) {
+    if (!a || off < a->g.heap_off || off >= a->g.max_size || !am_in_heap(a, off) || (off & (AM_GRAN - 1)) != 0) {
         return NULL;
     }
     return a->base + off;

@@ -79,6 +79,14 @@ int   am_ack_deferred(am_arena *a, void *p);
     X(REPAIR_CLEARED, "repair: free runs merged, lists not rebuilt")                   \
     X(REPAIR_REBUILD, "repair: lists half rebuilt")                                    \
     X(JOIN, "join: new incarnation stamped, slot not yet live")                        \
+    X(GROW_LOCKED, "grow: grow lock taken, nothing reserved yet")                      \
+    X(GROW_RESERVED, "grow: the new sector's pages reserved, not yet formatted")       \
+    X(GROW_FORMATTED, "grow: new sector formatted, not yet published")                 \
+    X(GROW_PUBLISHED, "grow: new sector published, grow lock still held")             \
+    X(RELEASE_MARKED, "release: idle sector marked released, pages not yet given back") \
+    X(RELEASE_PUNCHED, "release: pages given back, counters not yet updated")          \
+    X(REUSE_RESERVED, "reuse: a released sector's pages reserved again, not formatted") \
+    X(REUSE_FORMATTED, "reuse: released sector formatted, not yet marked in use")      \
     /* the channel layer's (names start with CH_) */                                  \
     X(CH_SEND_RECORDED, "send: in-flight record written, sample not yet disowned")     \
     X(CH_SEND_DISOWNED, "send: sample disowned, not yet queued anywhere")              \

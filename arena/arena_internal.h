@@ -12,17 +12,20 @@
 
 /* Geometry, validated once at open and never re-read from shared memory. */
 typedef struct am_geom {
-    uint64_t size;
+    uint64_t size;        /* bytes at creation (the first sectors)                  */
+    uint64_t max_size;    /* the most the file may grow to: what is mapped          */
     uint64_t parts_off;
     uint64_t sectors_off;
     uint64_t upper_off;   /* the layer above's area (AM_UPPER_BYTES, zeroed at creation) */
     uint64_t heap_off;
-    uint64_t sector_size;
-    uint32_t nsectors;
+    uint64_t sector_size; /* bytes of each first sector                             */
+    uint32_t nsectors;    /* first sectors (made at creation)                       */
+    uint32_t table;       /* sector table entries: first sectors and room for grown */
 } am_geom;
 
 struct am_arena {
-    uint8_t        *base;      /* this process's mapping of the whole segment          */
+    uint8_t        *base;      /* this process's mapping: g.max_size bytes, of which only
+                                  what the known sectors cover is ever touched         */
     am_geom         g;
     int             fd;        /* holds the byte lock that says this slot is alive     */
     unsigned        slot;
@@ -34,23 +37,69 @@ struct am_arena {
     _Atomic int     forked;    /* set in a fork child: the handle is not the child's   */
     _Atomic int     dead_seen; /* a dead lock holder was found: reclaim after unlock   */
     struct am_arena *next;     /* registry of open handles (for fork)                  */
+    /* Sectors this handle has validated (grow.c): the first ones at open, grown ones
+     * when it first meets them. Entries below `known` never change; a refresher fills
+     * the next ones, then raises `known` (release). */
+    _Atomic uint32_t known;
+    _Atomic int      refreshing;   /* one refresher at a time (threads of a handle)   */
+    _Atomic uint64_t heap_end;     /* end of the last known sector                    */
+    uint64_t        sec_start[AM_MAX_SECTORS];
+    uint64_t        sec_end[AM_MAX_SECTORS];
 };
+
+/* ---- grow.c: sectors added after creation */
+/* Learn of sectors published since the last look (validated: contiguous, inside the
+ * mapping and the file). Returns the number known. */
+unsigned am_sectors_refresh(am_arena *a);
+/* Sectors this handle knows of (a cheap load; a refresh when others may have grown). */
+static inline unsigned am_sectors(am_arena *a)
+{
+    unsigned n = atomic_load_explicit(&a->known, memory_order_acquire);
+    if (atomic_load_explicit(&a->hdr->nsectors, memory_order_relaxed) != n) n = am_sectors_refresh(a);
+    return n;
+}
+/* Add a sector of at least `need` block bytes (or take back a released one): 0 (try
+ * again: there may be room now, ours or a racing grower's), AM_ENOMEM (the maximum or
+ * the filesystem reached; reported), AM_ETIMEDOUT (another grower is stopped). */
+int  am_grow(am_arena *a, uint64_t need);
+/* Sector k (lock held) was just found entirely free, or busy again: note when, and
+ * give its pages back if a grown sector stayed free AM_RELEASE_IDLE_NS. */
+void am_sector_note_idle(am_arena *a, unsigned k);
+/* Give back the pages of grown sectors idle for AM_RELEASE_IDLE_NS (try-locks only). */
+void am_release_idle(am_arena *a);
+#define AM_RELEASE_IDLE_NS 1000000000ull
+/* segment.c: pages are not reserved (am_test_sparse_arenas, test builds only). */
+int  am_reserve_disabled(void);
 
 /* ---- geometry helpers (local values only) */
 static inline uint64_t am_sector_start(const am_arena *a, unsigned k)
 {
-    return a->g.heap_off + (uint64_t)k * a->g.sector_size;
+    return a->sec_start[k];
 }
 static inline uint64_t am_sector_end(const am_arena *a, unsigned k)
 {
-    return am_sector_start(a, k) + a->g.sector_size;
+    return a->sec_end[k];
 }
-/* Sector holding offset off, or -1 if off is outside the heap. */
-static inline int am_sector_of(const am_arena *a, uint64_t off)
+static inline uint64_t am_sector_bytes(const am_arena *a, unsigned k)
+{
+    return a->sec_end[k] - a->sec_start[k];
+}
+/* Sector holding offset off, or -1 if off is outside every known sector. The first
+ * sectors by arithmetic, grown ones (contiguous, in order) by binary search. */
+int am_sector_of_grown(am_arena *a, uint64_t off);
+static inline int am_sector_of(am_arena *a, uint64_t off)
 {
     if (off < a->g.heap_off) return -1;
     uint64_t k = (off - a->g.heap_off) / a->g.sector_size;
-    return k < a->g.nsectors ? (int)k : -1;
+    if (k < a->g.nsectors) return (int)k;
+    return am_sector_of_grown(a, off);
+}
+/* Is off below the end of the known heap (refreshing once if not)? */
+static inline bool am_in_heap(am_arena *a, uint64_t off)
+{
+    if (off < atomic_load_explicit(&a->heap_end, memory_order_acquire)) return true;
+    (void)am_sectors_refresh(a);
+    return off < atomic_load_explicit(&a->heap_end, memory_order_acquire);
 }
 static inline am_block *am_blk(const am_arena *a, uint64_t off)
 {
@@ -134,6 +183,9 @@ int  am_sector_release_locked(am_arena *a, unsigned k, uint64_t off);
 int  am_participant_join(am_arena *a, const char *node);
 void am_participant_leave(am_arena *a);
 bool am_stamp_dead(am_arena *a, uint64_t stamp);
+/* A name field of cap bytes read from shared memory, copied: NUL-terminated, any byte
+ * that is not printable ASCII as '?' (for am_arena_participant_info and amctl). */
+void am_name_copy(char *dst, const char *src, size_t cap);
 int  am_reclaim_slot(am_arena *a, unsigned slot);
 /* Intent records: claim one for {off, gen} (returns its index), then release it. */
 unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen);

@@ -36,9 +36,15 @@ static int check_sector(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
     uint64_t start = am_sector_start(a, k), end = am_sector_end(a, k);
-    uint64_t nblocks = a->g.sector_size / AM_MIN_BLOCK + 1;
+    uint64_t nblocks = am_sector_bytes(a, k) / AM_MIN_BLOCK + 1;
+    if (atomic_load(&s->released)) {                 /* pages given back: nothing in it */
+        if (atomic_load(&s->fl_bitmap) || atomic_load(&s->free_blocks) || atomic_load(&s->used_blocks)) {
+            return am_check_fail("sector %u is released but has blocks listed", k);
+        }
+        return 0;
+    }
     /* One mark per granule: 1 = free block start seen in the chain, 2 = seen in a list. */
-    uint8_t *mark = calloc((size_t)(a->g.sector_size / AM_GRAN), 1);
+    uint8_t *mark = calloc((size_t)(am_sector_bytes(a, k) / AM_GRAN), 1);
     if (!mark) return AM_ENOMEM;
     int rc = 0;
     uint64_t free_bytes = 0, free_blocks = 0, used = 0, prev = 0;
@@ -122,7 +128,9 @@ int am_arena_check(am_arena *a)
     if (!a || atomic_load(&a->forked)) return AM_EINVAL;
     report[0] = 0;
     uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
-    for (unsigned k = 0; k < a->g.nsectors; k++) {
+    unsigned n = am_sectors(a);
+    if (n != atomic_load(&a->hdr->nsectors)) return am_check_fail("sector %u of the table does not check out", n);
+    for (unsigned k = 0; k < n; k++) {
         if (atomic_load(&a->sectors[k].corrupt)) return am_check_fail("sector %u is marked corrupt", k);
         int rc = am_sector_lock_until(a, k, deadline);
         if (rc == AM_ETIMEDOUT) {
@@ -148,7 +156,7 @@ static uint64_t largest_in_sector(am_arena *a, unsigned k)
     uint32_t sl_map = atomic_load(&s->sl_bitmap[fl]) & ((1u << AM_SL_COUNT) - 1);
     if (!sl_map) return 0;
     unsigned sl = 31u - (unsigned)__builtin_clz(sl_map);
-    uint64_t best = 0, limit = a->g.sector_size / AM_MIN_BLOCK + 1;
+    uint64_t best = 0, limit = am_sector_bytes(a, k) / AM_MIN_BLOCK + 1;
     uint32_t cur = atomic_load(&s->heads[fl][sl]);
     for (uint64_t n = 0; cur && n < limit; n++) {
         uint64_t off = (uint64_t)cur * AM_GRAN;
@@ -164,13 +172,17 @@ static uint64_t largest_in_sector(am_arena *a, unsigned k)
 int am_arena_stats(am_arena *a, am_stats *st)
 {
     if (!a || !st || atomic_load(&a->forked)) return AM_EINVAL;
-    *st = (am_stats){ .size = a->g.size, .sectors = a->g.nsectors, .sector_size = a->g.sector_size,
-                      .heap = (uint64_t)a->g.nsectors * a->g.sector_size };
+    am_release_idle(a);
+    unsigned n = am_sectors(a);
+    *st = (am_stats){ .size = atomic_load(&a->heap_end), .sector_size = a->g.sector_size };
     int rc = 0;
     uint64_t largest_sum = 0;   /* bytes of each sector's largest free block, summed */
     uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
-    for (unsigned k = 0; k < a->g.nsectors; k++) {
+    for (unsigned k = 0; k < n; k++) {
         am_sector *s = &a->sectors[k];
+        if (atomic_load(&s->released)) continue;    /* given back: neither used nor free */
+        st->heap += am_sector_bytes(a, k);
+        st->sectors++;
         if (atomic_load(&s->corrupt)) { rc = AM_ECORRUPT; continue; }
         int l = am_sector_lock_until(a, k, deadline);
         if (l == AM_ETIMEDOUT) {                /* counters only: its largest block unknown */

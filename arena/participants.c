@@ -79,8 +79,7 @@ int am_arena_participant_alive(am_arena *a, unsigned slot)
     return am_byte_locked_elsewhere(a->fd, slot) ? 1 : 0;
 }
 
-/* A name field read from shared memory: NUL-terminated, non-printable bytes as '?'. */
-static void get_name(char *dst, const char *src, size_t cap)
+void am_name_copy(char *dst, const char *src, size_t cap)
 {
     size_t i = 0;
     for (; i + 1 < cap && src[i]; i++) dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
@@ -100,8 +99,8 @@ int am_arena_participant_info(am_arena *a, unsigned slot, am_participant_info *o
     out->pid = atomic_load_explicit(&p->pid, memory_order_relaxed);
     out->stamp = ((uint64_t)gen << 32) | (slot + 1);
     out->joined_ns = atomic_load_explicit(&p->joined_ns, memory_order_relaxed);
-    get_name(out->name, p->name, sizeof out->name);
-    get_name(out->node, p->node, sizeof out->node);
+    am_name_copy(out->name, p->name, sizeof out->name);
+    am_name_copy(out->node, p->node, sizeof out->node);
     return 1;
 }
 
@@ -132,7 +131,8 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
 {
     int freed = 0, bad = 0, skipped = 0;
     uint64_t deadline = am_now_ns() + AM_ALLOC_WAIT_NS;
-    for (unsigned k = 0; k < a->g.nsectors; k++) {
+    unsigned n = am_sectors(a);
+    for (unsigned k = 0; k < n; k++) {
         am_sector *s = &a->sectors[k];
         if (atomic_load_explicit(&s->corrupt, memory_order_relaxed)) { bad = 1; continue; }
         int l = am_sector_lock_until(a, k, deadline);
@@ -142,6 +142,10 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
         }
         if (l != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
             bad = 1;
+            am_sector_unlock(a, k);
+            continue;
+        }
+        if (atomic_load_explicit(&s->released, memory_order_acquire)) {   /* no block in it */
             am_sector_unlock(a, k);
             continue;
         }
@@ -175,6 +179,7 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
         int r = am_sector_drain(a, k);
         am_sector_recover(a, k, r);
         if (r) bad = 1;
+        am_sector_note_idle(a, k);
         am_sector_unlock(a, k);
     }
     /* A sector skipped may still hold the dead one's unfinished frees: keep its intent
@@ -203,6 +208,7 @@ int am_arena_reclaim(am_arena *a)
         }
         am_byte_unlock(a->fd, slot);
     }
+    am_release_idle(a);
     return bad ? AM_ECORRUPT : total;
 }
 

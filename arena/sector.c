@@ -96,7 +96,7 @@ int am_sector_drain_slow(am_arena *a, unsigned k)
 static int on_stack(am_arena *a, unsigned k, uint32_t off16)
 {
     uint32_t cur = atomic_load_explicit(&a->sectors[k].pending, memory_order_acquire);
-    uint64_t limit = a->g.sector_size / AM_MIN_BLOCK + 1;
+    uint64_t limit = am_sector_bytes(a, k) / AM_MIN_BLOCK + 1;
     for (uint64_t n = 0; cur && n < limit; n++) {
         if (cur == off16) return 1;
         am_block *b = pending_block(a, k, cur);
@@ -206,6 +206,11 @@ static int rebuild_lists(am_arena *a, unsigned k)
 int am_sector_repair(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
+    if (atomic_load_explicit(&s->released, memory_order_acquire)) {
+        /* Its pages are given back (or about to be): no chain to walk, no block in it. */
+        am_tlsf_clear(a, k);
+        return 0;
+    }
     int rc = merge_free_runs(a, k);
     AM_CRASH_POINT(REPAIR_CLEARED);
     if (rc == 0) rc = rebuild_lists(a, k);

@@ -136,20 +136,46 @@ static int open_error(int err)
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-/* Where everything goes in a segment of `size` bytes and `nsectors` sectors. */
-static int compute_geometry(uint64_t size, uint32_t nsectors, am_geom *g)
+/* Sector table entries an arena has: its first sectors, and room for AM_GROW_SLOTS
+ * grown ones if it may grow (grown sectors get geometrically bigger: grow.c). */
+#define AM_GROW_SLOTS 64u
+static uint32_t table_sectors(uint32_t nsectors, uint64_t size, uint64_t max_size)
 {
-    if (size > AM_MAX_SIZE) return AM_ETOOBIG;
-    if (nsectors == 0 || nsectors > AM_MAX_SECTORS) return AM_EINVAL;
+    uint32_t n = nsectors + (max_size > size ? AM_GROW_SLOTS : 0);
+    return n > AM_MAX_SECTORS ? AM_MAX_SECTORS : n;
+}
+
+/* Where everything goes in a segment of `size` bytes, `nsectors` first sectors, that
+ * may grow to max_size. Sectors are whole pages (a released one is punched out). */
+static int compute_geometry(uint64_t size, uint32_t nsectors, uint64_t max_size, am_geom *g)
+{
+    if (size > AM_MAX_SIZE || max_size > AM_MAX_SIZE) return AM_ETOOBIG;
+    if (nsectors == 0 || nsectors > AM_MAX_SECTORS || max_size < size || max_size % 4096 != 0) return AM_EINVAL;
     g->size = size;
+    g->max_size = max_size;
     g->nsectors = nsectors;
+    g->table = table_sectors(nsectors, size, max_size);
     g->parts_off = AM_HEADER_BYTES;
     g->sectors_off = align_up(g->parts_off + AM_MAX_PARTICIPANTS * sizeof(am_participant), 64);
-    g->upper_off = align_up(g->sectors_off + (uint64_t)nsectors * sizeof(am_sector), 64);
+    g->upper_off = align_up(g->sectors_off + (uint64_t)g->table * sizeof(am_sector), 64);
     g->heap_off = align_up(g->upper_off + AM_UPPER_BYTES, 4096);
     if (size < g->heap_off + (uint64_t)nsectors * MIN_SECTOR_BYTES) return AM_EINVAL;
-    g->sector_size = (size - g->heap_off) / nsectors / AM_GRAN * AM_GRAN;
+    g->sector_size = (size - g->heap_off) / nsectors / 4096 * 4096;
     return 0;
+}
+
+/* The most an arena of `size` bytes may grow to: opts' max_size, else what the
+ * directory's filesystem can hold (its whole size), capped at AM_MAX_SIZE. */
+static uint64_t max_size_for(const am_arena_opts *o, uint64_t size)
+{
+    uint64_t max = (o->flags & AM_EXTENDED_OPTS) && o->max_size ? (uint64_t)o->max_size : 0;
+    if (max == 0) {
+        struct statvfs vfs;
+        max = statvfs(am_shm_dir(), &vfs) == 0 && vfs.f_blocks ? (uint64_t)vfs.f_blocks * vfs.f_frsize : AM_MAX_SIZE;
+        if (max > AM_MAX_SIZE) max = AM_MAX_SIZE;
+    }
+    max = max / 4096 * 4096;
+    return max < size ? align_up(size, 4096) : max;
 }
 
 static uint32_t default_sectors(uint64_t size)
@@ -166,6 +192,12 @@ static void bind_handle(am_arena *a, uint8_t *base, const am_geom *g, int fd)
     a->hdr = (am_seg_header *)base;
     a->parts = (am_participant *)(base + g->parts_off);
     a->sectors = (am_sector *)(base + g->sectors_off);
+    for (unsigned k = 0; k < g->nsectors; k++) {          /* the first sectors: by arithmetic */
+        a->sec_start[k] = g->heap_off + (uint64_t)k * g->sector_size;
+        a->sec_end[k] = a->sec_start[k] + g->sector_size;
+    }
+    atomic_store_explicit(&a->heap_end, a->sec_end[g->nsectors - 1], memory_order_relaxed);
+    atomic_store_explicit(&a->known, g->nsectors, memory_order_release);
 }
 
 /* ------------------------------------------------------------ create */
@@ -174,9 +206,9 @@ static void bind_handle(am_arena *a, uint8_t *base, const am_geom *g, int fd)
  * (for the 64 GiB geometry tests on a machine with less memory). */
 static _Atomic int sparse_for_tests;
 void am_test_sparse_arenas(int on) { atomic_store(&sparse_for_tests, on); }
-static int reserve_disabled(void) { return atomic_load(&sparse_for_tests); }
+int am_reserve_disabled(void) { return atomic_load(&sparse_for_tests); }
 #else
-static int reserve_disabled(void) { return 0; }
+int am_reserve_disabled(void) { return 0; }
 #endif
 
 static void format(am_arena *a)
@@ -184,12 +216,18 @@ static void format(am_arena *a)
     am_seg_header *h = a->hdr;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    for (unsigned k = 0; k < a->g.nsectors; k++) am_tlsf_format(a, k);
+    for (unsigned k = 0; k < a->g.nsectors; k++) {
+        a->sectors[k].start = am_sector_start(a, k);
+        a->sectors[k].bytes = am_sector_bytes(a, k);
+        am_tlsf_format(a, k);
+    }
     h->version = AM_VERSION;
     h->layout = am_layout_hash();
     h->size = a->g.size;
+    h->max_size = a->g.max_size;
+    h->first_sectors = a->g.nsectors;
     h->creator_pid = (uint32_t)getpid();
-    h->nsectors = a->g.nsectors;
+    atomic_store_explicit(&h->nsectors, a->g.nsectors, memory_order_relaxed);
     h->nparticipants = AM_MAX_PARTICIPANTS;
     h->parts_off = a->g.parts_off;
     h->sectors_off = a->g.sectors_off;
@@ -259,10 +297,10 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
 {
     uint64_t size = o->size ? o->size : AM_DEFAULT_SIZE;
     am_geom g;
-    int rc = compute_geometry(size, o->sectors ? o->sectors : default_sectors(size), &g);
+    int rc = compute_geometry(size, o->sectors ? o->sectors : default_sectors(size), max_size_for(o, size), &g);
     if (rc) return rc;
     remove_orphans(name);
-    if (!reserve_disabled() && (rc = check_room(path, size)) != 0) {
+    if (!am_reserve_disabled() && (rc = check_room(path, size)) != 0) {
         /* a racing creator may have made it meanwhile: then attach to theirs */
         return access(path, F_OK) == 0 ? AM_EEXIST : rc;
     }
@@ -281,7 +319,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     /* Reserve every page now: on a tmpfs a page is only allocated when first touched,
      * and a touch that finds the filesystem full is a SIGBUS in whichever process made
      * it — possibly long after the arena was opened, in a peer. */
-    if (!reserve_disabled()) {
+    if (!am_reserve_disabled()) {
         int err = posix_fallocate(fd, 0, (off_t)size);
         if (err) {
             rc = err == ENOSPC ? (access(path, F_OK) == 0 ? AM_EEXIST : no_room(path, size))
@@ -289,7 +327,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
             goto fail;
         }
     }
-    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, g.max_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) { rc = AM_ENOMEM; goto fail; }
     bind_handle(a, base, &g, fd);
     format(a);
@@ -297,7 +335,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
         /* EEXIST: another creator won. ENOENT: a racing creator took our private file
          * for an orphan (in the instant before we locked it): just try again. */
         rc = errno == EEXIST ? AM_EEXIST : errno == ENOENT ? AM_EAGAIN : AM_ESYS;
-        munmap(base, size);
+        munmap(base, g.max_size);
         goto fail;
     }
     unlink(tmp);
@@ -329,15 +367,15 @@ static int validate_and_map(am_arena *a, int fd, const char *path, unsigned flag
     if ((size_t)got < sizeof h.magic || h.magic != AM_MAGIC) return AM_EFORMAT;
     if ((size_t)got < sizeof h) return AM_ECORRUPT;                  /* ours, but truncated */
     if (h.version != AM_VERSION || h.layout != am_layout_hash()) return AM_EVERSION;
-    /* Mapping more than the file holds would make every touch past its end a SIGBUS. */
-    if (h.size != (uint64_t)st.st_size) {
-        return am_open_reportf(AM_ECORRUPT, "%s is %lld bytes but its header says %llu: %s", path,
-                               (long long)st.st_size, (unsigned long long)h.size,
-                               (uint64_t)st.st_size < h.size ? "truncated" : "grown");
+    /* Touching a page past the file's end is a SIGBUS: the first sectors must be in the
+     * file (grown ones are checked as they are met: grow.c). */
+    if (h.size > (uint64_t)st.st_size) {
+        return am_open_reportf(AM_ECORRUPT, "%s is %lld bytes but its header says %llu: truncated", path,
+                               (long long)st.st_size, (unsigned long long)h.size);
     }
     if (atomic_load_explicit(&h.state, memory_order_relaxed) != AM_STATE_READY) return AM_ECORRUPT;
     am_geom g;
-    if (compute_geometry(h.size, h.nsectors, &g) != 0 || h.nparticipants != AM_MAX_PARTICIPANTS ||
+    if (compute_geometry(h.size, h.first_sectors, h.max_size, &g) != 0 || h.nparticipants != AM_MAX_PARTICIPANTS ||
         h.parts_off != g.parts_off || h.sectors_off != g.sectors_off || h.heap_off != g.heap_off ||
         h.sector_size != g.sector_size) {
         return AM_ECORRUPT;
@@ -347,10 +385,22 @@ static int validate_and_map(am_arena *a, int fd, const char *path, unsigned flag
                                "size 0, attaches whatever its size)", path, (unsigned long long)h.size,
                                (unsigned long long)want_size);
     }
-    void *base = mmap(NULL, h.size, prot, MAP_SHARED, fd, 0);
+    uint32_t published = atomic_load_explicit(&h.nsectors, memory_order_relaxed);
+    if (published < g.nsectors || published > g.table) {
+        return am_open_reportf(AM_ECORRUPT, "%s: its header says %u sectors, of %u first and %u possible", path,
+                               published, g.nsectors, g.table);
+    }
+    void *base = mmap(NULL, g.max_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) return AM_ENOMEM;
     bind_handle(a, base, &g, fd);
-    return 0;
+    /* Every sector published must check out (a grower publishes only whole ones); one
+     * more may be published while we look. */
+    for (int look = 0; look < 2; look++) {
+        if (am_sectors_refresh(a) >= atomic_load_explicit(&a->hdr->nsectors, memory_order_acquire)) return 0;
+    }
+    munmap(base, g.max_size);
+    return am_open_reportf(AM_ECORRUPT, "%s: grown sector %u does not check out (place, size or file length)", path,
+                           atomic_load_explicit(&a->known, memory_order_relaxed));
 }
 
 int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
@@ -364,7 +414,7 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
     if (rc) return rc;
     if ((o->flags & AM_ATTACH_ONLY) && (o->flags & AM_CREATE_ONLY)) return AM_EINVAL;
     if (o->size > AM_MAX_SIZE) return AM_ETOOBIG;
-    const char *node = (o->flags & AM_WITH_NODE) ? o->node : NULL;
+    const char *node = (o->flags & AM_EXTENDED_OPTS) ? o->node : NULL;
     if (node) {
         size_t n = strnlen(node, AM_NODE_MAX);
         if (n == AM_NODE_MAX) return AM_EINVAL;
@@ -398,7 +448,7 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
 
     rc = am_participant_join(a, node);
     if (rc) {
-        munmap(a->base, a->g.size);
+        munmap(a->base, a->g.max_size);
         close(a->fd);
         free(a);
         return rc;
@@ -431,7 +481,7 @@ int am_arena_peek(const char *name, unsigned flags, am_arena **out)
 void am_arena_unpeek(am_arena *a)
 {
     if (!a) return;
-    munmap(a->base, a->g.size);
+    munmap(a->base, a->g.max_size);
     close(a->fd);
     free(a);
 }
@@ -444,7 +494,7 @@ void am_arena_close(am_arena *a)
         am_participant_leave(a);
         close(a->fd);
     }
-    munmap(a->base, a->g.size);
+    munmap(a->base, a->g.max_size);
     free(a);
 }
 

@@ -24,7 +24,8 @@
 #include "atomicmatrix/arena.h"
 
 #define AM_MAGIC        0x58525441544d4d41ull /* "AMMTATRX" little-endian */
-#define AM_VERSION      2u           /* 2: the upper area for the channel layer  */
+#define AM_VERSION      3u           /* 2: the upper area for the channel layer;
+                                        3: growth (sectors added after creation) */
 #define AM_UPPER_BYTES  (64u << 10)
 #define AM_STATE_FORMATTING 1u
 #define AM_STATE_READY      2u
@@ -131,7 +132,19 @@ typedef struct am_sector {
     _Atomic uint64_t frees;
     _Atomic uint64_t repairs;
     _Atomic uint64_t reclaimed;
-    uint8_t pad2[8];
+    /* Where the sector lies. Written by the creator (first sectors) or the grower that
+     * added it, before it is published (am_seg_header.nsectors, release); never
+     * changed after. Read as untrusted: validated against its neighbours and the
+     * file's size before any process uses it (grow.c). */
+    uint64_t start;             /* offset of its first block                           */
+    uint64_t bytes;             /* its length, a multiple of 4096                      */
+    /* A grown sector that stayed entirely free: its pages are given back (hole
+     * punched) and nothing may touch them until it is taken again. Both under `lock`. */
+    _Atomic uint32_t released;  /* 1 while its pages are given back                     */
+    uint32_t pad3;
+    _Atomic uint64_t idle_since; /* CLOCK_MONOTONIC ns when it was found entirely free,
+                                    0 = in use: the lock holder                          */
+    uint8_t pad2[40];
 } am_sector;
 
 /* ------------------------------------------------------------------ header */
@@ -139,17 +152,26 @@ typedef struct am_seg_header {
     uint64_t magic;            /* AM_MAGIC: creator, before linking the file in       */
     uint32_t version;          /* AM_VERSION                                          */
     uint32_t layout;           /* am_layout_hash(): sizes of these structs, constants */
-    uint64_t size;             /* segment bytes == the file's size                    */
+    uint64_t size;             /* bytes at creation (the first sectors)               */
     _Atomic uint32_t state;    /* AM_STATE_READY once formatted                       */
     uint32_t creator_pid;
     _Atomic uint64_t root;     /* root offset of the layer above: CAS                 */
-    uint32_t nsectors;
+    _Atomic uint32_t nsectors; /* sectors published: the first ones at creation, then
+                                  each grower's (release, after its sector is whole) */
     uint32_t nparticipants;    /* == AM_MAX_PARTICIPANTS                              */
     uint64_t parts_off;        /* offset of am_participant[0]                         */
     uint64_t sectors_off;      /* offset of am_sector[0]                              */
     uint64_t heap_off;         /* offset of the first sector's first block            */
-    uint64_t sector_size;      /* bytes per sector, multiple of 16                    */
+    uint64_t sector_size;      /* bytes per first sector, multiple of 4096            */
     uint64_t created_ns;
+    /* Growth (grow.c). */
+    uint32_t first_sectors;    /* sectors made at creation, all sector_size bytes     */
+    uint32_t pad;
+    uint64_t max_size;         /* the most the file may grow to: every process maps
+                                  (reserves address space for) this much at open     */
+    _Atomic uint64_t grow_lock; /* stamp lock of the one adding a sector              */
+    _Atomic uint64_t grown;    /* sectors added since creation: the grower            */
+    _Atomic uint64_t released; /* times a sector's pages were given back: lock holder */
 } am_seg_header;
 
 #define AM_HEADER_BYTES 4096u

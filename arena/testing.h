@@ -37,6 +37,10 @@ const char *am_test_crash_point_name(unsigned i);
  * tests of geometry larger than this machine's /dev/shm (the 64 GiB arena). */
 void am_test_sparse_arenas(int on);
 
+/* How long a grown sector must stay entirely free before its pages are given back
+ * (default AM_RELEASE_IDLE_NS, 1 s): crash tests shorten it to reach the release. */
+void am_test_set_release_idle(uint64_t ns);
+
 #ifdef __cplusplus
 }
 #endif

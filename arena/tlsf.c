@@ -78,7 +78,7 @@ static inline uint32_t clear_bits(_Atomic uint32_t *w, uint32_t bits)
 static inline int link_ok(const am_arena *a, unsigned k, uint32_t off16)
 {
     uint64_t off = (uint64_t)off16 * AM_GRAN, start = am_sector_start(a, k);
-    return off16 == 0 || (off >= start && off - start <= a->g.sector_size - AM_MIN_BLOCK);
+    return off16 == 0 || (off >= start && off - start <= am_sector_bytes(a, k) - AM_MIN_BLOCK);
 }
 
 void am_tlsf_clear(am_arena *a, unsigned k)
@@ -207,7 +207,7 @@ void am_tlsf_format(am_arena *a, unsigned k)
 {
     am_tlsf_clear(a, k);
     uint64_t start = am_sector_start(a, k);
-    write_free_header(a, start, a->g.sector_size, 0);
+    write_free_header(a, start, am_sector_bytes(a, k), 0);
     am_tlsf_insert(a, k, start);
 }
 

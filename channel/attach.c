@@ -110,7 +110,8 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
     atomic_store_explicit(&p->rx_ref, 0, memory_order_relaxed);
     atomic_store_explicit(&p->tx_ref, 0, memory_order_relaxed);
     atomic_store_explicit(&p->rec.op, AMC_REC_NONE, memory_order_relaxed);
-    _Atomic uint64_t *counters[] = { &p->sent, &p->received, &p->dropped, &p->timeouts, &p->late, &p->reused, &p->stalled };
+    _Atomic uint64_t *counters[] = { &p->sent, &p->received, &p->dropped, &p->timeouts, &p->late, &p->reused, &p->stalled,
+                                     &p->bytes };
     for (unsigned k = 0; k < sizeof counters / sizeof *counters; k++) atomic_store_explicit(counters[k], 0, memory_order_relaxed);
     atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
     atomic_store_explicit(&p->room_wanted, 0, memory_order_relaxed);

@@ -146,6 +146,11 @@ int  amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out);
 /* The same for a public handle of `size` bytes whose first member is its amc_conn
  * pointer (am_pub, am_sub, am_server, am_client): allocated, opened, or freed again. */
 int  amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out);
+/* The same, but only to a channel that exists: AM_ENOENT, and the directory left as it
+ * was, where amc_open_handle would create it (amctl echo: it must never create). */
+int  amc_attach_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out);
+/* am_sub_open to an existing topic only (amc_attach_handle). pubsub.c */
+int  amc_sub_attach(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out);
 /* Detach and free c; the channel goes when its last port has (if the directory lock
  * can be had at once; otherwise the next gc or close removes it). */
 void amc_close(amc_conn *c);
@@ -169,11 +174,16 @@ int  amc_chan_gc(am_arena *a, amc_chan *ch);
 /* Is port i's owner dead (or the port half-claimed by nobody)? */
 bool amc_port_dead(am_arena *a, amc_port *p);
 
-/* Count one on a counter of our own port that only we write (others only read it):
- * a load and a store, no locked instruction on the send and take paths. */
+/* Add to (amc_add) or count one on (amc_bump) a counter of our own port that only we
+ * write (others only read it): a load and a store, no locked instruction on the send
+ * and take paths. */
+static inline void amc_add(_Atomic uint64_t *w, uint64_t n)
+{
+    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) + n, memory_order_relaxed);
+}
 static inline void amc_bump(_Atomic uint64_t *w)
 {
-    atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) + 1, memory_order_relaxed);
+    amc_add(w, 1);
 }
 
 /* ---- holders.c */

@@ -262,7 +262,7 @@ typedef struct amc_port {
     _Atomic uint64_t late;      /* owner (clients)                                       */
     _Atomic uint64_t reused;    /* owner: loans served by a block that came back        */
     _Atomic uint64_t stalled;   /* any sender: sends that gave up on this full receiver  */
-    uint64_t pad2[1];
+    _Atomic uint64_t bytes;     /* owner: payload bytes of the samples it sent and took  */
     amc_record rec;             /* the owner's in-flight record                          */
     uint8_t  pad3[AMC_LINE - sizeof(amc_record) % AMC_LINE];
 } amc_port;

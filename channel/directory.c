@@ -223,13 +223,15 @@ static int create(am_arena *a, amc_entry *e, const char *name, unsigned kind, co
     return 0;
 }
 
-/* Find name's channel, or create it under the directory lock. */
-static int lookup(am_arena *a, const char *name, const amc_want *w, uint64_t deadline, amc_entry **out)
+/* Find name's channel, or create it under the directory lock (unless !may_create: then
+ * AM_ENOENT, and the directory is not written, not even formatted). */
+static int lookup(am_arena *a, const char *name, const amc_want *w, bool may_create, uint64_t deadline, amc_entry **out)
 {
     int rc;
     amc_dir *d = amc_dir_of(a, &rc);
     if (!d) return rc;
     amc_entry *e = find(a, d, name, NULL);
+    if (!e && !may_create) return AM_ENOENT;
     if (!e) {
         d = dir_lock(a, deadline, &rc);
         if (!d) return rc;
@@ -352,7 +354,7 @@ static int report_clash(am_arena *a, const char *name, const amc_want *w)
     return AM_ETYPE;
 }
 
-int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
+static int open_conn(am_arena *a, const char *name, const amc_want *w, bool may_create, amc_conn **out)
 {
     *out = NULL;
     int rc = amc_validate_name(name);
@@ -367,7 +369,7 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
     open_report[0] = 0;
     for (bool cleared = false;;) {
         amc_entry *e = NULL;
-        rc = lookup(a, name, w, deadline, &e);
+        rc = lookup(a, name, w, may_create, deadline, &e);
         if (rc == AM_ETYPE && !cleared) {
             cleared = true;
             if (clear_dead_holders(a, name, deadline)) continue;
@@ -399,17 +401,32 @@ int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
     return 0;
 }
 
-int amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out)
+int amc_open(am_arena *a, const char *name, const amc_want *w, amc_conn **out)
+{
+    return open_conn(a, name, w, true, out);
+}
+
+static int open_handle(am_arena *a, const char *name, const amc_want *w, bool may_create, size_t size, void **out)
 {
     void *h = calloc(1, size);
     if (!h) return AM_ENOMEM;
-    int rc = amc_open(a, name, w, (amc_conn **)h);
+    int rc = open_conn(a, name, w, may_create, (amc_conn **)h);
     if (rc) {
         free(h);
         return rc;
     }
     *out = h;
     return 0;
+}
+
+int amc_open_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out)
+{
+    return open_handle(a, name, w, true, size, out);
+}
+
+int amc_attach_handle(am_arena *a, const char *name, const amc_want *w, size_t size, void **out)
+{
+    return open_handle(a, name, w, false, size, out);
 }
 
 

@@ -134,7 +134,7 @@ void am_pub_close(am_pub *p)
     free(p);
 }
 
-int am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+static int sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, bool create, am_sub **out)
 {
     if (!out) return AM_EINVAL;
     *out = NULL;
@@ -148,7 +148,17 @@ int am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub 
     if (o.history > depth) depth = o.history;
     amc_want w = { AMC_KIND_TOPIC, AMC_ROLE_SUB, &o.type, o.history, depth, o.max_held ? o.max_held : DEFAULT_HELD,
                    o.policy };
-    return amc_open_handle(a, topic, &w, sizeof(am_sub), (void **)out);
+    return (create ? amc_open_handle : amc_attach_handle)(a, topic, &w, sizeof(am_sub), (void **)out);
+}
+
+int am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+{
+    return sub_open(a, topic, opts, true, out);
+}
+
+int amc_sub_attach(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out)
+{
+    return sub_open(a, topic, opts, false, out);
 }
 
 int am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns)

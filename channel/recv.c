@@ -116,6 +116,7 @@ static int take(amc_conn *c, amc_got *got)
     c->held_hint = k + 1 < c->max_held ? k + 1 : 0;
     c->received++;
     atomic_store_explicit(&c->me->received, c->received, memory_order_relaxed);
+    amc_add(&c->me->bytes, m->len);
     *got = (amc_got){ s, k, m, m + 1, m->len };
     return 0;
 }

@@ -211,6 +211,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         m->len > cap - AMC_MSG_HDR) {
         return AM_EINVAL;
     }
+    uint64_t len = m->len;                   /* once queued, the block may be gone */
     uint64_t deadline = 0, last_alive = 0, targets;
     for (;;) {
         amc_refresh_views(c);
@@ -233,6 +234,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     m->from_gen = c->port_gen;
     if (holders == 0) {                      /* nobody to give it to */
         amc_bump(&c->me->sent);
+        amc_add(&c->me->bytes, len);
         if (delivered) *delivered = 0;
         return am_ack(a, m);
     }
@@ -260,6 +262,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     if (holders & AMC_OWE_HIST) amc_hist_push(c, s, m->seq);
     atomic_store_explicit(&rec->op, AMC_REC_NONE, memory_order_release);
     amc_bump(&c->me->sent);
+    amc_add(&c->me->bytes, len);
     atomic_thread_fence(memory_order_seq_cst);           /* one fence for all wakes */
     for (uint64_t m2 = targets; m2; m2 &= m2 - 1) amc_wake_receiver(&c->ch->ports[__builtin_ctzll(m2)]);
     if (delivered) *delivered = targets;

@@ -89,7 +89,7 @@ static int sensor(void)
     am_arena *a;
     am_pub *p;
     am_client *c;
-    am_arena_opts o = { .flags = AM_ATTACH_ONLY | AM_WITH_NODE, .node = "sensor-board" };
+    am_arena_opts o = { .flags = AM_ATTACH_ONLY | AM_EXTENDED_OPTS, .node = "sensor-board" };
     if (am_arena_open(arena_name, &o, &a) || am_pub_open(a, "sensors/temp", NULL, &p) ||
         am_client_open(a, "calib", NULL, &c)) {
         return 1;

@@ -4,7 +4,8 @@
  *
  * Workers allocate, fill, retain and ack blocks (random sizes) on a small arena with
  * few sectors, so that frees often find their sector busy and go through the deferred
- * stack. Crash points inside split, merge, drain, the free claim, repair, reclaim and
+ * stack; now and then a block larger than a sector makes the arena grow, and grown
+ * sectors left idle for 2 ms are given back and taken again (grow.c). Crash points inside split, merge, drain, the free claim, repair, reclaim and
  * join kill a worker with SIGKILL at a small probability; the parent respawns it.
  * A dead worker's blocks and locks must be recovered by the others (or by the next
  * joiner): at the end no granule is held twice, nothing leaks after reclaim, and the
@@ -14,6 +15,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -58,8 +60,12 @@ static int worker(void *arg)
     tu_shift_mappings(id);
     /* ~1 death per few hundred operations; joining and reclaiming can die too */
     am_test_set_crash_rate(sh->focus[0] ? 1.0 / 4000 : 1.0 / 1500, 0x9e3779b97f4a7c15ull * id);
-    if (sh->focus[0] && am_test_focus_crash_point(sh->focus, 1.0 / 20) != 0) return 31;
+    /* Growth, release and reuse are rare steps (a few dozen a run): weighted up harder. */
+    bool rare = strncmp(sh->focus, "GROW_", 5) == 0 || strncmp(sh->focus, "RELEASE_", 8) == 0 ||
+                strncmp(sh->focus, "REUSE_", 6) == 0;
+    if (sh->focus[0] && am_test_focus_crash_point(sh->focus, rare ? 0.5 : 1.0 / 20) != 0) return 31;
     am_test_count_crashes(sh->deaths_at);
+    am_test_set_release_idle(2000000);
     am_arena *a = NULL;
     if (am_arena_open(sh->name, NULL, &a) != 0) return 10;
     arena = a;   /* id_dead reads this worker's own mapping */
@@ -79,7 +85,9 @@ static int worker(void *arg)
             if (--h[j].refs == 0) h[j] = h[--n];
             continue;
         }
-        size_t len = 1 + (size_t)(tu_rand(&rng) % (tu_rand(&rng) % 4 == 0 ? 16384 : 600));
+        uint64_t r = tu_rand(&rng);
+        size_t len = r % 100 == 0 ? ((size_t)512 << 10) + (size_t)(r >> 20) % ((size_t)2 << 20)   /* grows */
+                   : 1 + (size_t)(tu_rand(&rng) % (r % 4 == 0 ? 16384 : 600));
         void *p = am_alloc(a, len);
         if (!p) continue;
         atomic_fetch_add_explicit(&sh->allocs, 1, memory_order_relaxed);
@@ -109,7 +117,10 @@ static void run_deaths(const char *focus, int want, int want_focus)
     sh = tu_shared(sizeof *sh);
     sh->name = tu_name("crash");
     snprintf(sh->focus, sizeof sh->focus, "%s", focus);
-    am_arena *a = tu_open(sh->name, 2 << 20, 2);
+    am_arena_opts o = { .size = 2 << 20, .sectors = 2, .flags = AM_EXTENDED_OPTS, .max_size = 1 << 30 };
+    am_arena *a = NULL;
+    ck_assert_int_eq(am_arena_open(sh->name, &o, &a), 0);
+    am_test_set_release_idle(2000000);
     arena = a;
     sh->map = tu_map_new(a);
     unsigned fp = am_test_crash_points();

@@ -488,7 +488,7 @@ static int hold_sub(void *arg)
 {
     am_arena *a;
     am_sub *s;
-    am_arena_opts o = { .flags = AM_WITH_NODE, .node = "far-away" };
+    am_arena_opts o = { .flags = AM_EXTENDED_OPTS, .node = "far-away" };
     if (am_arena_open(arena_name, &o, &a) || am_sub_open(a, (const char *)arg, NULL, &s)) return 1;
     pause();
     return 0;

@@ -48,7 +48,7 @@ END_TEST
 
 START_TEST(sizes_checked)
 {
-    am_arena *a = tu_open(tu_name("sizes"), 1 << 20, 1);
+    am_arena *a = tu_open_fixed(tu_name("sizes"), 1 << 20, 1);
     void *p = NULL;
     ck_assert_int_eq(am_try_alloc(a, SIZE_MAX, &p), AM_ETOOBIG);
     ck_assert_int_eq(am_try_alloc(a, SIZE_MAX - 20, &p), AM_ETOOBIG);

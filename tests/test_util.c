@@ -43,6 +43,15 @@ am_arena *tu_open(const char *name, size_t size, unsigned sectors)
     return a;
 }
 
+am_arena *tu_open_fixed(const char *name, size_t size, unsigned sectors)
+{
+    am_arena_opts o = { .size = size, .sectors = sectors, .flags = AM_EXTENDED_OPTS, .max_size = size };
+    am_arena *a = NULL;
+    int rc = am_arena_open(name, &o, &a);
+    ck_assert_msg(rc == 0, "am_arena_open(%s): %s", name, am_strerror(rc));
+    return a;
+}
+
 pid_t tu_fork(int (*fn)(void *), void *arg)
 {
     pid_t parent = getpid();
@@ -131,9 +140,9 @@ int tu_main(const char *name, double timeout, const TTest *const *tests)
 
 tu_map *tu_map_new(am_arena *a)
 {
-    am_stats st;
-    ck_assert_int_eq(am_arena_stats(a, &st), 0);
-    uint64_t granules = st.size / 16;
+    am_growth gr;                                /* all it may grow to */
+    ck_assert_int_eq(am_arena_growth(a, &gr), 0);
+    uint64_t granules = gr.maximum / 16;
     tu_map *m = tu_shared(sizeof *m + granules * sizeof(uint32_t));
     m->granules = granules;
     return m;

@@ -24,8 +24,10 @@ void tu_cleanup(void);
 /* The file of arena `name`: <dir>/am.<name> (<dir>: $AM_SHM_DIR or /dev/shm). */
 void tu_path(char *buf, size_t n, const char *name);
 
-/* Open (creating) the arena `name` with the given size and sectors, or fail the test. */
+/* Open (creating) the arena `name` with the given size and sectors, or fail the test.
+ * It grows when full (up to what /dev/shm holds); tu_open_fixed's never grows. */
 am_arena *tu_open(const char *name, size_t size, unsigned sectors);
+am_arena *tu_open_fixed(const char *name, size_t size, unsigned sectors);
 
 /* Fork a child that dies with the parent; it runs fn(arg) and _exits with its result. */
 pid_t tu_fork(int (*fn)(void *), void *arg);

@@ -43,9 +43,10 @@ typedef struct am_arena am_arena;
 #define AM_ANY_SIZE          0x8u /* attach whatever the existing arena's size, even if
                                      opts.size asks for another one                    */
 #define AM_EXACT_MODE       0x10u /* create with exactly opts.mode, the umask ignored   */
-#define AM_WITH_NODE        0x20u /* opts.node is set. The flag exists so that a program
-                                     built before that field was added (its opts struct
-                                     is shorter) is never read past its end             */
+#define AM_EXTENDED_OPTS    0x20u /* opts has the fields after `flags` (node, max_size):
+                                     set it whenever one of them is set. It exists so
+                                     that a program built before they were added (its
+                                     opts struct is shorter) is never read past its end */
 
 #define AM_DEFAULT_SIZE  ((size_t)64 << 20)   /* 64 MiB                                */
 #define AM_MAX_SIZE      ((uint64_t)64 << 30) /* 64 GiB: the largest arena             */
@@ -63,22 +64,28 @@ typedef struct am_arena_opts {
     unsigned mode;     /* file mode when creating; 0 = 0600; less the process's
                           umask, as open(2) does, unless AM_EXACT_MODE          */
     unsigned flags;    /* AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER, AM_ANY_SIZE,
-                          AM_EXACT_MODE, AM_WITH_NODE;
+                          AM_EXACT_MODE, AM_EXTENDED_OPTS;
                           0 = create or attach                                   */
-    const char *node;  /* read only with AM_WITH_NODE: a node name recorded with
-                          this process's participant slot, shown by amctl and
-                          discovery (printable ASCII, < AM_NODE_MAX bytes)      */
+    /* Read only with AM_EXTENDED_OPTS: */
+    const char *node;  /* a node name recorded with this process's participant
+                          slot, shown by amctl and discovery (printable ASCII,
+                          < AM_NODE_MAX bytes); NULL = none                     */
+    uint64_t max_size; /* when creating: the most the arena may grow to (it grows
+                          by sectors when an allocation finds no room); 0 = what
+                          the filesystem can hold, at most AM_MAX_SIZE; = size:
+                          never grow                                             */
 } am_arena_opts;       /* zeroed (or a NULL pointer) means the defaults        */
 
 typedef struct am_stats {
-    uint64_t size;          /* bytes of the segment file                              */
-    uint64_t heap;          /* bytes of all sectors together                          */
+    uint64_t size;          /* bytes the segment's sectors span (am_arena_growth)      */
+    uint64_t heap;          /* bytes of all sectors in use together (not those whose
+                               pages were given back)                                */
     uint64_t used;          /* bytes in blocks not free (headers included)            */
     uint64_t free;          /* bytes in free blocks (headers included)                */
     uint64_t largest_free;  /* payload bytes of the largest single allocation possible */
     uint64_t free_blocks;   /* free blocks, all sectors                               */
     uint64_t used_blocks;   /* allocated or pending blocks                            */
-    uint32_t sectors;       /* number of sectors                                      */
+    uint32_t sectors;       /* sectors in use (first and grown, not given back)       */
     uint32_t participants;  /* live participants                                      */
     double   fragmentation; /* share of free bytes outside each sector's largest free
                                block: 0 = none (e.g. a fresh arena), near 1 = crumbs */
@@ -86,7 +93,7 @@ typedef struct am_stats {
     uint64_t frees;         /* blocks freed                                           */
     uint64_t repairs;       /* sectors repaired after their lock holder died          */
     uint64_t reclaimed;     /* blocks reclaimed from dead participants                */
-    uint64_t sector_size;   /* bytes per sector                                       */
+    uint64_t sector_size;   /* bytes per first sector (grown ones may be larger)      */
 } am_stats;
 
 /* Open the arena called name (1-200 characters of [A-Za-z0-9._-], not starting with a
@@ -181,8 +188,25 @@ AM_API unsigned am_arena_slot(const am_arena *a);
 /* Is the participant in slot alive? 1 yes, 0 no, negative on a bad argument. */
 AM_API int   am_arena_participant_alive(am_arena *a, unsigned slot);
 
+/* How the arena has grown (docs/arena-design.md, "Growth"). */
+typedef struct am_growth {
+    uint64_t initial;       /* bytes at creation                                     */
+    uint64_t current;       /* bytes its sectors span now (the file may be longer)   */
+    uint64_t reserved;      /* of those, bytes whose pages are reserved (current less
+                               the sectors given back)                               */
+    uint64_t maximum;       /* the most it may grow to (what every process maps)     */
+    uint32_t sectors;       /* sectors now, first and grown                          */
+    uint32_t released_now;  /* grown sectors whose pages are given back now          */
+    uint64_t added;         /* sectors added since creation                          */
+    uint64_t releases;      /* times a sector's pages were given back                */
+} am_growth;
+
+/* Fill *out. 0 or AM_EINVAL. A function of its own: am_stats, which callers
+ * allocate, cannot grow without breaking programs built against 0.2. */
+AM_API int   am_arena_growth(am_arena *a, am_growth *out);
+
 /* Who is in a participant slot: its process id and name (the program's name, cut to
- * AM_PROC_NAME_MAX - 1 bytes), the node name it gave (AM_WITH_NODE; "" if none), when
+ * AM_PROC_NAME_MAX - 1 bytes), the node name it gave (am_arena_opts.node; "" if none), when
  * it joined and its liveness stamp. The names are read from shared memory: always
  * NUL-terminated, any byte that is not printable ASCII shown as '?'. */
 typedef struct am_participant_info {

@@ -10,7 +10,9 @@
  *     schema; two services with hostile schemas: "garbled" (not a FileDescriptorSet)
  *     and "evil" (an rpc named with a terminal escape, without a response type).
  * Prints "ready", then publishes one more Reading each time it gets SIGUSR1, until killed.
- * On SIGUSR2 it makes one slow call of Add(2, 3) for amctl echo to watch: the request
+ * SIGUSR2 opens an untyped topic "later" (for echo --wait), which from then on gets the
+ * bytes "later" on each SIGUSR1 too.
+ * On SIGHUP it makes one slow call of Add(2, 3) for amctl echo to watch: the request
  * waits 0.2 s in the server's queue, is held 0.2 s while the handler runs, and the
  * reply (5) waits 0.2 s in the client's queue before the client closes.
  *
@@ -55,8 +57,11 @@ static void reading(Am__Calc__Reading *r, Am__Calc__Reading__Where *w, double *s
 {
     am__calc__reading__init(r);
     am__calc__reading__where__init(w);
+    static uint8_t raw[] = { 0x00, 0xff, 'a' };    /* base64 "AP9h" */
     r->seq = seq;
     r->sensor = "imu-left";
+    r->raw.data = raw;
+    r->raw.len = sizeof raw;
     samples[0] = 1.5;
     samples[1] = -2.25;
     r->n_samples = 2;
@@ -139,17 +144,24 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    am_pub *later = NULL;
     printf("ready\n");
     fflush(stdout);
-    for (;;) {                                    /* for echo: SIGUSR1 a Reading, SIGUSR2 a call */
+    for (;;) {                                    /* for echo: a Reading, a topic, a call */
         int sig;
         if (sigwait(&set, &sig)) return 1;
-        if (sig == SIGUSR2) {
+        if (sig == SIGHUP) {
             slow_call(a, sv);
+            continue;
+        }
+        if (sig == SIGUSR2) {
+            if (!later && am_pub_open(a, "later", NULL, &later)) return 1;
             continue;
         }
         reading(&r, &w, samples, ++seq);
         am__calc__reading__am_publish(p, &r);
+        if (later) am_pub_publish(later, "later", 5);
     }
 }

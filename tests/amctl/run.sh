@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # amctl against a known arena (tests/amctl/fixture.c): every subcommand, its JSON parsed
 # and compared, exit codes, the SVG parsed as XML, gc after kill -9 of a subscriber
-# holding samples, rm refusing while a participant lives, a corrupted arena.
+# holding samples, rm refusing while a participant lives, top's rates while the fixture
+# publishes, echo decoding to JSON and refusing a topic that does not exist (never
+# creating it), a corrupted arena.
 #   tests/amctl/run.sh AMCTL FIXTURE WORKDIR
 set -euo pipefail
 amctl=$1 fixture=$2 work=$3
@@ -35,8 +37,11 @@ py 'import json,sys; assert not [x for x in json.load(open(sys.argv[1])) if x["n
     fail "ls lists a foreign file"
 [ "$(cat "/dev/shm/am.$name-foreign")" = "not an arena" ] || fail "ls touched a foreign file"
 py 'import json,sys; a=[x for x in json.load(open(sys.argv[1])) if x["name"]==sys.argv[2]][0]
-assert a["live"]==1 and a["dead"]==1 and a["state"]=="ok" and a["mode"]=="0600" and a["used"]>0, a' "$work/ls.json" "$name" ||
+assert a["live"]==1 and a["dead"]==1 and a["state"]=="ok" and a["mode"]=="0600" and a["used"]>0, a
+ps=a["participants"]; assert len(ps)==2 and all(p["process"]=="amctl_fixture" and p["node"]=="" for p in ps), ps
+assert sorted(p["alive"] for p in ps)==[False, True] and all(p["pid"]>0 for p in ps), ps' "$work/ls.json" "$name" ||
     fail "ls --json"
+"$amctl" ls | grep "^$name " | grep -q "amctl_fixture([0-9]*), amctl_fixture([0-9]* dead)" || { "$amctl" ls; fail "ls: process names"; }
 echo "ok: ls"
 
 # stat: what the dead child owns (10 blocks of 50 000 bytes) shows as held by dead
@@ -70,8 +75,16 @@ live=[p for p in subs if p["alive"]]; dead=[p for p in subs if not p["alive"]]
 assert len(live)==1 and live[0]["held"]==3 and live[0]["policy"]=="drop-oldest", subs
 assert len(dead)==1 and dead[0]["held"]==2 and dead[0]["queued"]==3 and dead[0]["oldest_held_ns"]>0, subs
 assert [p for p in t["ports"] if p["role"]=="publisher"][0]["sent"]==5
-assert sum(x["bytes"] for x in t["bytes_by_pid"])==sum(p["bytes_held"] for p in t["ports"]) and len(t["bytes_by_pid"])==2' \
+assert all(p["process"]=="amctl_fixture" and p["node"]=="" for p in t["ports"]), t["ports"]
+assert all(p["sample_bytes"]==p["queued_bytes"]+p["held_bytes"] for p in t["ports"]), t["ports"]
+assert dead[0]["queued_bytes"]>0 and live[0]["held_bytes"]>0 and live[0]["queue_capacity"]==8, subs
+pub=[p for p in t["ports"] if p["role"]=="publisher"][0]; assert pub["payload_bytes"]>0 and pub["payload_bytes"]%5==0, pub
+assert live[0]["payload_bytes"]==pub["payload_bytes"], (live, pub)   # took all five
+by=t["sample_bytes_by_pid"]
+assert sum(x["sample_bytes"] for x in by)==sum(p["sample_bytes"] for p in t["ports"]) and len(by)==2, by
+assert all(x["process"]=="amctl_fixture" for x in by), by' \
     "$work/topics.json" || fail "topics --json"
+"$amctl" topics "$name" | grep -q "subscriber pid [0-9]* *amctl_fixture *DEAD" || { "$amctl" topics "$name"; fail "topics: process names"; }
 # services: calc's rpcs with their types, from the schema its typed server recorded
 "$amctl" services "$name" --json > "$work/services.json"
 py 'import json,sys; s={x["name"]: x for x in json.load(open(sys.argv[1]))}; assert len(s)==3, s; c=s["calc"]
@@ -104,17 +117,17 @@ echo "ok: rm refuses"
 "$amctl" stat "$name" --json > "$work/after.json"
 "$amctl" topics "$name" --json > "$work/topics2.json"
 py 'import json,sys; b,g,a,t,t1=(json.load(open(f)) for f in sys.argv[1:6])
-assert g["owned_by_dead_bytes"]==b["held_by_dead"] and g["owned_by_dead_blocks"]==10 and g["dead_ports"]==1, (g,b)
+assert g["held_by_dead"]==b["held_by_dead"] and g["dead_blocks"]==10 and g["dead_ports"]==1, (g,b)
 assert a["held_by_dead"]==0 and a["dead"]==0, a
 dead=[p for x in t1 for p in x["ports"] if not p["alive"]][0]
 # exactly the two samples only it held (the three queued are ours too); its rx block and
 # link stay until the live publisher, which holds them, next sends or closes
-assert g["channel_bytes_freed"]==dead["held_bytes"], (g, dead)
-assert a["used"]==b["used"]-g["channel_bytes_freed"], (b["used"],a["used"],g)
+assert g["freed_port_bytes"]==dead["held_bytes"] and g["used"]==a["used"], (g, dead, a)
+assert a["used"]==b["used"]-g["freed_port_bytes"], (b["used"],a["used"],g)
 ports=[p for x in t for p in x["ports"]]
 assert all(p["alive"] for p in ports) and len(ports)==2, ports' \
     "$work/before.json" "$work/gc.json" "$work/after.json" "$work/topics2.json" "$work/topics.json" || fail "gc"
-"$amctl" gc "$name" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["owned_by_dead_bytes"]==0 and g["dead_ports"]==0' ||
+"$amctl" gc "$name" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["held_by_dead"]==0 and g["dead_ports"]==0' ||
     fail "a second gc"
 # the publisher's next send lets go of the dead subscriber's rx block and link: used
 # falls by exactly their bytes, less the new sample the live subscriber now holds
@@ -130,9 +143,9 @@ py 'import json,sys; a,a2,t1,t2,t3=(json.load(open(f)) for f in sys.argv[1:6])
 dead=[p for x in t1 for p in x["ports"] if not p["alive"]][0]
 live=lambda t: [p for x in t for p in x["ports"] if p["role"]=="subscriber"][0]
 assert [p for x in t3 for p in x["ports"] if p["role"]=="publisher"][0]["sent"]==6, t3
-grew=live(t3)["bytes_held"]-live(t2)["bytes_held"]
-assert dead["queue_block_bytes"]>0 and grew>0, (dead, grew)
-assert a2["used"]==a["used"]-dead["queue_block_bytes"]+grew, (a["used"],a2["used"],dead["queue_block_bytes"],grew)' \
+grew=live(t3)["sample_bytes"]-live(t2)["sample_bytes"]
+assert dead["queue_memory_bytes"]>0 and grew>0, (dead, grew)
+assert a2["used"]==a["used"]-dead["queue_memory_bytes"]+grew, (a["used"],a2["used"],dead["queue_memory_bytes"],grew)' \
     "$work/after.json" "$work/after2.json" "$work/topics.json" "$work/topics2.json" "$work/topics3.json" ||
     fail "the dead subscriber's queue blocks, after the next send"
 echo "ok: gc"
@@ -151,14 +164,97 @@ grep -q '^2: "imu-left"' "$work/raw.txt" && grep -q '^4 {' "$work/raw.txt" || { 
 "$amctl" echo "$name" readings --json --count 1 --seconds 10 > "$work/echo.json" &
 epid=$!
 publish_until_done "$epid"
-py 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["type"]=="am.calc.Reading" and e["len"]*2==len(e["hex"]) and e["seq"]>5, e' \
-    "$work/echo.json" || fail "echo --json"
+# decoded by field name: uint64 as a string (proto3 JSON), bytes as base64, nested and
+# repeated fields as an object and a list
+py 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["type"]=="am.calc.Reading" and e["seq"]>5, e
+assert e["message"]=={"seq": str(e["seq"]), "sensor": "imu-left", "samples": [1.5, -2.25], "where": {"x": 3, "y": -4},
+                      "raw": "AP9h"}, e
+assert "hex" not in e and e["len"]>0, e' "$work/echo.json" || { cat "$work/echo.json"; fail "echo --json"; }
+"$amctl" echo "$name" readings --json --raw --count 1 --seconds 10 > "$work/echo-raw.json" &
+epid=$!
+publish_until_done "$epid"
+py 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["len"]*2==len(e["hex"]) and "message" not in e, e' \
+    "$work/echo-raw.json" || fail "echo --json --raw: the payload in hex"
 echo "ok: echo"
 
+# echo on a topic that does not exist: exit 1 with a message, and nothing created: the
+# channel directory (the arena's upper area) is the same byte for byte, and so is what
+# topics says (but for the ages of held samples, which grow)
+dir_bytes() {
+    py 'import sys,struct; d=open(sys.argv[1],"rb").read(1<<22); at=d.find(struct.pack("<Q",0x3352494443544d41))
+assert at>0; sys.stdout.write(d[at:at+65536].hex())' "/dev/shm/am.$name"
+}
+topics_now() {
+    "$amctl" topics "$name" --json | py 'import json,sys; t=json.load(sys.stdin)
+for x in t:
+    for p in x["ports"]: p.pop("oldest_held_ns")
+print(json.dumps(t, sort_keys=True))'
+}
+before_dir=$(dir_bytes) before_topics=$(topics_now)
+set +e; "$amctl" echo "$name" no-such-topic --count 1 --seconds 2 > "$work/missing.out" 2> "$work/missing.err"; rc=$?; set -e
+[ $rc -eq 1 ] && grep -q 'no topic "no-such-topic"' "$work/missing.err" && [ ! -s "$work/missing.out" ] ||
+    { cat "$work/missing.err"; fail "echo of a missing topic: exit $rc"; }
+set +e; "$amctl" echo "$name" no-such-topic --wait --seconds 0.5 > /dev/null 2> "$work/missing.err"; rc=$?; set -e
+[ $rc -eq 1 ] && grep -q "appeared in time" "$work/missing.err" || { cat "$work/missing.err"; fail "echo --wait, nothing appearing: exit $rc"; }
+[ "$(dir_bytes)" = "$before_dir" ] || fail "echo of a missing topic changed the channel directory"
+[ "$(topics_now)" = "$before_topics" ] || fail "echo of a missing topic changed what topics says"
+# --wait: echo waits for the topic (created by the fixture on SIGUSR2), then prints
+"$amctl" echo "$name" later --wait --count 1 --seconds 20 --json > "$work/later.json" &
+epid=$!
+sleep 0.5
+kill -0 "$epid" 2>/dev/null || fail "echo --wait did not wait"
+"$amctl" topics "$name" --json | py 'import json,sys; assert not [x for x in json.load(sys.stdin) if x["name"]=="later"]' ||
+    fail "echo --wait created the topic"
+kill -USR2 "$fpid"
+publish_until_done "$epid"
+py 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["topic"]=="later" and e["hex"]=="6c61746572", e' \
+    "$work/later.json" || fail "echo --wait: the sample of the topic that appeared"
+echo "ok: echo refuses a missing topic, --wait waits for it"
+
+# top: a line of JSON per refresh with every port; rates never negative, and the
+# publisher's non-zero while the fixture publishes (10 a second here)
+( while :; do kill -USR1 "$fpid" 2>/dev/null || exit 0; sleep 0.1; done ) &
+ppid_=$!
+"$amctl" top "$name" --json --count 3 --interval 0.5 > "$work/top.json"
+"$amctl" top "$name" --count 1 --interval 0.5 > "$work/top.txt"
+kill "$ppid_"; wait "$ppid_" 2>/dev/null || true
+py 'import json,sys; lines=open(sys.argv[1]).read().splitlines(); assert len(lines)==3, lines
+rates=("msgs_per_s","sent_per_s","received_per_s","bytes_per_s","drops_per_s")
+busy=0
+for l in lines:
+    t=json.loads(l); assert t["arena"]==sys.argv[2] and 0.4 < t["interval_s"] < 2, t
+    ch={c["name"]: c for c in t["channels"]}; r=ch["readings"]
+    assert r["kind"]=="topic" and r["type"]=="am.calc.Reading", r
+    assert sorted(p["role"] for p in r["ports"])==["publisher","subscriber"], r["ports"]
+    for p in r["ports"]:
+        assert p["alive"] and p["process"]=="amctl_fixture", p
+        assert all(p[k] is not None and p[k]>=0 for k in rates), p
+        assert 0 <= p["queue_fill"] <= 1 and p["sample_bytes"]>=0, p
+    assert all(r[k]>=0 for k in ("msgs_per_s","bytes_per_s","drops_per_s")), r
+    pub=[p for p in r["ports"] if p["role"]=="publisher"][0]
+    sub=[p for p in r["ports"] if p["role"]=="subscriber"][0]
+    assert sub["queue_capacity"]==8 and sub["queue_fill"]==sub["queued"]/8, sub
+    if pub["sent_per_s"]>0:
+        busy+=1
+        assert pub["bytes_per_s"]>0 and r["msgs_per_s"]==pub["sent_per_s"] and r["bytes_per_s"]==pub["bytes_per_s"], r
+assert busy>=2, lines' "$work/top.json" "$name" || { cat "$work/top.json"; fail "top --json"; }
+grep -q "topic readings" "$work/top.txt" && grep -q "publisher #0 pid [0-9]* *amctl_fixture" "$work/top.txt" &&
+    ! grep -q $'\033' "$work/top.txt" || { cat "$work/top.txt"; fail "top (piped: a plain table)"; }
+# SIGINT and SIGTERM end it cleanly
+for sig in INT TERM; do
+    "$amctl" top "$name" --interval 0.2 > "$work/top-sig.txt" &
+    tpid=$!
+    sleep 1.5
+    kill -"$sig" "$tpid"
+    set +e; wait "$tpid"; rc=$?; set -e
+    [ $rc -eq 0 ] && grep -q "topic readings" "$work/top-sig.txt" || fail "top after SIG$sig: exit $rc"
+done
+echo "ok: top"
+
 # echo on a service: a request and its reply, decoded by method (the fixture makes a
-# slow call of Add(2, 3) per SIGUSR2, in sight for 0.6 s; echo watches read-only)
+# slow call of Add(2, 3) per SIGHUP, in sight for 0.6 s; echo watches read-only)
 call_until_done() {
-    while kill -0 "$1" 2>/dev/null; do kill -USR2 "$fpid"; sleep 0.3; done
+    while kill -0 "$1" 2>/dev/null; do kill -HUP "$fpid"; sleep 0.3; done
     wait "$1"
 }
 "$amctl" echo "$name" calc --count 2 --seconds 20 > "$work/echo-svc.txt" &
@@ -174,7 +270,9 @@ call_until_done "$epid"
 py 'import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; assert len(e)==2, e
 assert sorted(x["kind"] for x in e)==["reply", "request"] and all(x["service"]=="calc" and x["rpc"]=="Add" and x["method"]==1 for x in e), e
 q=[x for x in e if x["kind"]=="request"][0]; r=[x for x in e if x["kind"]=="reply"][0]
-assert q["type"]=="am.calc.Pair" and q["hex"]=="08021003" and r["type"]=="am.calc.Number" and r["hex"]=="0805" and r["status"]==0, e' \
+# decoded by field name as echo --json on a topic decodes (int64 as strings)
+assert q["type"]=="am.calc.Pair" and q["message"]=={"a": "2", "b": "3"} and "hex" not in q, q
+assert r["type"]=="am.calc.Number" and r["message"]=={"value": "5"} and r["status"]==0, r' \
     "$work/echo-svc.json" || { cat "$work/echo-svc.json"; fail "echo --json on a service"; }
 echo "ok: echo on a service"
 
@@ -194,8 +292,8 @@ used=int(sys.argv[3])
 for _ in range(40):
     at=r.randrange(4096, min(n, 4096+2*1024*1024+used)); f.seek(at); f.write(bytes([r.randrange(256)]))' \
         "/dev/shm/am.$name-bad" "$i" "$(py 'import json,sys; print(json.load(open(sys.argv[1]))["used"])' "$work/after.json")"
-    for cmd in stat map topics services; do
-        set +e; "$amctl" "$cmd" "$name-bad" --json > /dev/null 2> "$work/err.txt"; rc=$?; set -e
+    for cmd in stat map topics services top; do
+        set +e; "$amctl" "$cmd" "$name-bad" --json --count 1 --interval 0.01 > /dev/null 2> "$work/err.txt"; rc=$?; set -e
         [ $rc -le 3 ] || fail "$cmd on scribbled copy $i: status $rc (a signal?)"
         ! grep -q "Sanitizer\|runtime error" "$work/err.txt" || { cat "$work/err.txt"; fail "$cmd on scribbled copy $i"; }
     done

@@ -73,16 +73,53 @@ am_arena *peek(const char *name)
     return a;
 }
 
-void json_str(FILE *f, const char *s)
+/* ------------------------------------------------------------------ who */
+
+bool who_in_slot(am_arena *a, unsigned slot, uint32_t gen, who *w)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+    memset(w, 0, sizeof *w);
+    if (slot >= AM_MAX_PARTICIPANTS) return false;
+    const am_participant *p = &a->parts[slot];
+    if (atomic_load_explicit(&p->state, memory_order_acquire) == AM_PART_FREE ||
+        atomic_load_explicit(&p->gen, memory_order_acquire) != gen) {
+        return false;
     }
-    fputc('"', f);
+    am_name_copy(w->name, p->name, sizeof w->name);
+    am_name_copy(w->node, p->node, sizeof w->node);
+    /* A joiner rewriting the names meanwhile bumped gen first: what we copied may be
+     * its, so it is not shown as the old incarnation's. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&p->gen, memory_order_relaxed) != gen) {
+        memset(w, 0, sizeof *w);
+        return false;
+    }
+    return true;
+}
+
+bool who_of_stamp(am_arena *a, uint64_t stamp, who *w)
+{
+    uint32_t slot1 = (uint32_t)stamp;
+    if (slot1 == 0 || slot1 > AM_MAX_PARTICIPANTS) {
+        memset(w, 0, sizeof *w);
+        return false;
+    }
+    return who_in_slot(a, slot1 - 1, (uint32_t)(stamp >> 32), w);
+}
+
+const char *who_label(const who *w, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s%s", w->name[0] ? w->name : "?", w->node[0] ? "@" : "", w->node);
+    return buf;
+}
+
+void who_json(FILE *f, const who *w, bool known)
+{
+    fprintf(f, "\"process\": ");
+    if (known) json_str(f, w->name);
+    else fprintf(f, "null");
+    fprintf(f, ", \"node\": ");
+    if (known) json_str(f, w->node);
+    else fprintf(f, "null");
 }
 
 /* ------------------------------------------------------------------ ls */
@@ -93,12 +130,20 @@ typedef struct ls_entry {
     uint64_t used, heap;
     liveness l;
     bool corrupt;
+    uint32_t pid[AM_MAX_PARTICIPANTS];
+    who w[AM_MAX_PARTICIPANTS];
 } ls_entry;
 
 static int ls_read(void *arg)
 {
     ls_entry *e = arg;
     live_scan(e->a, &e->l);
+    for (unsigned i = 0; i < AM_MAX_PARTICIPANTS; i++) {
+        if (!e->l.used[i]) continue;
+        const am_participant *p = &e->a->parts[i];
+        e->pid[i] = atomic_load_explicit(&p->pid, memory_order_relaxed);
+        (void)who_in_slot(e->a, i, atomic_load_explicit(&p->gen, memory_order_acquire), &e->w[i]);
+    }
     for (unsigned k = 0; k < e->a->g.nsectors; k++) {
         sector_view v;
         sector_walk(e->a, k, &e->l, &v, NULL, 0);
@@ -116,7 +161,9 @@ int cmd_ls(const opts *o)
     DIR *d = opendir(dir);
     if (!d) { fprintf(stderr, "amctl: %s: %s\n", dir, strerror(errno)); return 1; }
     if (o->json) printf("[");
-    else printf("%-24s %10s %7s %5s %5s %-10s %s\n", "NAME", "SIZE", "USED", "LIVE", "DEAD", "OWNER", "MODE");
+    else printf("%-24s %10s %7s %5s %5s %-10s %-5s %s\n", "NAME", "SIZE", "USED", "LIVE", "DEAD", "OWNER", "MODE",
+                "PROCESSES");
+    static ls_entry e;                       /* 10 KiB: not on the stack */
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -126,7 +173,7 @@ int cmd_ls(const opts *o)
          * could do anything): lstat-like, no open, no symlink followed. */
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-        ls_entry e = { 0 };
+        memset(&e, 0, sizeof e);
         int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &e.a);
         if (rc == AM_EFORMAT || rc == AM_EINVAL || rc == AM_ENAME) continue;   /* not ours: left alone */
         if (rc == AM_ENOENT) continue;                                         /* gone meanwhile */
@@ -151,14 +198,26 @@ int cmd_ls(const opts *o)
                    (long long)st.st_size, (unsigned long long)e.used, pct, e.l.live, e.l.dead, (unsigned)st.st_uid,
                    (unsigned)(st.st_mode & 07777));
             json_str(stdout, state);
-            printf("}");
+            printf(", \"participants\": [");
+            for (unsigned i = 0, k = 0; i < AM_MAX_PARTICIPANTS; i++) {
+                if (!e.l.used[i]) continue;
+                printf("%s{\"slot\": %u, \"pid\": %u, ", k++ ? ", " : "", i, e.pid[i]);
+                who_json(stdout, &e.w[i], true);
+                printf(", \"alive\": %s}", e.l.alive[i] ? "true" : "false");
+            }
+            printf("]}");
         } else if (rc) {
             printf("%-24s %10lld %7s %5s %5s %-10u %04o  (%s)\n", name, (long long)st.st_size, "-", "-", "-",
                    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), state);
         } else {
-            printf("%-24s %10lld %6.1f%% %5u %5u %-10u %04o%s%s%s\n", name, (long long)st.st_size, pct, e.l.live,
-                   e.l.dead, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), e.corrupt ? "  (" : "",
-                   e.corrupt ? state : "", e.corrupt ? ")" : "");
+            printf("%-24s %10lld %6.1f%% %5u %5u %-10u %04o ", name, (long long)st.st_size, pct, e.l.live, e.l.dead,
+                   (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+            for (unsigned i = 0, k = 0; i < AM_MAX_PARTICIPANTS; i++) {
+                char label[64];
+                if (e.l.used[i]) printf("%s%s(%u%s)", k++ ? ", " : "", who_label(&e.w[i], label, sizeof label), e.pid[i],
+                                        e.l.alive[i] ? "" : " dead");
+            }
+            printf("%s%s%s\n", e.corrupt ? "  (" : "", e.corrupt ? state : "", e.corrupt ? ")" : "");
         }
         n++;
     }
@@ -358,8 +417,8 @@ int cmd_gc(const char *name, const opts *o)
     if (o->json) {
         printf("{\"name\": ");
         json_str(stdout, name);
-        printf(", \"owned_by_dead_bytes\": %llu, \"owned_by_dead_blocks\": %llu, \"dead_ports\": %d, "
-               "\"channel_bytes_freed\": %llu, \"used_after\": %llu}\n", (unsigned long long)dead_bytes,
+        printf(", \"held_by_dead\": %llu, \"dead_blocks\": %llu, \"dead_ports\": %d, "
+               "\"freed_port_bytes\": %llu, \"used\": %llu}\n", (unsigned long long)dead_bytes,
                (unsigned long long)dead_blocks, ports, (unsigned long long)freed, (unsigned long long)after.used);
     } else {
         printf("gc %s: %llu bytes in %llu blocks owned by dead participants reclaimed%s; %d dead port(s) released, "

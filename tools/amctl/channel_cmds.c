@@ -9,7 +9,7 @@
 #include <string.h>
 #include "amctl.h"
 
-static const char *role_name(uint32_t r)
+const char *role_name(uint32_t r)
 {
     return r == AMC_ROLE_PUB ? "publisher" : r == AMC_ROLE_SUB ? "subscriber" : r == AMC_ROLE_SERVER ? "server"
                                                                         : r == AMC_ROLE_CLIENT ? "client" : "?";
@@ -31,14 +31,7 @@ static const void *block_at(am_arena *a, amc_slot s, uint64_t *bytes)
     return p;
 }
 
-typedef struct pid_bytes { uint32_t pid; uint64_t bytes; } pid_bytes;
-
-/* One port's figures. */
-typedef struct port_view {
-    unsigned queued, held, cap;
-    uint64_t bytes, oldest_ns;         /* bytes of samples it holds; age of the oldest held */
-    uint64_t held_bytes, ring_bytes;   /* of those, the taken ones; its queues' own blocks  */
-} port_view;
+typedef struct pid_bytes { uint32_t pid; uint64_t bytes; who w; bool known; } pid_bytes;
 
 /* The slots queued on one of a link's rings (of `depth` slots, the depth its rx block
  * was checked with): how many, and the bytes of the live blocks they name added to
@@ -68,13 +61,13 @@ static void cache_look(am_arena *a, amc_chan *ch, unsigned k, unsigned *n, uint6
     }
 }
 
-static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
+void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
 {
     memset(v, 0, sizeof *v);
     amc_rx *r = amc_port_rx(a, ch, k, NULL);                /* checked as senders check it */
     if (!r) return;
     uint64_t rsz;
-    if (block_at(a, amc_ref_unpack(atomic_load(&ch->ports[k].rx_ref)), &rsz)) v->ring_bytes = rsz;
+    if (block_at(a, amc_ref_unpack(atomic_load(&ch->ports[k].rx_ref)), &rsz)) v->queue_memory_bytes = rsz;
     v->cap = r->cap;
     uint32_t depth = r->depth;                              /* one copy, checked by amc_link_at */
     uint64_t linked = atomic_load(&r->linked);
@@ -82,8 +75,8 @@ static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
         uint64_t ref = (linked >> j) & 1 ? atomic_load(&r->links[j]) : 0;
         amc_link *l = amc_link_at(a, ref, depth, NULL);
         if (!l) continue;
-        v->queued += ring_look(a, &l->ring, amc_link_slots(l), depth, &v->bytes);
-        if (block_at(a, amc_ref_unpack(ref), &rsz)) v->ring_bytes += rsz;
+        v->queued += ring_look(a, &l->ring, amc_link_slots(l), depth, &v->queued_bytes);
+        if (block_at(a, amc_ref_unpack(ref), &rsz)) v->queue_memory_bytes += rsz;
     }
     uint64_t now = am_now_ns();
     const amc_slot *held = amc_rx_held(r);
@@ -93,31 +86,39 @@ static void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v)
         if (!m || sz < AM_HDR + AMC_MSG_HDR) continue;
         if (i >= r->max_held) {                              /* replayed, not yet taken */
             v->queued++;
-            v->bytes += sz;
+            v->queued_bytes += sz;
             continue;
         }
         v->held++;
-        v->bytes += sz;
         v->held_bytes += sz;
         uint64_t age = now > m->send_ns ? now - m->send_ns : 0;
         if (age > v->oldest_ns) v->oldest_ns = age;
     }
 }
 
+const amc_dir *dir_look(am_arena *a, const char *name, int *rc)
+{
+    const amc_dir *d = am_upper(a);
+    *rc = 0;
+    if (d->magic == 0) return NULL;                      /* no channel was ever opened */
+    if (d->magic != AMC_DIR_MAGIC || d->nentries != AM_MAX_CHANNELS) {
+        fprintf(stderr, "amctl: %s: the channel directory is corrupt\n", name);
+        *rc = 2;
+        return NULL;
+    }
+    return d;
+}
+
 int cmd_channels(const char *name, unsigned kind, const opts *o)
 {
     am_arena *a = peek(name);
     if (!a) return 1;
-    const amc_dir *d = am_upper(a);
-    if (d->magic == 0) {                                 /* no channel was ever opened */
-        printf(o->json ? "[]\n" : "no %s\n", kind == AMC_KIND_TOPIC ? "topics" : "services");
+    int rc;
+    const amc_dir *d = dir_look(a, name, &rc);
+    if (!d) {
+        if (rc == 0) printf(o->json ? "[]\n" : "no %s\n", kind == AMC_KIND_TOPIC ? "topics" : "services");
         am_arena_unpeek(a);
-        return 0;
-    }
-    if (d->magic != AMC_DIR_MAGIC || d->nentries != AM_MAX_CHANNELS) {
-        fprintf(stderr, "amctl: %s: the channel directory is corrupt\n", name);
-        am_arena_unpeek(a);
-        return 2;
+        return rc;
     }
     if (o->json) printf("[");
     int n = 0;
@@ -151,29 +152,37 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             if (atomic_load(&p->state) == AMC_PORT_FREE) continue;
             uint64_t stamp = atomic_load(&p->stamp);
             bool alive = stamp && !am_stamp_dead(a, stamp);
+            who w;
+            bool known = who_of_stamp(a, stamp, &w);
+            char label[64];
             port_view v;
             port_look(a, ch, k, &v);
+            uint64_t sample_bytes = v.queued_bytes + v.held_bytes;
             unsigned j = 0;
             while (j < npid && by_pid[j].pid != p->pid) j++;
-            if (j == npid) by_pid[npid++] = (pid_bytes){ p->pid, 0 };
-            by_pid[j].bytes += v.bytes;
+            if (j == npid) by_pid[npid++] = (pid_bytes){ p->pid, 0, w, known };
+            by_pid[j].bytes += sample_bytes;
             unsigned cached;
             uint64_t cached_bytes;
             cache_look(a, ch, k, &cached, &cached_bytes);
             if (o->json) {
-                printf("%s{\"port\": %u, \"role\": \"%s\", \"pid\": %u, \"alive\": %s, \"queued\": %u, \"held\": %u, "
-                       "\"bytes_held\": %llu, \"held_bytes\": %llu, \"queue_block_bytes\": %llu, \"oldest_held_ns\": %llu, "
-                       "\"policy\": \"%s\", \"sent\": %llu, "
-                       "\"received\": %llu, \"dropped\": %llu, \"stalled\": %llu, \"reused\": %llu, \"cached\": %u, "
-                       "\"cached_bytes\": %llu}",
-                       np ? ", " : "", k, role_name(p->role), p->pid, alive ? "true" : "false", v.queued, v.held,
-                       (unsigned long long)v.bytes, (unsigned long long)v.held_bytes, (unsigned long long)v.ring_bytes,
-                       (unsigned long long)v.oldest_ns, policy_name(p->policy),
-                       (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->received),
+                printf("%s{\"port\": %u, \"role\": \"%s\", \"pid\": %u, ", np ? ", " : "", k, role_name(p->role), p->pid);
+                who_json(stdout, &w, known);
+                printf(", \"alive\": %s, \"queued\": %u, \"queued_bytes\": %llu, \"held\": %u, \"held_bytes\": %llu, "
+                       "\"sample_bytes\": %llu, \"queue_memory_bytes\": %llu, \"oldest_held_ns\": %llu, "
+                       "\"queue_capacity\": %u, \"policy\": \"%s\", \"sent\": %llu, \"received\": %llu, "
+                       "\"payload_bytes\": %llu, \"dropped\": %llu, \"stalled\": %llu, \"reused\": %llu, "
+                       "\"cached\": %u, \"cached_bytes\": %llu}",
+                       alive ? "true" : "false", v.queued, (unsigned long long)v.queued_bytes, v.held,
+                       (unsigned long long)v.held_bytes, (unsigned long long)sample_bytes,
+                       (unsigned long long)v.queue_memory_bytes, (unsigned long long)v.oldest_ns, v.cap,
+                       policy_name(p->policy), (unsigned long long)atomic_load(&p->sent),
+                       (unsigned long long)atomic_load(&p->received), (unsigned long long)atomic_load(&p->bytes),
                        (unsigned long long)atomic_load(&p->dropped), (unsigned long long)atomic_load(&p->stalled),
                        (unsigned long long)atomic_load(&p->reused), cached, (unsigned long long)cached_bytes);
             } else {
-                printf("  %-10s pid %-7u %-5s", role_name(p->role), p->pid, alive ? "alive" : "DEAD");
+                printf("  %-10s pid %-7u %-16s %-5s", role_name(p->role), p->pid, known ? who_label(&w, label, sizeof label) : "?",
+                       alive ? "alive" : "DEAD");
                 if (p->role == AMC_ROLE_PUB) {
                     printf(" sent %llu, dropped %llu, reused %llu, cached %u blocks (%llu bytes)\n",
                            (unsigned long long)atomic_load(&p->sent), (unsigned long long)atomic_load(&p->dropped),
@@ -181,7 +190,7 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
                 } else {
                     uint64_t stalled = atomic_load(&p->stalled);
                     printf(" queue %u/%u (%s), held %u, %llu bytes held, oldest held %.3f s, received %llu, dropped %llu%s\n",
-                           v.queued, v.cap, policy_name(p->policy), v.held, (unsigned long long)v.bytes,
+                           v.queued, v.cap, policy_name(p->policy), v.held, (unsigned long long)sample_bytes,
                            (double)v.oldest_ns / 1e9, (unsigned long long)atomic_load(&p->received),
                            (unsigned long long)atomic_load(&p->dropped), stalled ? ", STALLED a sender" : "");
                     if (stalled) printf("    %llu sends gave up waiting for room in its queue\n", (unsigned long long)stalled);
@@ -190,16 +199,22 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
             np++;
         }
         if (o->json) {
-            printf("], \"bytes_by_pid\": [");
+            printf("], \"sample_bytes_by_pid\": [");
             for (unsigned j = 0; j < npid; j++) {
-                printf("%s{\"pid\": %u, \"bytes\": %llu}", j ? ", " : "", by_pid[j].pid, (unsigned long long)by_pid[j].bytes);
+                printf("%s{\"pid\": %u, ", j ? ", " : "", by_pid[j].pid);
+                who_json(stdout, &by_pid[j].w, by_pid[j].known);
+                printf(", \"sample_bytes\": %llu}", (unsigned long long)by_pid[j].bytes);
             }
             printf("]");
             if (kind == AMC_KIND_SERVICE) service_methods(a, ch, ctype, true);
             printf("}");
         } else {
             printf("  bytes held by process:");
-            for (unsigned j = 0; j < npid; j++) printf(" pid %u %llu;", by_pid[j].pid, (unsigned long long)by_pid[j].bytes);
+            for (unsigned j = 0; j < npid; j++) {
+                char label[64];
+                printf(" pid %u (%s) %llu;", by_pid[j].pid, by_pid[j].known ? who_label(&by_pid[j].w, label, sizeof label) : "?",
+                       (unsigned long long)by_pid[j].bytes);
+            }
             printf("\n");
         }
         n++;

@@ -7,13 +7,15 @@
  * `protoc --decode`; --raw prints the wire format by field number, like
  * `protoc --decode_raw`; anything else, or a sample that does not parse, as hex (with
  * the error). echo attaches as an ordinary untyped subscriber (drop-oldest, so it never
- * holds a publisher back). --json prints one object a line (sequence, publisher, length,
- * type, the payload in hex) for scripts. On a service, echo prints its requests and
- * replies instead, decoded by method (services.c).
+ * holds a publisher back), and only to a topic that exists: it never creates one (with
+ * --wait it waits for it to appear). --json prints one object a line for scripts: the
+ * sample decoded by field name (pb_print_json), or its payload in hex. On a service,
+ * echo prints its requests and replies instead, decoded by method (services.c).
  */
 #include <ctype.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include "amctl.h"
 #include "pb_print.h"
 
@@ -54,6 +56,28 @@ static unsigned topic_type(const char *name, const char *topic, char *type, size
     return kind;
 }
 
+/* Attach to the topic if it exists (never creating it); with --wait, until it does, a
+ * signal or the deadline. 0, or the exit status. */
+static int attach(am_arena *a, const char *name, const char *topic, const opts *o, uint64_t deadline, am_sub **s)
+{
+    for (;;) {
+        int rc = amc_sub_attach(a, topic, &(am_sub_opts){ .depth = 256, .policy = AM_POLICY_DROP_OLDEST }, s);
+        if (rc == 0) return 0;
+        if (rc != AM_ENOENT) {
+            const char *why = am_channel_open_report();
+            fprintf(stderr, "amctl: %s: %s%s%s\n", topic, am_strerror(rc), why[0] ? ": " : "", why);
+            return 1;
+        }
+        if (stop) return 0;
+        if (!o->wait || am_now_ns() >= deadline) {
+            fprintf(stderr, "amctl: %s: no topic \"%s\"%s (`amctl topics %s` lists them%s)\n", name, topic,
+                    o->wait ? " appeared in time" : "", name, o->wait ? "" : "; --wait waits for one");
+            return 1;
+        }
+        nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+    }
+}
+
 int cmd_echo(const char *name, const char *topic, const opts *o)
 {
     char type[AM_TYPE_MAX + 1];
@@ -61,14 +85,15 @@ int cmd_echo(const char *name, const char *topic, const opts *o)
     am_arena *a;
     int rc = am_arena_open(name, &(am_arena_opts){ .flags = AM_ATTACH_ONLY | AM_TRUST_OTHER_OWNER }, &a);
     if (rc) { fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc)); return 1; }
-    am_sub *s;
-    rc = am_sub_open(a, topic, &(am_sub_opts){ .depth = 256, .policy = AM_POLICY_DROP_OLDEST }, &s);
-    if (rc) { fprintf(stderr, "amctl: %s: %s\n", topic, am_strerror(rc)); am_arena_close(a); return 1; }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    uint64_t deadline = o->seconds > 0 ? am_now_ns() + (uint64_t)(o->seconds * 1e9) : UINT64_MAX;
+    am_sub *s = NULL;
+    rc = attach(a, name, topic, o, deadline, &s);
+    if (!s) { am_arena_close(a); return rc; }
+    topic_type(name, topic, type, sizeof type);
     FileSet *set = NULL;
     const MsgDesc *md = NULL;
-    uint64_t deadline = o->seconds > 0 ? am_now_ns() + (uint64_t)(o->seconds * 1e9) : UINT64_MAX;
     long seen = 0;
     while (!stop && (o->count == 0 || seen < o->count) && am_now_ns() < deadline) {
         am_sample m;
@@ -89,9 +114,16 @@ int cmd_echo(const char *name, const char *topic, const opts *o)
             printf(", \"seq\": %llu, \"publisher\": %u, \"len\": %zu, \"type\": ", (unsigned long long)m.seq,
                    m.publisher, m.len);
             json_str(stdout, type);
-            printf(", \"hex\": \"");
-            for (size_t i = 0; i < m.len; i++) printf("%02x", ((const uint8_t *)m.data)[i]);
-            printf("\"}\n");
+            if (md && pb_message_parses(md, m.data, m.len)) {
+                printf(", \"message\": ");
+                (void)pb_print_json(set, md, m.data, m.len);
+            } else {
+                if (md) printf(", \"error\": \"does not parse as its type\"");
+                printf(", \"hex\": \"");
+                for (size_t i = 0; i < m.len; i++) printf("%02x", ((const uint8_t *)m.data)[i]);
+                printf("\"");
+            }
+            printf("}\n");
         } else {
             printf("# %s seq %llu from port %u, %zu bytes%s%s\n", topic, (unsigned long long)m.seq, m.publisher, m.len,
                    type[0] ? ", type " : "", type);

@@ -7,6 +7,7 @@
  *   amctl map NAME [--svg FILE]    a picture of its blocks
  *   amctl topics NAME              topics, their types and ports
  *   amctl services NAME            services, their types, methods and ports
+ *   amctl top NAME                 rates per topic, service and port, refreshed
  *   amctl echo NAME TOPIC          print samples (or a service's calls) as they arrive
  *   amctl gc NAME [--trust]        reclaim what dead participants held
  *   amctl rm NAME [--force] [--trust]  remove an arena
@@ -20,7 +21,8 @@
 
 static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
     { "ls", "[--json]", "List every atomicmatrix arena in /dev/shm (or $AM_SHM_DIR): name, size, used %, live\n"
-                        "and dead participants, owner uid and mode. Files that are not arenas are left alone\n"
+                        "and dead participants, owner uid and mode, and each participant's process name (and\n"
+                        "node name), pid and whether it is dead. Files that are not arenas are left alone\n"
                         "(only regular files are opened)." },
     { "stat", "NAME [--json]", "Used, free and held-by-dead bytes, the largest free block, fragmentation, per-sector\n"
                                "figures, allocation and free counters, repairs and reclaims. Exit 2 if a sector's\n"
@@ -30,16 +32,26 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
       "covers most of it: used, free, held by a dead participant, or unreadable. ANSI colours\n"
       "on a terminal, characters (# . X ?) when piped; --svg FILE writes the same picture as\n"
       "an SVG image; --json the rows as strings of u f d ?." },
-    { "topics", "NAME [--json]", "Every topic: its type, and each port with its pid, whether it is alive, queue depth\n"
-                                 "and policy, samples held, bytes held, how long the oldest has been held, counters." },
+    { "topics", "NAME [--json]", "Every topic: its type, and each port with its pid, process (and node) name, whether it\n"
+                                 "is alive, queue depth and policy, samples held, bytes held, how long the oldest has\n"
+                                 "been held, counters." },
     { "services", "NAME [--json]", "The same for services (servers and clients), and each service's methods with\n"
                                    "their request and response types when its server recorded a protobuf schema\n"
                                    "(code from protoc-gen-am does)." },
-    { "echo", "NAME TOPIC [--raw] [--count N] [--seconds S] [--json]",
+    { "top", "NAME [--interval SECONDS] [--count N] [--seconds S] [--json]",
+      "A live table per topic/service and per port: messages, megabytes and drops per second\n"
+      "(from the ports' counters, read --interval apart, default 1 s), queue fill and the bytes\n"
+      "of samples held. Redraws the screen on a terminal, appends tables when piped; --json\n"
+      "prints one object a line per refresh. Stops after --count refreshes, --seconds, or\n"
+      "Ctrl-C (SIGINT) or SIGTERM, with status 0." },
+    { "echo", "NAME TOPIC [--wait] [--raw] [--count N] [--seconds S] [--json]",
       "Print samples as they arrive: decoded by field name when the topic's publisher\n"
       "recorded a protobuf schema (code from protoc-gen-am does), as the wire format by field\n"
       "number with --raw, else as hex. A sample that does not parse is shown as hex.\n"
-      "--json: one object a line (seq, publisher, len, type, the payload in hex).\n"
+      "A topic that does not exist is an error (exit 1; it is never created); --wait waits\n"
+      "for it to appear. --json: one object a line, the sample decoded to JSON by field name\n"
+      "(proto3 JSON mapping: 64-bit integers as strings, bytes as base64, enums by name),\n"
+      "or its payload in hex.\n"
       "On a service: its requests and replies, decoded by method with the schema its server\n"
       "recorded. echo watches the service's queues read-only, every millisecond, without\n"
       "joining it: a call answered and acked between two looks is not seen." },
@@ -83,6 +95,7 @@ static int run_named(void *arg)
     if (strcmp(c->cmd, "topics") == 0) return cmd_channels(c->name, AMC_KIND_TOPIC, c->o);
     if (strcmp(c->cmd, "services") == 0) return cmd_channels(c->name, AMC_KIND_SERVICE, c->o);
     if (strcmp(c->cmd, "echo") == 0) return cmd_echo(c->name, c->topic, c->o);
+    if (strcmp(c->cmd, "top") == 0) return cmd_top(c->name, c->o);
     if (strcmp(c->cmd, "gc") == 0) return cmd_gc(c->name, c->o);
     return cmd_rm(c->name, c->o);
 }
@@ -115,6 +128,8 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--force") == 0) o.force = true;
         else if (strcmp(a, "--trust") == 0) o.trust = true;
         else if (strcmp(a, "--raw") == 0) o.raw = true;
+        else if (strcmp(a, "--wait") == 0) o.wait = true;
+        else if (strcmp(a, "--interval") == 0 && i + 1 < argc) o.interval = atof(argv[++i]);
         else if (strcmp(a, "--svg") == 0 && i + 1 < argc) o.svg = argv[++i];
         else if (strcmp(a, "--width") == 0 && i + 1 < argc) o.width = (unsigned)atoi(argv[++i]);
         else if (strcmp(a, "--count") == 0 && i + 1 < argc) o.count = atol(argv[++i]);
@@ -125,7 +140,7 @@ int main(int argc, char **argv)
     if (o.width > 4096) o.width = 4096;
     if (strcmp(cmd, "ls") == 0 && npos == 0) return cmd_ls(&o);
     if (npos < 1) die_usage(cmd);
-    static const char *const one_name[] = { "stat", "map", "topics", "services", "gc", "rm" };
+    static const char *const one_name[] = { "stat", "map", "topics", "services", "top", "gc", "rm" };
     bool known = strcmp(cmd, "echo") == 0 && npos == 2;
     for (size_t i = 0; i < sizeof one_name / sizeof one_name[0]; i++) known |= strcmp(cmd, one_name[i]) == 0 && npos == 1;
     if (!known) die_usage(cmd);

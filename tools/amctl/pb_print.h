@@ -37,8 +37,19 @@ const SvcDesc *pb_find_service(const FileSet *set, const char *full);
  * `method`-th, counted from 1 (protoc-gen-am's numbering), or NULL. */
 const MethodDesc *pb_method(const SvcDesc *s, uint32_t method);
 
-/* Print p[0..n) as message m of the set on stdout, by field name. 0, or -1 if it does
- * not parse as m (some of it may have been printed). */
+/* Print p[0..n) as message m of the set on stdout, by field name, like protoc --decode
+ * (fields in the schema's order, unknown ones by number after them). 0, or -1 (nothing
+ * printed) if it does not parse as m. A nested message that does not parse as its type
+ * is printed by field number. */
 int pb_print_message(const FileSet *set, const MsgDesc *m, const uint8_t *p, size_t n, unsigned indent);
+
+/* Does p[0..n) parse as message m (as far as the printers need: a nested message that
+ * does not is printed as bytes)? */
+bool pb_message_parses(const MsgDesc *m, const uint8_t *p, size_t n);
+
+/* The same as one JSON object (no newline), by the proto3 JSON mapping with the .proto's
+ * field names (pb_print.c says where it differs); a nested message that does not parse
+ * as its type is a base64 string. 0, or -1 (nothing printed). */
+int pb_print_json(const FileSet *set, const MsgDesc *m, const uint8_t *p, size_t n);
 
 #endif

@@ -202,7 +202,9 @@ static void print_found(const char *service, const FileSet *set, const SvcDesc *
     const char *type_name = m ? clean(f->reply ? m->output_type : m->input_type, type, sizeof type) : "";
     bool failed = f->reply && f->hdr.status != 0;
     unsigned client = f->reply ? f->port : f->hdr.from, server = f->reply ? f->hdr.from : f->port;
-    if (o->json) {
+    const char *ref = m && !failed ? (f->reply ? m->output_type : m->input_type) : NULL;   /* looked up as recorded */
+    const MsgDesc *md = ref && !o->raw ? pb_find_message(set, ref) : NULL;
+    if (o->json) {                                        /* as echo --json on a topic */
         printf("{\"service\": ");
         json_str(stdout, service);
         printf(", \"kind\": \"%s\", \"method\": %u, \"rpc\": ", f->reply ? "reply" : "request", f->hdr.method);
@@ -210,9 +212,16 @@ static void print_found(const char *service, const FileSet *set, const SvcDesc *
         printf(", \"call\": %llu, \"client\": %u, \"server\": %u, \"status\": %d, \"len\": %u, \"type\": ",
                (unsigned long long)f->hdr.corr, client, server, f->hdr.status, f->hdr.len);
         json_str(stdout, failed ? "" : type_name);
-        printf(", \"hex\": \"");
-        print_hex_line(f->data, f->hdr.len);
-        printf("\"}\n");
+        if (md && pb_message_parses(md, f->data, f->hdr.len)) {
+            printf(", \"message\": ");
+            (void)pb_print_json(set, md, f->data, f->hdr.len);
+        } else {
+            if (md) printf(", \"error\": \"does not parse as its type\"");
+            printf(", \"hex\": \"");
+            print_hex_line(f->data, f->hdr.len);
+            printf("\"");
+        }
+        printf("}\n");
         return;
     }
     printf("# %s %s ", service, f->reply ? "reply" : "request");
@@ -224,8 +233,6 @@ static void print_found(const char *service, const FileSet *set, const SvcDesc *
         return;
     }
     printf(", %u bytes%s%s\n", f->hdr.len, type_name[0] ? ", type " : "", type_name);
-    const char *ref = m ? (f->reply ? m->output_type : m->input_type) : NULL;   /* looked up as recorded */
-    const MsgDesc *md = ref && !o->raw ? pb_find_message(set, ref) : NULL;
     if (o->raw || !md) {
         if (pb_parses(f->data, f->hdr.len, 0)) pb_print_raw(f->data, f->hdr.len, 0);
         else if (f->hdr.len) print_hex(f->data, f->hdr.len);
