@@ -279,7 +279,7 @@ echo "ok: echo on a service"
 # a corrupted copy: stat says so (exit 2), nothing crashes
 cp "/dev/shm/am.$name" "/dev/shm/am.$name-bad"
 py 'import sys,json; f=open(sys.argv[1],"r+b"); s=json.load(open(sys.argv[2]))
-heap=s["size"]-s["heap"]; f.seek(heap+16); f.write(b"\xff"*64)' "/dev/shm/am.$name-bad" "$work/after.json"
+heap=s["heap_offset"]; f.seek(heap+16); f.write(b"\xff"*64)' "/dev/shm/am.$name-bad" "$work/after.json"
 set +e; "$amctl" stat "$name-bad" > /dev/null 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] || fail "stat of a corrupted arena: exit $rc"
 "$amctl" map "$name-bad" > /dev/null && "$amctl" topics "$name-bad" > /dev/null && "$amctl" ls > /dev/null || fail "corrupted: a crash"

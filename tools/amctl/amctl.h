@@ -34,6 +34,7 @@ typedef struct sector_view {
     uint64_t used, free, dead;   /* bytes: allocated or pending / free / owned by dead */
     uint64_t used_blocks, free_blocks, dead_blocks, largest_free;
     bool corrupt;                /* the chain stopped being walkable                   */
+    bool released;               /* a grown sector whose pages were given back          */
 } sector_view;
 
 /* Participant slot liveness, computed once per command. */

@@ -28,6 +28,11 @@ void sector_walk(am_arena *a, unsigned k, const liveness *l, sector_view *v, cha
 {
     memset(v, 0, sizeof *v);
     uint64_t start = am_sector_start(a, k), end = am_sector_end(a, k), span = end - start;
+    if (atomic_load_explicit(&a->sectors[k].released, memory_order_acquire)) {
+        v->released = true;                  /* its pages are given back: not read */
+        if (cells) memset(cells, 'r', ncells);
+        return;
+    }
     if (cells) memset(cells, '?', ncells);
     for (uint64_t off = start; off < end;) {
         am_block *b = am_blk_checked(a, k, off);
@@ -144,13 +149,13 @@ static int ls_read(void *arg)
         e->pid[i] = atomic_load_explicit(&p->pid, memory_order_relaxed);
         (void)who_in_slot(e->a, i, atomic_load_explicit(&p->gen, memory_order_acquire), &e->w[i]);
     }
-    for (unsigned k = 0; k < e->a->g.nsectors; k++) {
+    for (unsigned k = 0, n = am_sectors(e->a); k < n; k++) {
         sector_view v;
         sector_walk(e->a, k, &e->l, &v, NULL, 0);
         e->used += v.used + v.dead;
         e->corrupt |= v.corrupt;
+        if (!v.released) e->heap += am_sector_bytes(e->a, k);
     }
-    e->heap = (uint64_t)e->a->g.nsectors * e->a->g.sector_size;
     return 0;
 }
 
@@ -234,12 +239,16 @@ int cmd_stat(const char *name, const opts *o)
     if (!a) return 1;
     liveness l;
     live_scan(a, &l);
+    am_growth gr;
+    (void)am_arena_growth(a, &gr);
+    unsigned n = gr.sectors;
     sector_view t = { 0 };
-    sector_view *sv = calloc(a->g.nsectors, sizeof *sv);
-    uint64_t allocs = 0, frees = 0, repairs = 0, reclaimed = 0, frag_free = 0;
-    bool corrupt = false;
-    for (unsigned k = 0; sv && k < a->g.nsectors; k++) {
+    sector_view *sv = calloc(n, sizeof *sv);
+    uint64_t allocs = 0, frees = 0, repairs = 0, reclaimed = 0, frag_free = 0, heap = 0;
+    bool corrupt = n != atomic_load(&a->hdr->nsectors);     /* a published sector did not check out */
+    for (unsigned k = 0; sv && k < n; k++) {
         sector_walk(a, k, &l, &sv[k], NULL, 0);
+        if (!sv[k].released) heap += am_sector_bytes(a, k);
         t.used += sv[k].used; t.free += sv[k].free; t.dead += sv[k].dead;
         t.used_blocks += sv[k].used_blocks; t.free_blocks += sv[k].free_blocks; t.dead_blocks += sv[k].dead_blocks;
         if (sv[k].largest_free > t.largest_free) t.largest_free = sv[k].largest_free;
@@ -255,27 +264,37 @@ int cmd_stat(const char *name, const opts *o)
     if (o->json) {
         printf("{\"name\": ");
         json_str(stdout, name);
-        printf(", \"size\": %llu, \"heap\": %llu, \"sectors\": %u, \"sector_size\": %llu, \"used\": %llu, "
+        printf(", \"size\": %llu, \"initial_size\": %llu, \"reserved_size\": %llu, \"max_size\": %llu, "
+               "\"heap\": %llu, \"heap_offset\": %llu, \"sectors\": %u, \"sector_size\": %llu, "
+               "\"sectors_added\": %llu, \"sector_releases\": %llu, \"sectors_released_now\": %u, \"used\": %llu, "
                "\"free\": %llu, \"held_by_dead\": %llu, \"used_blocks\": %llu, \"free_blocks\": %llu, "
                "\"dead_blocks\": %llu, \"largest_free\": %llu, \"fragmentation\": %.4f, \"allocs\": %llu, "
                "\"frees\": %llu, \"repairs\": %llu, \"reclaimed\": %llu, \"live\": %u, \"dead\": %u, \"corrupt\": %s, "
                "\"per_sector\": [",
-               (unsigned long long)a->g.size, (unsigned long long)a->g.nsectors * a->g.sector_size, a->g.nsectors,
-               (unsigned long long)a->g.sector_size, (unsigned long long)t.used, (unsigned long long)t.free,
+               (unsigned long long)gr.current, (unsigned long long)gr.initial, (unsigned long long)gr.reserved,
+               (unsigned long long)gr.maximum, (unsigned long long)heap, (unsigned long long)a->g.heap_off, n,
+               (unsigned long long)a->g.sector_size, (unsigned long long)gr.added, (unsigned long long)gr.releases,
+               gr.released_now, (unsigned long long)t.used, (unsigned long long)t.free,
                (unsigned long long)t.dead, (unsigned long long)t.used_blocks, (unsigned long long)t.free_blocks,
                (unsigned long long)t.dead_blocks, (unsigned long long)t.largest_free, frag, (unsigned long long)allocs,
                (unsigned long long)frees, (unsigned long long)repairs, (unsigned long long)reclaimed, l.live, l.dead,
                corrupt ? "true" : "false");
-        for (unsigned k = 0; sv && k < a->g.nsectors; k++) {
-            printf("%s{\"used\": %llu, \"free\": %llu, \"held_by_dead\": %llu, \"largest_free\": %llu, \"corrupt\": %s}",
-                   k ? ", " : "", (unsigned long long)sv[k].used, (unsigned long long)sv[k].free,
+        for (unsigned k = 0; sv && k < n; k++) {
+            printf("%s{\"start\": %llu, \"bytes\": %llu, \"grown\": %s, \"released\": %s, \"used\": %llu, "
+                   "\"free\": %llu, \"held_by_dead\": %llu, \"largest_free\": %llu, \"corrupt\": %s}",
+                   k ? ", " : "", (unsigned long long)am_sector_start(a, k), (unsigned long long)am_sector_bytes(a, k),
+                   k >= a->g.nsectors ? "true" : "false", sv[k].released ? "true" : "false",
+                   (unsigned long long)sv[k].used, (unsigned long long)sv[k].free,
                    (unsigned long long)sv[k].dead, (unsigned long long)sv[k].largest_free,
                    sv[k].corrupt ? "true" : "false");
         }
         printf("]}\n");
     } else {
-        printf("arena %s: %llu bytes, %u sectors of %llu bytes; participants %u live, %u dead\n", name,
-               (unsigned long long)a->g.size, a->g.nsectors, (unsigned long long)a->g.sector_size, l.live, l.dead);
+        printf("arena %s: %llu bytes (initial %llu, pages reserved %llu, maximum %llu); %u sectors (%u first of %llu "
+               "bytes, %llu added, %u given back now, %llu releases); participants %u live, %u dead\n",
+               name, (unsigned long long)gr.current, (unsigned long long)gr.initial, (unsigned long long)gr.reserved,
+               (unsigned long long)gr.maximum, n, a->g.nsectors, (unsigned long long)a->g.sector_size,
+               (unsigned long long)gr.added, gr.released_now, (unsigned long long)gr.releases, l.live, l.dead);
         printf("  used %llu bytes in %llu blocks; free %llu in %llu blocks; held by dead %llu in %llu blocks\n",
                (unsigned long long)t.used, (unsigned long long)t.used_blocks, (unsigned long long)t.free,
                (unsigned long long)t.free_blocks, (unsigned long long)t.dead, (unsigned long long)t.dead_blocks);
@@ -283,11 +302,12 @@ int cmd_stat(const char *name, const opts *o)
         printf("  allocations %llu, frees %llu, sector repairs %llu, blocks reclaimed %llu%s\n",
                (unsigned long long)allocs, (unsigned long long)frees, (unsigned long long)repairs,
                (unsigned long long)reclaimed, corrupt ? "; CORRUPT sectors below" : "");
-        printf("  %-6s %12s %12s %12s %12s\n", "sector", "used", "free", "dead", "largest");
-        for (unsigned k = 0; sv && k < a->g.nsectors; k++) {
-            printf("  %-6u %12llu %12llu %12llu %12llu%s\n", k, (unsigned long long)sv[k].used,
-                   (unsigned long long)sv[k].free, (unsigned long long)sv[k].dead,
-                   (unsigned long long)sv[k].largest_free, sv[k].corrupt ? "  corrupt" : "");
+        printf("  %-6s %12s %12s %12s %12s %12s\n", "sector", "bytes", "used", "free", "dead", "largest");
+        for (unsigned k = 0; sv && k < n; k++) {
+            printf("  %-6u %12llu %12llu %12llu %12llu %12llu%s%s\n", k, (unsigned long long)am_sector_bytes(a, k),
+                   (unsigned long long)sv[k].used, (unsigned long long)sv[k].free, (unsigned long long)sv[k].dead,
+                   (unsigned long long)sv[k].largest_free, sv[k].released ? "  given back" : k >= a->g.nsectors ? "  grown" : "",
+                   sv[k].corrupt ? "  corrupt" : "");
         }
     }
     free(sv);
@@ -299,7 +319,7 @@ int cmd_stat(const char *name, const opts *o)
 
 static const char *svg_colour(char c)
 {
-    return c == 'u' ? "#3b82f6" : c == 'f' ? "#e5e7eb" : c == 'd' ? "#dc2626" : "#111827";
+    return c == 'u' ? "#3b82f6" : c == 'f' ? "#e5e7eb" : c == 'd' ? "#dc2626" : c == 'r' ? "#ffffff" : "#111827";
 }
 
 int cmd_map(const char *name, const opts *o)
@@ -308,54 +328,57 @@ int cmd_map(const char *name, const opts *o)
     if (!a) return 1;
     liveness l;
     live_scan(a, &l);
-    unsigned w = o->width ? o->width : 64;
-    char *cells = malloc((size_t)w * a->g.nsectors);
+    unsigned w = o->width ? o->width : 64, n = am_sectors(a);
+    char *cells = malloc((size_t)w * n);
     if (!cells) { am_arena_unpeek(a); return 1; }
-    for (unsigned k = 0; k < a->g.nsectors; k++) {
+    for (unsigned k = 0; k < n; k++) {
         sector_view v;
         sector_walk(a, k, &l, &v, cells + (size_t)k * w, w);
     }
+    /* Every sector gets a row of w cells; grown sectors may be larger than the first
+     * ones, so each row says its size (a cell covers bytes / w of it). */
     if (o->svg) {
         FILE *f = fopen(o->svg, "w");
         if (!f) { perror(o->svg); free(cells); am_arena_unpeek(a); return 1; }
-        unsigned cw = 10, ch = 18, left = 60;
+        unsigned cw = 10, ch = 18, left = 150;
         fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%u\" height=\"%u\">\n"
-                   "<title>arena %s</title>\n", left + w * cw + 10, (a->g.nsectors + 2) * ch + 10, name);
-        for (unsigned k = 0; k < a->g.nsectors; k++) {
-            fprintf(f, "<text x=\"4\" y=\"%u\" font-family=\"monospace\" font-size=\"12\">sector %u</text>\n",
-                    k * ch + 14, k);
+                   "<title>arena %s</title>\n", left + w * cw + 10, (n + 2) * ch + 10, name);
+        for (unsigned k = 0; k < n; k++) {
+            fprintf(f, "<text x=\"4\" y=\"%u\" font-family=\"monospace\" font-size=\"12\">sector %u %llu KiB</text>\n",
+                    k * ch + 14, k, (unsigned long long)(am_sector_bytes(a, k) >> 10));
             for (unsigned i = 0; i < w; i++) {
                 fprintf(f, "<rect class=\"cell\" x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\"/>\n",
                         left + i * cw, k * ch + 2, cw - 1, ch - 4, svg_colour(cells[(size_t)k * w + i]));
             }
         }
         fprintf(f, "<text x=\"4\" y=\"%u\" font-family=\"monospace\" font-size=\"12\">blue used, grey free, red held "
-                   "by dead participants, black unreadable</text>\n</svg>\n", a->g.nsectors * ch + 24);
+                   "by dead participants, white given back, black unreadable</text>\n</svg>\n", n * ch + 24);
         fclose(f);
     }
     if (o->json) {
         printf("{\"name\": ");
         json_str(stdout, name);
         printf(", \"cells_per_sector\": %u, \"sectors\": [", w);
-        for (unsigned k = 0; k < a->g.nsectors; k++) printf("%s\"%.*s\"", k ? ", " : "", (int)w, cells + (size_t)k * w);
+        for (unsigned k = 0; k < n; k++) printf("%s\"%.*s\"", k ? ", " : "", (int)w, cells + (size_t)k * w);
+        printf("], \"sector_bytes\": [");
+        for (unsigned k = 0; k < n; k++) printf("%s%llu", k ? ", " : "", (unsigned long long)am_sector_bytes(a, k));
         printf("]}\n");
     } else if (!o->svg) {
         bool tty = isatty(STDOUT_FILENO);
-        printf("arena %s: %u sectors, %u cells each (%llu bytes a cell)\n", name, a->g.nsectors, w,
-               (unsigned long long)(a->g.sector_size / w));
-        for (unsigned k = 0; k < a->g.nsectors; k++) {
-            printf("%4u ", k);
+        printf("arena %s: %u sectors, %u cells each\n", name, n, w);
+        for (unsigned k = 0; k < n; k++) {
+            printf("%4u %9llu KiB ", k, (unsigned long long)(am_sector_bytes(a, k) >> 10));
             for (unsigned i = 0; i < w; i++) {
                 char c = cells[(size_t)k * w + i];
                 if (tty) printf("%s", c == 'u' ? "\033[44m \033[0m" : c == 'f' ? "\033[47m \033[0m" :
-                                      c == 'd' ? "\033[41m \033[0m" : "\033[40m?\033[0m");
-                else putchar(c == 'u' ? '#' : c == 'f' ? '.' : c == 'd' ? 'X' : '?');
+                                      c == 'd' ? "\033[41m \033[0m" : c == 'r' ? " " : "\033[40m?\033[0m");
+                else putchar(c == 'u' ? '#' : c == 'f' ? '.' : c == 'd' ? 'X' : c == 'r' ? ' ' : '?');
             }
             putchar('\n');
         }
-        printf(tty ? "     \033[44m \033[0m used  \033[47m \033[0m free  \033[41m \033[0m held by dead  ? unreadable\n"
-                   : "     # used  . free  X held by dead  ? unreadable\n");
+        printf(tty ? "     \033[44m \033[0m used  \033[47m \033[0m free  \033[41m \033[0m held by dead  (blank) given back  ? unreadable\n"
+                   : "     # used  . free  X held by dead  (blank) given back  ? unreadable\n");
     }
     free(cells);
     am_arena_unpeek(a);
@@ -369,7 +392,7 @@ static void held_by_dead(am_arena *a, uint64_t *bytes, uint64_t *blocks)
     liveness l;
     live_scan(a, &l);
     *bytes = *blocks = 0;
-    for (unsigned k = 0; k < a->g.nsectors; k++) {
+    for (unsigned k = 0, n = am_sectors(a); k < n; k++) {
         sector_view v;
         sector_walk(a, k, &l, &v, NULL, 0);
         *bytes += v.dead;
