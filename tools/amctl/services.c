@@ -112,7 +112,7 @@ typedef struct found {
 
 typedef struct watch {
     am_arena *a;
-    found    *now;              /* this pass's messages, then sorted by slot */
+    found    *now;              /* this pass's messages, then sorted by send time */
     unsigned  n;
     amc_slot *before;           /* the previous pass's, sorted */
     unsigned  nbefore;
