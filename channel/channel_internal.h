@@ -332,7 +332,8 @@ void  amc_cache_sweep(amc_conn *c, uint64_t now);
  * record and release the ring's lock. */
 void  amc_ret_settle(am_arena *a, amc_chan *ch, unsigned i, uint64_t stamp);
 
-/* ---- schema.c: the schema a typed publisher records with its topic */
+/* ---- schema.c: the schema a typed publisher records with its topic (or a server with
+ * its service) */
 /* Its bytes and length, or NULL if none is recorded (or it is bad). Reads only. */
 const void *amc_schema_at(am_arena *a, amc_chan *ch, size_t *len);
 /* The channel going: free the schema block. */

@@ -279,8 +279,8 @@ typedef struct amc_chan {
     uint32_t kind;
     _Atomic uint32_t state;     /* AMC_CHAN_*: the directory lock holder                */
     _Atomic uint64_t schema_ref; /* schema block ({uint64 length, bytes}): its first
-                                    recorder, by CAS from 0 (or from a ref whose block
-                                    is gone)                                           */
+                                    recorder (a publisher or a server), by CAS from 0
+                                    (or from a ref whose block is gone)                */
     uint64_t pad;
     _Atomic uint32_t version;   /* bumped (release) whenever a port changes state:
                                    senders re-read their views when it moves           */

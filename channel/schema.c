@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * schema.c — the schema a typed publisher records with its topic, so that tools (amctl
- * echo) can decode samples by field name without the publisher's headers.
+ * schema.c — the schema a typed publisher records with its topic, or a typed server
+ * with its service, so that tools (amctl echo, amctl services) can decode samples,
+ * requests and replies by field name without the sender's headers.
  *
- * The first publisher that offers a schema stores it in an arena block the channel
- * names by {offset, generation}; later offers are ignored (the topic's type
- * fingerprint already refuses another schema). No lock: the block is filled while
- * owned, named by the channel with one CAS, then disowned. The block goes with the
- * channel.
+ * The first port that offers a schema stores it in an arena block the channel names
+ * by {offset, generation}; later offers are ignored (the channel's type fingerprint
+ * already refuses another schema). No lock: the block is filled while owned, named by
+ * the channel with one CAS, then disowned. The block goes with the channel. Topics and
+ * services record and read it the same way: the public calls below are one function
+ * each, on the port's connection.
  */
 #include <string.h>
 #include "channel_internal.h"
@@ -28,9 +30,8 @@ const void *amc_schema_at(am_arena *a, amc_chan *ch, size_t *len)
     return p + 1;
 }
 
-int am_pub_set_schema(am_pub *p, const void *data, size_t len)
+static int schema_record(amc_conn *c, const void *data, size_t len)
 {
-    amc_conn *c = amc_conn_of(p);
     if (!amc_usable(c) || !data || len == 0) return AM_EINVAL;
     if (len > SCHEMA_MAX) return AM_ETOOBIG;
     amc_chan *ch = c->ch;
@@ -59,12 +60,31 @@ int am_pub_set_schema(am_pub *p, const void *data, size_t len)
     return 0;
 }
 
-int am_sub_schema(am_sub *s, const void **data, size_t *len)
+static int schema_read(amc_conn *c, const void **data, size_t *len)
 {
-    amc_conn *c = amc_conn_of(s);
     if (!amc_usable(c) || !data || !len) return AM_EINVAL;
     *data = amc_schema_at(c->a, c->ch, len);
     return *data ? 0 : AM_ENOENT;
+}
+
+int am_pub_set_schema(am_pub *p, const void *data, size_t len)
+{
+    return schema_record(amc_conn_of(p), data, len);
+}
+
+int am_server_set_schema(am_server *s, const void *data, size_t len)
+{
+    return schema_record(amc_conn_of(s), data, len);
+}
+
+int am_sub_schema(am_sub *s, const void **data, size_t *len)
+{
+    return schema_read(amc_conn_of(s), data, len);
+}
+
+int am_client_schema(am_client *c, const void **data, size_t *len)
+{
+    return schema_read(amc_conn_of(c), data, len);
 }
 
 void amc_schema_drop(am_arena *a, amc_chan *ch)

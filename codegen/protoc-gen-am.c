@@ -11,9 +11,12 @@
  *     name and schema fingerprint, so another type is refused with AM_ETYPE), publish
  *     (packed straight into an arena block), take (unpacked), free;
  *   - every service S: a handlers struct (one function pointer per rpc and a user
- *     context), server open and serve (take one request, dispatch on its method id,
- *     reply), client open and one blocking stub per rpc with a timeout. All rpcs of a
- *     service share one request/response channel; the method id is the rpc's index + 1.
+ *     context), server open (the service records S's full name and a fingerprint of
+ *     its rpcs; the server records the file's descriptors, as a publisher does, so
+ *     tools can list the rpcs and decode calls) and serve (take one request, dispatch
+ *     on its method id, reply), client open and one blocking stub per rpc with a
+ *     timeout. All rpcs of a service share one request/response channel; the method id
+ *     is the rpc's index + 1.
  *
  * protoc talks to plugins through stdin/stdout: a CodeGeneratorRequest in, a
  * CodeGeneratorResponse out (unpacked and packed with protobuf-c, from
@@ -276,13 +279,22 @@ static char *type_ref(const gen *g, const char *ref, bool lower)
     return c_name(full, lower);
 }
 
-/* A port open that sets the port's type: l__am_<port>_open(a, name, opts, out). */
-static void put_typed_open(buf *c, const char *l, const char *port)
+/* A port open that sets the port's type: l__am_<port>_open(a, <arg>, opts, out). The
+ * sending port that describes the channel (a publisher, a server) also records the
+ * file's schema (am_schema) with it: the first recorder of a channel wins, later ones
+ * change nothing, and a failure is no reason to refuse the port (best effort). */
+static void put_typed_open(buf *c, const char *l, const char *port, const char *arg, bool records_schema)
 {
-    put(c, "int %s__am_%s_open(am_arena *a, const char *name, const am_%s_opts *opts, am_%s **out)\n{\n"
+    put(c, "int %s__am_%s_open(am_arena *a, const char *%s, const am_%s_opts *opts, am_%s **out)\n{\n"
            "    am_%s_opts o = opts ? *opts : (am_%s_opts){ 0 };\n"
-           "    o.type = %s__am_type();\n"
-           "    return am_%s_open(a, name, &o, out);\n}\n\n", l, port, port, port, port, port, l, port);
+           "    o.type = %s__am_type();\n", l, port, arg, port, port, port, port, l);
+    if (records_schema) {
+        put(c, "    int rc = am_%s_open(a, %s, &o, out);\n"
+               "    if (rc == 0) (void)am_%s_set_schema(*out, am_schema, sizeof am_schema);  /* best effort */\n"
+               "    return rc;\n}\n\n", port, arg, port);
+    } else {
+        put(c, "    return am_%s_open(a, %s, &o, out);\n}\n\n", port, arg);
+    }
 }
 
 static void gen_message(gen *g, const char *scope, const MsgDesc *m)
@@ -313,13 +325,8 @@ static void gen_message(gen *g, const char *scope, const MsgDesc *m)
 
     put(&g->c, "\n/* ---- %s */\n", T);
     put(&g->c, "am_type %s__am_type(void)\n{\n    return am_pb_type(&%s__descriptor);\n}\n\n", l, l);
-    put(&g->c, "int %s__am_pub_open(am_arena *a, const char *topic, const am_pub_opts *opts, am_pub **out)\n{\n"
-               "    am_pub_opts o = opts ? *opts : (am_pub_opts){ 0 };\n"
-               "    o.type = %s__am_type();\n"
-               "    int rc = am_pub_open(a, topic, &o, out);\n"
-               "    if (rc == 0) (void)am_pub_set_schema(*out, am_schema, sizeof am_schema);  /* best effort */\n"
-               "    return rc;\n}\n\n", l, l);
-    put_typed_open(&g->c, l, "sub");
+    put_typed_open(&g->c, l, "pub", "topic", true);
+    put_typed_open(&g->c, l, "sub", "name", false);
     put(&g->c, "int %s__am_publish(am_pub *p, const %s *msg)\n{\n"
                "    return msg ? am_pub_publish_pb(p, &msg->base) : AM_EINVAL;\n}\n\n", l, T);
     put(&g->c, "int %s__am_take(am_sub *s, ProtobufCAllocator *alloc, %s **out, am_sample *info, int64_t timeout_ns)\n{\n"
@@ -391,6 +398,8 @@ static void gen_service(gen *g, const SvcDesc *s)
     put(&g->h, "} %s_AmHandlers;\n", T);
     put(&g->h, "/* The service type: its full name and a fingerprint of its rpcs and their types. */\n");
     put(&g->h, "am_type %s__am_type(void);\n", l);
+    put(&g->h, "/* A server with the service's type; it records the file's descriptors with the service\n"
+               " * once, so tools can list its rpcs and decode its requests and replies by method. */\n");
     put(&g->h, "int %s__am_server_open(am_arena *a, const char *name, const am_server_opts *opts, am_server **out);\n", l);
     put(&g->h, "/* Take one request (waiting up to timeout_ns), run its handler, send its reply.\n"
                " * 0, AM_ETIMEDOUT, AM_EDECODE (a request that does not decode: dropped), AM_E*. */\n");
@@ -414,8 +423,8 @@ static void gen_service(gen *g, const SvcDesc *s)
                "        h = (h ^ am_pb_type(types[2 * i + 1]).fingerprint) * 0x100000001b3ull;\n"
                "    }\n"
                "    return (am_type){ \"%s\", h ? h : 1 };\n}\n\n", proto_full);
-    put_typed_open(&g->c, l, "server");
-    put_typed_open(&g->c, l, "client");
+    put_typed_open(&g->c, l, "server", "name", true);
+    put_typed_open(&g->c, l, "client", "name", false);
     put(&g->c, "int %s__am_serve(am_server *s, const %s_AmHandlers *h, void *ctx, int64_t timeout_ns)\n{\n"
                "    am_request r;\n"
                "    int rc = am_server_take(s, &r, timeout_ns);\n"
@@ -479,9 +488,12 @@ static bool needed(const gen *g, const FileDesc *f, const char *name, unsigned d
     return false;
 }
 
-/* The schema the typed publishers record with their topics: a FileDescriptorSet of this
- * file and everything it imports (in protoc's order: imports first), without source
- * info (comments and positions), as a byte array in the generated .c. */
+/* The schema the typed publishers record with their topics, and the typed servers with
+ * their services: a FileDescriptorSet of this file and everything it imports (in
+ * protoc's order: imports first), without source info (comments and positions), as a
+ * byte array in the generated .c. A service's type name is its full proto name, so a
+ * tool finds its ServiceDescriptorProto in the set by that name, and a request's
+ * method id k is its k-th rpc (from 1), whose input and output types the set holds. */
 static void gen_schema(gen *g)
 {
     Google__Protobuf__FileDescriptorSet set = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_SET__INIT;
@@ -503,8 +515,9 @@ static void gen_schema(gen *g)
     free(files);
     free(saved);
     if (!bytes) { fail(g, "out of memory"); return; }
-    put(&g->c, "\n/* The schema recorded with every topic a typed publisher opens: a serialized\n"
-               " * google.protobuf.FileDescriptorSet of %s and its imports (%zu bytes). */\n"
+    put(&g->c, "\n/* The schema recorded with every topic a typed publisher opens and every service a\n"
+               " * typed server opens: a serialized google.protobuf.FileDescriptorSet of %s\n"
+               " * and its imports (%zu bytes). */\n"
                "static const uint8_t am_schema[] = {", g->file->name, n);
     for (size_t i = 0; i < n; i++) put(&g->c, "%s0x%02x,", i % 16 ? " " : "\n    ", bytes[i]);
     put(&g->c, "\n};\n");
@@ -555,13 +568,14 @@ static int gen_file(gen *g, Google__Protobuf__Compiler__CodeGeneratorResponse__F
                " * records the file's descriptors, so tools can decode samples), M__am_publish\n"
                " * (packed straight into an arena block), M__am_take (unpacked with your allocator)\n"
                " * and M__am_free. Every service S gets S_AmHandlers (one function per rpc),\n"
-               " * S__am_server_open, S__am_serve (one request: take, dispatch, reply),\n"
-               " * S__am_client_open and one blocking call per rpc, S__am_<rpc>. All calls return 0\n"
-               " * or a negative AM_E* code (atomicmatrix/error.h).\n */\n", base, f->name);
+               " * S__am_server_open (the server records the file's descriptors with the service,\n"
+               " * so tools can list its rpcs and decode calls), S__am_serve (one request: take,\n"
+               " * dispatch, reply), S__am_client_open and one blocking call per rpc, S__am_<rpc>.\n"
+               " * All calls return 0 or a negative AM_E* code (atomicmatrix/error.h).\n */\n", base, f->name);
     put(&g->h, "#ifndef %s\n#define %s\n\n#include <atomicmatrix/protobuf.h>\n#include \"%s.pb-c.h\"\n\n", guard.s, guard.s, base);
     put(&g->h, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
     put(&g->c, "/* %s.am.c — generated by protoc-gen-am from %s; do not edit. */\n#include \"%s.am.h\"\n", base, f->name, base);
-    if (f->n_message_type) gen_schema(g);
+    if (f->n_message_type || f->n_service) gen_schema(g);
     for (size_t i = 0; i < f->n_message_type; i++) gen_message(g, "", f->message_type[i]);
     for (size_t i = 0; i < f->n_service; i++) gen_service(g, f->service[i]);
     put(&g->h, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");

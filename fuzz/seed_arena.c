@@ -8,9 +8,10 @@
  *   used        two sectors holding disowned blocks of several sizes, with holes
  *               between them (split blocks, several free lists, non-zero counters)
  *   channels    a typed topic with a recorded schema and kept history, a subscriber
- *               holding a sample with more queued, a service with a server and a
- *               client; left by a process that exits without closing (the amctl
- *               seeds: its ports are then held by a dead participant)
+ *               holding a sample with more queued, a typed service with a recorded
+ *               schema (one method), a server and a client; left by a process that
+ *               exits without closing (the amctl seeds: its ports are then held by a
+ *               dead participant)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,11 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < 12; i += 2) (void)am_disown(a, keep[i]);
     am_arena_close(a);
 
-    /* The smallest arena cannot hold a topic's tables: 256 KiB (fuzz.sh's max_len). */
-    if (am_arena_open("channels", &(am_arena_opts){ .size = 256 << 10, .sectors = 2, .flags = AM_CREATE_ONLY }, &a) != 0) {
+    /* The smallest arena cannot hold a topic's tables: 256 KiB (fuzz.sh's max_len), and
+     * one that never grows (a growable one's sector table, with room for grown sectors,
+     * leaves too little of 256 KiB for two sectors). */
+    if (am_arena_open("channels", &(am_arena_opts){ .size = 256 << 10, .sectors = 2, .max_size = 256 << 10,
+                                                    .flags = AM_CREATE_ONLY | AM_EXTENDED_OPTS }, &a) != 0) {
         fprintf(stderr, "seed_arena: channels: %s\n", am_arena_open_report());
         return 1;
     }
@@ -72,7 +76,12 @@ int main(int argc, char **argv)
         if (am_pub_publish(p, sample, sizeof sample) != 0) { fprintf(stderr, "seed_arena: publish\n"); return 1; }
     }
     if (am_sub_take(sub, &got, 0) != 0) { fprintf(stderr, "seed_arena: take\n"); return 1; }
-    if (am_server_open(a, "svc", NULL, &srv) != 0 || am_client_open(a, "svc", NULL, &cli) != 0) {
+    /* FileDescriptorSet { file { package "seed" service { name "Svc" method { name "Get"
+     * input_type ".seed.Pose" output_type ".seed.Pose" } } } }: what amctl services parses */
+    static const char svc_schema[] = "\x0a\x2c\x12\x04" "seed" "\x32\x24\x0a\x03" "Svc" "\x12\x1d\x0a\x03" "Get"
+                                     "\x12\x0a" ".seed.Pose" "\x1a\x0a" ".seed.Pose";
+    if (am_server_open(a, "svc", &(am_server_opts){ .type = { "seed.Svc", 0x5678 } }, &srv) != 0 ||
+        am_server_set_schema(srv, svc_schema, sizeof svc_schema - 1) != 0 || am_client_open(a, "svc", NULL, &cli) != 0) {
         fprintf(stderr, "seed_arena: service: %s\n", am_channel_open_report());
         return 1;
     }

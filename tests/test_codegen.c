@@ -3,12 +3,15 @@
  * test_codegen.c — the code protoc-gen-am generates (tests/proto/calc.proto, built by
  * am_protobuf_generate), used across processes: typed publish/take of 10 000 messages
  * compared field by field, a subscriber of another type refused, every rpc of a service
- * with concurrent clients, an unknown method id refused.
+ * with concurrent clients, an unknown method id refused, the schema a typed server
+ * records with its service read back by a client in another process.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 #include "calc.am.h"
+#include "google/protobuf/descriptor.pb-c.h"
 #include "test_util.h"
 
 #define SEC 1000000000ll
@@ -207,7 +210,90 @@ START_TEST(service_with_concurrent_clients)
 }
 END_TEST
 
+/* The service descriptor the channel's type names in a recorded FileDescriptorSet. */
+static const Google__Protobuf__ServiceDescriptorProto *find_service(const Google__Protobuf__FileDescriptorSet *set,
+                                                                    const char *full)
+{
+    for (size_t i = 0; i < set->n_file; i++) {
+        const char *pkg = set->file[i]->package ? set->file[i]->package : "";
+        size_t pl = strlen(pkg);
+        for (size_t k = 0; k < set->file[i]->n_service; k++) {
+            const char *n = set->file[i]->service[k]->name;
+            if (n && (pl ? strncmp(full, pkg, pl) == 0 && full[pl] == '.' && strcmp(full + pl + 1, n) == 0
+                         : strcmp(full, n) == 0)) {
+                return set->file[i]->service[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+static bool is_rpc(const Google__Protobuf__MethodDescriptorProto *m, const char *name, const char *in, const char *out)
+{
+    return m->name && m->input_type && m->output_type && strcmp(m->name, name) == 0 &&
+           strcmp(m->input_type, in) == 0 && strcmp(m->output_type, out) == 0;
+}
+
+/* A client in another process reads the schema back: the service the channel's type
+ * names, and method id k (am_request.method) as its k-th rpc (method[k - 1]) with both
+ * types. */
+static int schema_reader(void *arg)
+{
+    shared *sh = arg;
+    am_arena *a;
+    am_client *c;
+    if (am_arena_open(sh->name, NULL, &a) || am_client_open(a, "calc", NULL, &c)) return 1;
+    const void *data;
+    size_t len;
+    if (am_client_schema(c, &data, &len)) return 2;
+    Google__Protobuf__FileDescriptorSet *set = google__protobuf__file_descriptor_set__unpack(NULL, len, data);
+    if (!set) return 3;
+    const Google__Protobuf__ServiceDescriptorProto *svc = find_service(set, am__calc__calc__am_type().name);
+    int rc = !svc ? 4 : svc->n_method != 2 ? 5
+           : !is_rpc(svc->method[0], "Add", ".am.calc.Pair", ".am.calc.Number") ? 6
+           : !is_rpc(svc->method[1], "Shout", ".am.calc.Text", ".am.calc.Text") ? 7 : 0;
+    google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+    am_client_close(c);
+    am_arena_close(a);
+    return rc;
+}
+
+START_TEST(server_records_its_schema)
+{
+    shared *sh = tu_shared(sizeof *sh);
+    sh->name = tu_name("cgschema");
+    am_arena *a = tu_open(sh->name, 16 << 20, 0);
+    am_server *s;
+    ck_assert_int_eq(am__calc__calc__am_server_open(a, "calc", NULL, &s), 0);
+    ck_assert_int_eq(tu_wait(tu_fork(schema_reader, sh)), 0);
+    /* The first schema stays: a later one is accepted and changes nothing. */
+    am_client *c;
+    const void *before, *after;
+    size_t n0, n1;
+    ck_assert_int_eq(am_client_open(a, "calc", NULL, &c), 0);
+    ck_assert_int_eq(am_client_schema(c, &before, &n0), 0);
+    ck_assert_int_eq(am_server_set_schema(s, "other", 5), 0);
+    ck_assert_int_eq(am_client_schema(c, &after, &n1), 0);
+    ck_assert(before == after && n0 == n1);
+    ck_assert_int_eq(am_server_set_schema(s, NULL, 5), AM_EINVAL);
+    ck_assert_int_eq(am_server_set_schema(s, "x", 0), AM_EINVAL);
+    ck_assert_int_eq(am_client_schema(NULL, &after, &n1), AM_EINVAL);
+    /* An untyped server records nothing. */
+    am_server *raw;
+    am_client *plain;
+    ck_assert_int_eq(am_server_open(a, "plain", NULL, &raw), 0);
+    ck_assert_int_eq(am_client_open(a, "plain", NULL, &plain), 0);
+    ck_assert_int_eq(am_client_schema(plain, &after, &n1), AM_ENOENT);
+    am_client_close(plain);
+    am_server_close(raw);
+    am_client_close(c);
+    am_server_close(s);
+    tu_finish(a);
+}
+END_TEST
+
 int main(void)
 {
-    return tu_main("codegen", 300, (const TTest *[]){ typed_topic_across_processes, service_with_concurrent_clients, NULL });
+    return tu_main("codegen", 300, (const TTest *[]){ typed_topic_across_processes, service_with_concurrent_clients,
+                                                      server_records_its_schema, NULL });
 }

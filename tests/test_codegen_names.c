@@ -3,12 +3,14 @@
  * test_codegen_names.c — the golden .proto files (tests/codegen/) built with
  * am_protobuf_generate: their generated code compiles and links with -Werror, the types
  * it records are the proto names, schemas tell types apart, and a message with nested
- * types, an enum, a oneof, a map and keyword field names goes through a topic intact.
+ * types, an enum, a oneof, a map and keyword field names goes through a topic intact,
+ * and a file with a service and no message of its own records its schema too.
  */
 #include <string.h>
 #include "kitchen.am.h"
 #include "plain.am.h"
 #include "renamed.am.h"
+#include "services_only.am.h"
 #include "test_util.h"
 
 START_TEST(names_and_types)
@@ -17,6 +19,7 @@ START_TEST(names_and_types)
     ck_assert_str_eq(kitchen__sink_v2__outer__middle__inner__am_type().name, "kitchen.sink_v2.Outer.Middle.Inner");
     ck_assert_str_eq(kitchen__sink_v2__kitchen_service__am_type().name, "kitchen.sink_v2.KitchenService");
     ck_assert_str_eq(bare__am_type().name, "Bare");
+    ck_assert_str_eq(only__repeater__am_type().name, "only.Repeater");
     /* c_package renames the C symbols, not the proto names recorded with a topic */
     ck_assert_str_eq(short_pkg__pinger__am_type().name, "long.original.pkg.Pinger");
     ck_assert(short_pkg__ping__am_type().fingerprint != 0);
@@ -85,7 +88,29 @@ START_TEST(every_construct_through_a_topic)
 }
 END_TEST
 
+/* services_only.proto defines no message: its server records the file's descriptors
+ * (with the imported plain.proto's) all the same. */
+START_TEST(a_service_without_messages_records_its_schema)
+{
+    am_arena *a = tu_open(tu_name("cgonly"), 16 << 20, 0);
+    am_server *s;
+    am_client *c;
+    ck_assert_int_eq(only__repeater__am_server_open(a, "repeat", NULL, &s), 0);
+    ck_assert_int_eq(only__repeater__am_client_open(a, "repeat", NULL, &c), 0);
+    const void *schema;
+    size_t len;
+    ck_assert_int_eq(am_client_schema(c, &schema, &len), 0);
+    ck_assert_ptr_nonnull(memmem(schema, len, "services_only.proto", 19));
+    ck_assert_ptr_nonnull(memmem(schema, len, "Repeater", 8));
+    ck_assert_ptr_nonnull(memmem(schema, len, "plain.proto", 11));
+    am_client_close(c);
+    am_server_close(s);
+    tu_finish(a);
+}
+END_TEST
+
 int main(void)
 {
-    return tu_main("codegen_names", 120, (const TTest *[]){ names_and_types, every_construct_through_a_topic, NULL });
+    return tu_main("codegen_names", 120, (const TTest *[]){ names_and_types, every_construct_through_a_topic,
+                                                            a_service_without_messages_records_its_schema, NULL });
 }

@@ -85,7 +85,25 @@ assert sum(x["sample_bytes"] for x in by)==sum(p["sample_bytes"] for p in t["por
 assert all(x["process"]=="amctl_fixture" for x in by), by' \
     "$work/topics.json" || fail "topics --json"
 "$amctl" topics "$name" | grep -q "subscriber pid [0-9]* *amctl_fixture *DEAD" || { "$amctl" topics "$name"; fail "topics: process names"; }
-"$amctl" services "$name" --json | py 'import json,sys; assert json.load(sys.stdin)==[]' || fail "services --json"
+# services: calc's rpcs with their types, from the schema its typed server recorded
+"$amctl" services "$name" --json > "$work/services.json"
+py 'import json,sys; s={x["name"]: x for x in json.load(open(sys.argv[1]))}; assert len(s)==3, s; c=s["calc"]
+assert c["name"]=="calc" and c["type"]=="am.calc.Calc" and c["schema_bytes"]>0 and c["schema_error"] is None, c
+assert c["methods"]==[{"id": 1, "name": "Add", "request": "am.calc.Pair", "response": "am.calc.Number"},
+                      {"id": 2, "name": "Shout", "request": "am.calc.Text", "response": "am.calc.Text"}], c["methods"]
+assert [p["role"] for p in c["ports"]]==["server"] and c["ports"][0]["alive"], c["ports"]
+# hostile schemas: said so, names sanitised
+g, e = s["garbled"], s["evil"]
+assert g["methods"]==[] and "not a FileDescriptorSet" in g["schema_error"], g
+assert e["methods"]==[{"id": 1, "name": "?[2J", "request": "x", "response": "?"}] and e["schema_error"] is None, e' \
+    "$work/services.json" || fail "services --json"
+"$amctl" services "$name" > "$work/services.txt"
+grep -q '^service calc  type am.calc.Calc' "$work/services.txt" &&
+    grep -q '^  method 1 *Add(am.calc.Pair) returns am.calc.Number$' "$work/services.txt" &&
+    grep -q '^  method 2 *Shout(am.calc.Text) returns am.calc.Text$' "$work/services.txt" &&
+    grep -q '^  methods unknown: the recorded schema is not a FileDescriptorSet$' "$work/services.txt" &&
+    ! grep -q $'\x1b' "$work/services.txt" ||
+    { cat "$work/services.txt"; fail "services text"; }
 echo "ok: topics, services"
 
 # rm refuses while the fixture lives
@@ -232,6 +250,31 @@ for sig in INT TERM; do
     [ $rc -eq 0 ] && grep -q "topic readings" "$work/top-sig.txt" || fail "top after SIG$sig: exit $rc"
 done
 echo "ok: top"
+
+# echo on a service: a request and its reply, decoded by method (the fixture makes a
+# slow call of Add(2, 3) per SIGHUP, in sight for 0.6 s; echo watches read-only)
+call_until_done() {
+    while kill -0 "$1" 2>/dev/null; do kill -HUP "$fpid"; sleep 0.3; done
+    wait "$1"
+}
+"$amctl" echo "$name" calc --count 2 --seconds 20 > "$work/echo-svc.txt" &
+epid=$!
+call_until_done "$epid"
+grep -q '^# calc request Add (method 1), call 1, .* type am.calc.Pair$' "$work/echo-svc.txt" &&
+    grep -q '^a: 2$' "$work/echo-svc.txt" && grep -q '^b: 3$' "$work/echo-svc.txt" &&
+    grep -q '^# calc reply Add (method 1), call 1, .* type am.calc.Number$' "$work/echo-svc.txt" &&
+    grep -q '^value: 5$' "$work/echo-svc.txt" || { cat "$work/echo-svc.txt"; fail "echo on a service"; }
+"$amctl" echo "$name" calc --json --count 2 --seconds 20 > "$work/echo-svc.json" &
+epid=$!
+call_until_done "$epid"
+py 'import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; assert len(e)==2, e
+assert sorted(x["kind"] for x in e)==["reply", "request"] and all(x["service"]=="calc" and x["rpc"]=="Add" and x["method"]==1 for x in e), e
+q=[x for x in e if x["kind"]=="request"][0]; r=[x for x in e if x["kind"]=="reply"][0]
+# decoded by field name as echo --json on a topic decodes (int64 as strings)
+assert q["type"]=="am.calc.Pair" and q["message"]=={"a": "2", "b": "3"} and "hex" not in q, q
+assert r["type"]=="am.calc.Number" and r["message"]=={"value": "5"} and r["status"]==0, r' \
+    "$work/echo-svc.json" || { cat "$work/echo-svc.json"; fail "echo --json on a service"; }
+echo "ok: echo on a service"
 
 # a corrupted copy: stat says so (exit 2), nothing crashes
 cp "/dev/shm/am.$name" "/dev/shm/am.$name-bad"

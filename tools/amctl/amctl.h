@@ -80,6 +80,12 @@ void port_look(am_arena *a, amc_chan *ch, unsigned k, port_view *v);
 const amc_dir *dir_look(am_arena *a, const char *name, int *rc);
 const char *role_name(uint32_t r);
 
+/* services.c: what a service's recorded schema says. Its methods after a service's
+ * header: text lines, or `, "methods": [...], "schema_error": ...` inside its JSON
+ * object. Echo on a service: its requests and replies, watched read-only. */
+void service_methods(am_arena *a, amc_chan *ch, const char *type, bool json);
+int cmd_echo_service(const char *name, const char *service, const opts *o);
+
 /* sigbus_guard.c: run fn(arg); a SIGBUS meanwhile (a mapped arena file truncated under
  * us) makes it return AMCTL_TRUNCATED instead of killing amctl. Not reentrant. */
 #define AMCTL_TRUNCATED (-1000)
@@ -87,6 +93,7 @@ int sigbus_guarded(int (*fn)(void *), void *arg);
 
 /* Open for reading; prints why not and returns NULL. */
 am_arena *peek(const char *name);
+void print_hex(const uint8_t *p, size_t n);
 void die_usage(const char *cmd);
 
 #endif

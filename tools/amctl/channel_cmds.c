@@ -142,6 +142,7 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
         } else {
             printf("%s %s  type %s%s%s\n", kind == AMC_KIND_TOPIC ? "topic" : "service", cname,
                    ctype[0] ? ctype : "(untyped)", schema_len ? "  (schema recorded)" : "", "");
+            if (kind == AMC_KIND_SERVICE) service_methods(a, ch, ctype, false);
         }
         int np = 0;
         pid_bytes by_pid[AM_MAX_PORTS];
@@ -204,7 +205,9 @@ int cmd_channels(const char *name, unsigned kind, const opts *o)
                 who_json(stdout, &by_pid[j].w, by_pid[j].known);
                 printf(", \"sample_bytes\": %llu}", (unsigned long long)by_pid[j].bytes);
             }
-            printf("]}");
+            printf("]");
+            if (kind == AMC_KIND_SERVICE) service_methods(a, ch, ctype, true);
+            printf("}");
         } else {
             printf("  bytes held by process:");
             for (unsigned j = 0; j < npid; j++) {

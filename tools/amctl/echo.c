@@ -9,7 +9,8 @@
  * the error). echo attaches as an ordinary untyped subscriber (drop-oldest, so it never
  * holds a publisher back), and only to a topic that exists: it never creates one (with
  * --wait it waits for it to appear). --json prints one object a line for scripts: the
- * sample decoded by field name (pb_print_json), or its payload in hex.
+ * sample decoded by field name (pb_print_json), or its payload in hex. On a service,
+ * echo prints its requests and replies instead, decoded by method (services.c).
  */
 #include <ctype.h>
 #include <signal.h>
@@ -21,7 +22,7 @@
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-static void print_hex(const uint8_t *p, size_t n)
+void print_hex(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i += 16) {
         printf("  %06zx ", i);
@@ -35,20 +36,24 @@ static void print_hex(const uint8_t *p, size_t n)
     }
 }
 
-/* The topic's type name, read from the directory of a read-only view. */
-static void topic_type(const char *name, const char *topic, char *type, size_t n)
+/* The topic's type name, read from the directory of a read-only view, and the
+ * channel's kind (AMC_KIND_*; 0 if there is none of that name). */
+static unsigned topic_type(const char *name, const char *topic, char *type, size_t n)
 {
     type[0] = 0;
+    unsigned kind = 0;
     am_arena *a;
-    if (am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a)) return;
+    if (am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a)) return 0;
     const amc_dir *d = am_upper(a);
     for (unsigned i = 0; d->magic == AMC_DIR_MAGIC && i < AM_MAX_CHANNELS; i++) {
         const amc_entry *e = &d->e[i];
-        if (atomic_load(&e->state) == AMC_ENT_READY && e->typed && strncmp(e->name, topic, sizeof e->name) == 0) {
-            snprintf(type, n, "%.*s", (int)AM_TYPE_MAX, e->type);
+        if (atomic_load(&e->state) == AMC_ENT_READY && strncmp(e->name, topic, sizeof e->name) == 0) {
+            kind = e->kind;
+            if (e->typed) snprintf(type, n, "%.*s", (int)AM_TYPE_MAX, e->type);
         }
     }
     am_arena_unpeek(a);
+    return kind;
 }
 
 /* Attach to the topic if it exists (never creating it); with --wait, until it does, a
@@ -76,6 +81,7 @@ static int attach(am_arena *a, const char *name, const char *topic, const opts *
 int cmd_echo(const char *name, const char *topic, const opts *o)
 {
     char type[AM_TYPE_MAX + 1];
+    if (topic_type(name, topic, type, sizeof type) == AMC_KIND_SERVICE) return cmd_echo_service(name, topic, o);
     am_arena *a;
     int rc = am_arena_open(name, &(am_arena_opts){ .flags = AM_ATTACH_ONLY | AM_TRUST_OTHER_OWNER }, &a);
     if (rc) { fprintf(stderr, "amctl: %s: %s\n", name, am_strerror(rc)); return 1; }

@@ -6,9 +6,9 @@
  *   amctl stat NAME                figures of one arena, per sector
  *   amctl map NAME [--svg FILE]    a picture of its blocks
  *   amctl topics NAME              topics, their types and ports
- *   amctl services NAME            services, their types and ports
+ *   amctl services NAME            services, their types, methods and ports
  *   amctl top NAME                 rates per topic, service and port, refreshed
- *   amctl echo NAME TOPIC          print samples as they arrive
+ *   amctl echo NAME TOPIC          print samples (or a service's calls) as they arrive
  *   amctl gc NAME [--trust]        reclaim what dead participants held
  *   amctl rm NAME [--force] [--trust]  remove an arena
  *   amctl --version                the version
@@ -35,7 +35,9 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
     { "topics", "NAME [--json]", "Every topic: its type, and each port with its pid, process (and node) name, whether it\n"
                                  "is alive, queue depth and policy, samples held, bytes held, how long the oldest has\n"
                                  "been held, counters." },
-    { "services", "NAME [--json]", "The same for services (servers and clients)." },
+    { "services", "NAME [--json]", "The same for services (servers and clients), and each service's methods with\n"
+                                   "their request and response types when its server recorded a protobuf schema\n"
+                                   "(code from protoc-gen-am does)." },
     { "top", "NAME [--interval SECONDS] [--count N] [--seconds S] [--json]",
       "A live table per topic/service and per port: messages, megabytes and drops per second\n"
       "(from the ports' counters, read --interval apart, default 1 s), queue fill and the bytes\n"
@@ -49,7 +51,10 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
       "A topic that does not exist is an error (exit 1; it is never created); --wait waits\n"
       "for it to appear. --json: one object a line, the sample decoded to JSON by field name\n"
       "(proto3 JSON mapping: 64-bit integers as strings, bytes as base64, enums by name),\n"
-      "or its payload in hex." },
+      "or its payload in hex.\n"
+      "On a service: its requests and replies, decoded by method with the schema its server\n"
+      "recorded. echo watches the service's queues read-only, every millisecond, without\n"
+      "joining it: a call answered and acked between two looks is not seen." },
     { "gc", "NAME [--trust] [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
                                         "their ports), and say what was reclaimed. Refused (exit 3) for another user's\n"
                                         "arena, unless --trust." },

@@ -149,6 +149,23 @@ static bool in_package(const char *full, const char *package, const char *name)
     return strcmp(full, name) == 0;
 }
 
+const SvcDesc *pb_find_service(const FileSet *set, const char *full)
+{
+    if (full[0] == '.') full++;
+    for (size_t i = 0; i < set->n_file; i++) {
+        const Google__Protobuf__FileDescriptorProto *f = set->file[i];
+        for (size_t k = 0; k < f->n_service; k++) {
+            if (f->service[k]->name && in_package(full, f->package, f->service[k]->name)) return f->service[k];
+        }
+    }
+    return NULL;
+}
+
+const MethodDesc *pb_method(const SvcDesc *s, uint32_t method)
+{
+    return method >= 1 && method <= s->n_method ? s->method[method - 1] : NULL;
+}
+
 typedef Google__Protobuf__EnumDescriptorProto EnumDesc;
 
 /* The name of value v in enum e, or NULL. */

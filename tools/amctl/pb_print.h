@@ -18,6 +18,8 @@
 typedef Google__Protobuf__DescriptorProto MsgDesc;
 typedef Google__Protobuf__FieldDescriptorProto FieldDesc;
 typedef Google__Protobuf__FileDescriptorSet FileSet;
+typedef Google__Protobuf__ServiceDescriptorProto SvcDesc;
+typedef Google__Protobuf__MethodDescriptorProto MethodDesc;
 
 /* Is p[0..n) a sequence of well-formed fields (nested at most 32 deep)? */
 bool pb_parses(const uint8_t *p, size_t n, unsigned depth);
@@ -27,6 +29,13 @@ void pb_print_raw(const uint8_t *p, size_t n, unsigned indent);
 
 /* The message called `full` (a leading dot allowed) in the set, or NULL. */
 const MsgDesc *pb_find_message(const FileSet *set, const char *full);
+
+/* The service called `full` (a leading dot allowed) in the set, or NULL. */
+const SvcDesc *pb_find_service(const FileSet *set, const char *full);
+
+/* The rpc of service s that method id `method` (as in a request's header) names: its
+ * `method`-th, counted from 1 (protoc-gen-am's numbering), or NULL. */
+const MethodDesc *pb_method(const SvcDesc *s, uint32_t method);
 
 /* Print p[0..n) as message m of the set on stdout, by field name, like protoc --decode
  * (fields in the schema's order, unknown ones by number after them). 0, or -1 (nothing

@@ -7,9 +7,10 @@
  * records the file's descriptors, so tools can decode samples), M__am_publish
  * (packed straight into an arena block), M__am_take (unpacked with your allocator)
  * and M__am_free. Every service S gets S_AmHandlers (one function per rpc),
- * S__am_server_open, S__am_serve (one request: take, dispatch, reply),
- * S__am_client_open and one blocking call per rpc, S__am_<rpc>. All calls return 0
- * or a negative AM_E* code (atomicmatrix/error.h).
+ * S__am_server_open (the server records the file's descriptors with the service,
+ * so tools can list its rpcs and decode calls), S__am_serve (one request: take,
+ * dispatch, reply), S__am_client_open and one blocking call per rpc, S__am_<rpc>.
+ * All calls return 0 or a negative AM_E* code (atomicmatrix/error.h).
  */
 #ifndef PROTOBUF_AM_plain_2eproto__INCLUDED
 #define PROTOBUF_AM_plain_2eproto__INCLUDED

@@ -7,9 +7,10 @@
  * records the file's descriptors, so tools can decode samples), M__am_publish
  * (packed straight into an arena block), M__am_take (unpacked with your allocator)
  * and M__am_free. Every service S gets S_AmHandlers (one function per rpc),
- * S__am_server_open, S__am_serve (one request: take, dispatch, reply),
- * S__am_client_open and one blocking call per rpc, S__am_<rpc>. All calls return 0
- * or a negative AM_E* code (atomicmatrix/error.h).
+ * S__am_server_open (the server records the file's descriptors with the service,
+ * so tools can list its rpcs and decode calls), S__am_serve (one request: take,
+ * dispatch, reply), S__am_client_open and one blocking call per rpc, S__am_<rpc>.
+ * All calls return 0 or a negative AM_E* code (atomicmatrix/error.h).
  */
 #ifndef PROTOBUF_AM_renamed_2eproto__INCLUDED
 #define PROTOBUF_AM_renamed_2eproto__INCLUDED
@@ -42,6 +43,8 @@ typedef struct ShortPkg__Pinger_AmHandlers {
 } ShortPkg__Pinger_AmHandlers;
 /* The service type: its full name and a fingerprint of its rpcs and their types. */
 am_type short_pkg__pinger__am_type(void);
+/* A server with the service's type; it records the file's descriptors with the service
+ * once, so tools can list its rpcs and decode its requests and replies by method. */
 int short_pkg__pinger__am_server_open(am_arena *a, const char *name, const am_server_opts *opts, am_server **out);
 /* Take one request (waiting up to timeout_ns), run its handler, send its reply.
  * 0, AM_ETIMEDOUT, AM_EDECODE (a request that does not decode: dropped), AM_E*. */
