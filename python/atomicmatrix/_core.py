@@ -12,7 +12,6 @@ import asyncio
 import collections
 import sys
 import threading
-import weakref
 
 from ._errors import ERRORS, Error, check, error
 from ._ffi import FOREVER, MAX_CHANNELS, MAX_PARTICIPANTS, MAX_PORTS, ffi, lib
@@ -33,6 +32,8 @@ POLICIES = {"default": 0, "drop_newest": 1, "drop_oldest": 2, "block": 3}
 
 def _ns(timeout):
     """seconds (None: no deadline) -> the library's nanoseconds."""
+    if type(timeout) in (int, float) and timeout >= 0:
+        return int(timeout * 1e9)
     if timeout is None:
         return FOREVER
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
@@ -92,34 +93,32 @@ def _payload(data):
     return buf, len(buf)
 
 
-class _View:
-    """A memoryview over arena memory that can be taken back: the exporter (a cffi
-    buffer), a writable view of it and what was handed out (itself or a read-only
-    view). release() refuses while anything else still refers to the memory."""
-    __slots__ = ("raw", "base", "view")
+# Views over arena memory that can be taken back. An object that hands out such a view
+# keeps three slots: _raw (the exporter, a cffi buffer of the block), _base (a writable
+# memoryview of it) and _view (what was handed out: _base itself, or a read-only view).
+# They are set inline on the hot paths (take) and released here.
+_refcount = getattr(sys, "getrefcount", None)
 
-    def __init__(self, ptr, size, readonly):
-        self.raw = ffi.buffer(ptr, size)
-        self.base = memoryview(self.raw)
-        self.view = self.base.toreadonly() if readonly else self.base
 
-    def release(self, force=False):
-        readonly = self.view is not self.base
-        try:
-            self.view.release()
-            self.base.release()
-        except BufferError:
-            if not force:
-                raise BufferError("the data is still exported (a memoryview or array made from it); "
-                                  "release that first, or copy it with bytes()") from None
-        # Slices of the view share its buffer: while one lives, the exporter has a reference
-        # beyond ours (CPython reference counts; other interpreters skip the check). The
-        # memory is still ours then: hand out fresh views and refuse.
-        if not force and hasattr(sys, "getrefcount") and sys.getrefcount(self.raw) > 2:
-            self.base = memoryview(self.raw)
-            self.view = self.base.toreadonly() if readonly else self.base
-            raise BufferError("a slice of the data is still alive; delete it, or copy it with bytes(), first")
-        self.raw = None
+def _release_views(o, force=False):
+    """Release o's views; unless force, refuse (BufferError, o unchanged) while anything
+    else still refers to the memory."""
+    readonly = o._view is not o._base
+    try:
+        o._view.release()
+        o._base.release()
+    except BufferError:
+        if not force:
+            raise BufferError("the data is still exported (a memoryview or array made from it); "
+                              "release that first, or copy it with bytes()") from None
+    # Slices of the view share its buffer: while one lives, the exporter has a reference
+    # beyond ours and the argument's (CPython reference counts; other interpreters skip
+    # the check). The memory is still ours then: hand out fresh views and refuse.
+    if not force and _refcount is not None and _refcount(o._raw) > 2:
+        o._base = memoryview(o._raw)
+        o._view = o._base.toreadonly() if readonly else o._base
+        raise BufferError("a slice of the data is still alive; delete it, or copy it with bytes(), first")
+    o._raw = o._base = o._view = None
 
 
 def _gone(*_):
@@ -130,28 +129,31 @@ def _gone(*_):
 class _Held:
     """A block a port holds until it gives it back: .data, a read-only memoryview of it
     in the arena, valid until then; `with` gives it back at the end of the block."""
-    __slots__ = ("_port", "_c", "_v", "__weakref__")
+    __slots__ = ("_port", "_c", "_raw", "_base", "_view")
 
     def __init__(self, port, c):
         self._port = port
         self._c = c
-        self._v = _View(c.data, c.len, True)
+        self._raw = ffi.buffer(c.data, c.len)
+        self._base = memoryview(self._raw)
+        self._view = self._base.toreadonly()
 
     @property
     def data(self):
-        if self._v is None:
+        v = self._view
+        if v is None:
             _gone()
-        return self._v.view
+        return v
 
     @property
     def acked(self):
         """Given back already (acked, answered, or its port closed)."""
-        return self._v is None
+        return self._view is None
 
     @property
     def address(self):
         """The payload's address in this process (it lies inside the arena's mapping)."""
-        if self._v is None:
+        if self._view is None:
             _gone()
         return int(ffi.cast("uintptr_t", self._c.data))
 
@@ -163,22 +165,22 @@ class _Held:
 
     def _drop(self):
         """The port is closing: release the view whatever refers to it."""
-        if self._v is not None:
-            self._v.release(force=True)
-            self._v = None
+        if self._view is not None:
+            _release_views(self, force=True)
 
     def _give_back(self):
-        if self._v is None:
+        if self._view is None:
             raise error(-6, "ack", "this was given back already")
-        self._v.release()      # BufferError, and nothing given back, while it is referenced
-        self._v = None
-        self._port._held.discard(self)
+        _release_views(self)   # BufferError, and nothing given back, while it is referenced
+        port = self._port
+        port._held.pop(id(self), None)
+        return port
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self._v is not None:
+        if self._view is not None:
             self._finish()
 
 
@@ -186,13 +188,12 @@ class Sample(_Held):
     """A sample taken from a topic: .data (a read-only memoryview into the arena, valid
     until ack()), .seq, .send_ns (CLOCK_MONOTONIC), .publisher, len(sample).
     `with sub.take() as s:` acks at the end of the block."""
-    __slots__ = ("seq", "send_ns", "publisher")
+    __slots__ = ()
+    _ctype = "am_sample *"
 
-    def __init__(self, port, c):
-        super().__init__(port, c)
-        self.seq = c.seq
-        self.send_ns = c.send_ns
-        self.publisher = c.publisher
+    seq = property(lambda self: self._c.seq, doc="the publisher's sequence number, from 1")
+    send_ns = property(lambda self: self._c.send_ns, doc="when it was sent (CLOCK_MONOTONIC, ns)")
+    publisher = property(lambda self: self._c.publisher, doc="the sender's port number on the topic")
 
     def decode(self):
         """The payload as a protobuf message: of the subscriber's message_class, or of the
@@ -203,13 +204,15 @@ class Sample(_Held):
     def ack(self):
         """Give the sample back (the last holder frees its block). Its views are released
         first; BufferError (and nothing released) if something still refers to them."""
-        self._give_back()
-        self._port._ack(self._c)
+        port = self._give_back()
+        rc = port._ack_fn(port._h, self._c)
+        if rc:
+            raise error(rc, "ack")
 
     _finish = ack
 
     def __repr__(self):
-        state = "acked" if self._v is None else "%d bytes" % self._c.len
+        state = "acked" if self._view is None else "%d bytes" % self._c.len
         return "<atomicmatrix.%s seq=%d %s>" % (type(self).__name__, self.seq, state)
 
 
@@ -253,14 +256,15 @@ class _Port(_Handle):
         self.arena = arena
         self.name = name
         self._h = h[0]
-        self._held = weakref.WeakSet()
+        self._held = {}                  # id -> what it holds and has not given back
         self._ws = None
         self._ws_fd = -1
         arena._ports.add(self)
 
     def _close(self):
-        for s in list(self._held):
+        for s in list(self._held.values()):
             s._drop()
+        self._held.clear()
         if self._ws is not None:
             lib.am_waitset_close(self._ws)
             self._ws = None
@@ -268,13 +272,16 @@ class _Port(_Handle):
         self.arena._ports.discard(self)
 
     def _take(self, take_fn, cls, timeout):
-        h = self._handle()
-        c = ffi.new(ffi.typeof(take_fn).args[1])
-        rc = _wait(lambda t: take_fn(h, c, t), _ns(timeout))
+        h = self._h or self._handle()
+        c = ffi.new(cls._ctype)
+        if timeout is None:
+            rc = _wait(lambda t: take_fn(h, c, t), FOREVER)
+        else:
+            rc = take_fn(h, c, _ns(timeout))
         if rc < 0:
             raise error(rc, "take")
         held = cls(self, c)
-        self._held.add(held)
+        self._held[id(held)] = held
         return held
 
     async def _take_async(self, add):
@@ -332,6 +339,9 @@ class Publisher(_Port):
     def publish(self, data):
         """Copy data (bytes, any buffer, or a protobuf message: serialized) into a new
         block and send it to every subscriber."""
+        if type(data) is bytes:
+            check(lib.am_pub_publish(self._h or self._handle(), data, len(data)), "publish")
+            return
         if self.message_class is not None and _is_message(data) and \
                 data.DESCRIPTOR.full_name != self.message_class.DESCRIPTOR.full_name:
             raise TypeError("this publisher sends %s, not %s"
@@ -362,17 +372,21 @@ class Loan:
     """A block loaned by a publisher: write .data (a writable memoryview of exactly the
     block), then send(length=None) (the whole block by default) or discard(). Leaving a
     `with` block without sending discards it."""
-    __slots__ = ("_pub", "_ptr", "_v", "size")
+    __slots__ = ("_pub", "_ptr", "_raw", "_base", "_view", "size")
 
     def __init__(self, pub, ptr, size):
         self._pub, self._ptr, self.size = pub, ptr, size
-        self._v = _View(ptr, size, False)
+        self._views()
+
+    def _views(self):
+        self._raw = ffi.buffer(self._ptr, self.size)
+        self._base = self._view = memoryview(self._raw)
 
     @property
     def data(self):
-        if self._v is None:
+        if self._view is None:
             raise ValueError("this loan was sent or discarded: its memory is no longer yours")
-        return self._v.view
+        return self._view
 
     @property
     def address(self):
@@ -382,21 +396,19 @@ class Loan:
         return self.size
 
     def send(self, length=None):
-        if self._v is None:
+        if self._view is None:
             raise ValueError("this loan was sent or discarded already")
         n = self.size if length is None else _count(length, "length", 0, self.size)
-        self._v.release()
+        _release_views(self)
         rc = lib.am_pub_send(self._pub._handle(), self._ptr, n)
         if rc < 0:              # a full blocking subscriber: the loan is still ours
-            self._v = _View(self._ptr, self.size, False)
+            self._views()
             check(rc, "send")
-        self._v = None
 
     def discard(self):
-        if self._v is None:
+        if self._view is None:
             return
-        self._v.release()
-        self._v = None
+        _release_views(self)
         check(lib.am_pub_discard(self._pub._handle(), self._ptr), "discard")
 
     def __enter__(self):
@@ -427,6 +439,7 @@ class Subscriber(_Port):
         super().__init__(arena, topic, lib.am_sub_open, o)
         del keep
         self.message_class = message_class
+        self._scratch = ffi.new("am_sample *")     # take_bytes' sample (ports are single-threaded)
 
     def take(self, timeout=None):
         """The next sample, waiting up to timeout seconds (0: not at all, None: without a
@@ -434,8 +447,22 @@ class Subscriber(_Port):
         are held and not acked."""
         return self._take(lib.am_sub_take, Sample, timeout)
 
-    def _ack(self, c):
-        check(lib.am_sub_ack(self._handle(), c), "ack")
+    def take_bytes(self, timeout=None):
+        """The next sample's payload copied out (bytes), the sample acked at once: for data
+        that must outlive the sample, and the cheapest way to take a small one."""
+        h = self._h or self._handle()
+        c = self._scratch
+        if timeout is None:
+            rc = _wait(lambda t: lib.am_sub_take(h, c, t), FOREVER)
+        else:
+            rc = lib.am_sub_take(h, c, _ns(timeout))
+        if rc:
+            raise error(rc, "take")
+        data = ffi.buffer(c.data, c.len)[:]
+        lib.am_sub_ack(h, c)
+        return data
+
+    _ack_fn = staticmethod(lib.am_sub_ack)
 
     async def take_async(self):
         """Await the next sample: the waitset's descriptor in the running loop (no thread)."""
@@ -478,11 +505,10 @@ class Request(_Held):
     .method (the rpc number: 1.. for typed services, what call(method=) said otherwise),
     decode(), then reply(data | message), fail(status) or drop(). Leaving a `with` block
     unanswered drops it (its caller times out)."""
-    __slots__ = ("method",)
+    __slots__ = ()
+    _ctype = "am_request *"
 
-    def __init__(self, srv, c):
-        super().__init__(srv, c)
-        self.method = c.method
+    method = property(lambda self: self._c.method, doc="the method number the caller gave")
 
     @property
     def rpc(self):
@@ -615,15 +641,14 @@ class Client(_Port):
             raise error(rc, "call", "status %d" % self.status if rc == -18 else "")
         reply = Reply(self, c)
         if rpc is None:
-            self._held.add(reply)
+            self._held[id(reply)] = reply
             return reply
         try:
             return self._classes(rpc)[1].FromString(bytes(reply.data))
         finally:
             reply.ack()
 
-    def _ack(self, c):
-        check(lib.am_client_ack(self._handle(), c), "ack")
+    _ack_fn = staticmethod(lib.am_client_ack)
 
     @property
     def status(self):
