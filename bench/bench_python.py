@@ -3,9 +3,11 @@
 """bench_python — atomicmatrix from Python against what Python offers between processes.
 
 Two processes (fork; pinned one per CPU, as bench_channel does), 64-byte messages:
-  - round trip: one sends, the other answers, the first waits for the answer (µs);
+  - round trip: one sends, the other answers, the first waits for the answer: the
+    median of every round trip of a run (µs; as bench_channel's p50, since on a shared
+    2-CPU machine a few preempted round trips would dominate a mean);
   - one-way throughput: one sends as fast as it can, the other takes every message
-    (lossless: atomicmatrix's subscriber uses the blocking policy), messages/s;
+    (lossless: atomicmatrix's subscriber uses the blocking policy, depth 4096), messages/s;
   - the same with protobuf messages (serialized and parsed at every hop; atomicmatrix:
     publisher(message_class=...) and sample.decode() with the recorded schema).
 Against multiprocessing.Queue, an os.pipe() pair and a Unix SOCK_SEQPACKET socketpair,
@@ -61,7 +63,9 @@ class AmEnds:
     def open(self, side):
         self.arena = am.Arena(ARENA)
         out, inn = ("a2b", "b2a") if side == 0 else ("b2a", "a2b")
-        self.sub = self.arena.subscriber(inn, policy="block", depth=256)
+        # Lossless and deep (multiprocessing.Queue is unbounded): a full queue makes the
+        # sender sleep until the receiver makes room, and each such hand-over costs a wake-up.
+        self.sub = self.arena.subscriber(inn, policy="block", depth=4096)
         self.pub = self.arena.publisher(out, message_class=self.cls, send_timeout=None)
         deadline = time.monotonic() + 10
         while self.pub.stats().subscribers == 0 and time.monotonic() < deadline:
@@ -153,12 +157,14 @@ class SocketEnds:
         pass
 
 
+CPUS = sorted(os.sched_getaffinity(0))      # before anything is pinned (a child inherits its parent's)
+
+
 def pin(side):
     """Side 0 on the first CPU, side 1 on the second (as bench_channel does): two spinning
     processes on one CPU would take turns instead of running together."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[side]})
+    if len(CPUS) >= 2:
+        os.sched_setaffinity(0, {CPUS[side]})
 
 
 TRANSPORTS = [AmEnds, AmBytesEnds, QueueEnds, PipeEnds, SocketEnds]
@@ -195,6 +201,7 @@ def two_sides(kind, typed, child_body, parent_body):
     result = parent_body(ends, make, receive)
     proc.join()
     ends.close()
+    os.sched_setaffinity(0, CPUS)
     return result
 
 
@@ -208,11 +215,14 @@ def round_trip(kind, typed, n):
         for i in range(100):                 # warm up
             ends.send(make(i))
             receive()
-        t = time.perf_counter()
+        times = []
+        clock = time.perf_counter
         for i in range(n):
+            t = clock()
             ends.send(make(i))
             receive()
-        return (time.perf_counter() - t) / n * 1e6     # µs
+            times.append(clock() - t)
+        return statistics.median(times) * 1e6          # µs, the median round trip
     return two_sides(kind, typed, echo, ping)
 
 
@@ -243,7 +253,6 @@ def main():
     rt_n, tp_n = (2000, 20000) if args.quick else (10000, 100000)
     runs = 1 if args.quick else args.runs
     am.Arena(ARENA, size=64 << 20).close()
-    cpus = os.sched_getaffinity(0)
     try:
         print("bench_python: %d-byte messages between two processes, median of %d run(s); Python %s, "
               "atomicmatrix %s, %d CPUs" % (SIZE, runs, sys.version.split()[0], am.version(), os.cpu_count()))
@@ -277,7 +286,6 @@ def main():
         print()
         return 0 if ok or args.quick else 1
     finally:
-        os.sched_setaffinity(0, cpus)
         am.Arena.unlink(ARENA)
 
 

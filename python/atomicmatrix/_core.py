@@ -30,17 +30,20 @@ AM_ATTACH_ONLY, AM_CREATE_ONLY, AM_TRUST_OTHER_OWNER, AM_ANY_SIZE, AM_EXACT_MODE
 POLICIES = {"default": 0, "drop_newest": 1, "drop_oldest": 2, "block": 3}
 
 
+_MAX_NS = 2**63 - 1
+
+
 def _ns(timeout):
-    """seconds (None: no deadline) -> the library's nanoseconds."""
-    if type(timeout) in (int, float) and timeout >= 0:
+    """seconds (None or infinity: no deadline) -> the library's nanoseconds."""
+    if type(timeout) in (int, float) and 0 <= timeout < 9e9:
         return int(timeout * 1e9)
-    if timeout is None:
+    if timeout is None or timeout == float("inf"):
         return FOREVER
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError("timeout must be seconds (int or float) or None, not %r" % (timeout,))
-    if timeout < 0:
+    if not timeout >= 0:
         raise ValueError("timeout must be >= 0 seconds, or None to wait without a deadline")
-    return int(timeout * 1e9)
+    return min(int(timeout * 1e9), _MAX_NS)
 
 
 def _name(s, what):
@@ -95,8 +98,8 @@ def _payload(data):
 
 # Views over arena memory that can be taken back. An object that hands out such a view
 # keeps three slots: _raw (the exporter, a cffi buffer of the block), _base (a writable
-# memoryview of it) and _view (what was handed out: _base itself, or a read-only view).
-# They are set inline on the hot paths (take) and released here.
+# memoryview of it) and _view (what was handed out: _base itself, or a read-only view):
+# set by _Held.__init__ and Loan._views, released here.
 _refcount = getattr(sys, "getrefcount", None)
 
 
