@@ -6,6 +6,8 @@
 #   libatomicmatrix-dev  dev      headers, static libraries, .so links, .pc files, the
 #                                 CMake package (am_protobuf_generate), protoc-gen-am(1)
 #   atomicmatrix-tools   tools    amctl(1)
+#   python3-atomicmatrix python   the Python package atomicmatrix (cffi on
+#                                 libatomicmatrix.so.0; Architecture: all)
 # The shared libraries need only libc and libprotobuf-c at run time: Concurrency Kit's
 # ck_ring is header-only (no libck0), and the public headers do not include ck (the -dev
 # package needs no libck-dev). amctl links the core statically.
@@ -25,7 +27,8 @@ add_custom_target(am_deb_changelog ALL DEPENDS ${AM_DEB_DOC}/changelog.gz)
 set(AM_DEB_PKG_runtime libatomicmatrix0)
 set(AM_DEB_PKG_dev libatomicmatrix-dev)
 set(AM_DEB_PKG_tools atomicmatrix-tools)
-foreach(c runtime dev tools)
+set(AM_DEB_PKG_python python3-atomicmatrix)
+foreach(c runtime dev tools python)
   set(docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc/${AM_DEB_PKG_${c}})
   install(FILES ${PROJECT_SOURCE_DIR}/packaging/copyright ${AM_DEB_DOC}/changelog.gz
     DESTINATION ${docdir} COMPONENT ${c})
@@ -38,7 +41,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${AM_DEB_MAINTAINER}")
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL runtime dev tools)
+set(CPACK_COMPONENTS_ALL runtime dev tools python)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)           # the packages carry no debug information
@@ -90,5 +93,20 @@ amctl lists the atomicmatrix arenas in /dev/shm, shows their figures, a map
 of their blocks, their topics and services with every port, prints samples as
 they arrive (decoded with the schema their publisher recorded), reclaims what
 dead processes held and removes arenas.")
+
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-atomicmatrix)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS "python3 (>= 3.7), python3-cffi, libatomicmatrix0 (= ${PROJECT_VERSION})")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_RECOMMENDS "python3-protobuf")
+set(CPACK_DEBIAN_PYTHON_DESCRIPTION
+"Python bindings for atomicmatrix
+atomicmatrix is a C library for publish/subscribe topics and request/response
+services between processes on one machine, through an arena in /dev/shm.
+.
+This package holds the Python package atomicmatrix (cffi on the shared
+library): zero-copy samples as memoryviews into the arena, services, asyncio,
+discovery, and protobuf messages decoded from the schema a typed topic
+records (with python3-protobuf), interoperating with C processes.")
 
 include(CPack)

@@ -8,6 +8,15 @@
  * rpcs. Every payload is packed once, straight into an arena block.
  *
  *   build/typed_demo [ARENA_NAME]
+ *
+ * One role alone, for a peer written in another language (docs/python.md): it attaches
+ * to ARENA_NAME (without unlinking it), prints "ready" once its port is open, and exits
+ * 0 when its checks pass:
+ *   build/typed_demo ARENA_NAME robot [FRAMES [HZ]]  wait for a subscriber, then publish
+ *                                                    FRAMES (2000) at HZ (0: at once)
+ *   build/typed_demo ARENA_NAME monitor [FRAMES]     take and check FRAMES messages
+ *   build/typed_demo ARENA_NAME planner [CALLS]      serve 2 x CALLS (200) requests
+ *   build/typed_demo ARENA_NAME client [CALLS]       call Plan and Status CALLS times
  */
 #include <math.h>
 #include <signal.h>
@@ -16,13 +25,24 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "robot.am.h"
 
 #define SEC 1000000000ll
-enum { FRAMES = 2000, CALLS = 200 };
+static unsigned frames = 2000, calls = 200, hz = 0;   /* hz: frames a second, 0 = at once */
 
 static const char *arena_name = "typed_demo";
+static int ready_fd = -1;
+
+/* Tell whoever started this process that its port is open: a byte on the pipe of the
+ * four-process demo, or "ready" on stdout when it runs one role alone (fd < 0). */
+static int say_ready(int fd)
+{
+    if (fd >= 0) return write(fd, "x", 1) == 1 ? 0 : -1;
+    printf("ready\n");
+    return fflush(stdout);
+}
 
 static am_arena *attach(void)
 {
@@ -40,9 +60,17 @@ static int robot(void)
     am_arena *a = attach();
     am_pub *p;
     if (robot__telemetry__am_pub_open(a, "robot/telemetry", &(am_pub_opts){ .send_timeout_ns = 10 * SEC }, &p)) return 1;
+    if (hz || ready_fd < 0) {            /* alone: samples sent before a subscriber attaches go nowhere */
+        am_pub_counts st = { 0 };
+        for (int waited = 0; am_pub_stats(p, &st) == 0 && st.subscribers == 0; waited++) {
+            if (waited == 1000) return 4;
+            nanosleep(&(struct timespec){ 0, 10 * 1000000 }, NULL);
+        }
+    }
     uint8_t camera[4096];
     double joints[6];
-    for (uint64_t i = 1; i <= FRAMES; i++) {
+    for (uint64_t i = 1; i <= frames; i++) {
+        if (hz) nanosleep(&(struct timespec){ 0, (long)(1000000000ull / hz) }, NULL);
         Robot__Telemetry t = ROBOT__TELEMETRY__INIT;
         Robot__Telemetry__Pose pose = ROBOT__TELEMETRY__POSE__INIT;
         pose.x = (double)i;
@@ -64,13 +92,13 @@ static int robot(void)
     return 0;
 }
 
-static int monitor(int ready_fd)
+static int monitor(int ready)
 {
     am_arena *a = attach();
     am_sub *s;
     if (robot__telemetry__am_sub_open(a, "robot/telemetry", &(am_sub_opts){ .depth = 64, .policy = AM_POLICY_BLOCK }, &s)) return 1;
-    if (write(ready_fd, "x", 1) != 1) return 1;
-    for (uint64_t i = 1; i <= FRAMES; i++) {
+    if (say_ready(ready)) return 1;
+    for (uint64_t i = 1; i <= frames; i++) {
         Robot__Telemetry *t;
         if (robot__telemetry__am_take(s, NULL, &t, NULL, 10 * SEC)) return 2;
         int ok = t->seq == i && strcmp(t->name, "r2") == 0 && t->pose && t->pose->x == (double)i && t->n_joints == 6 &&
@@ -115,15 +143,15 @@ static int status(void *ctx, const Robot__StatusRequest *req, Robot__StatusReply
     return 0;
 }
 
-static int planner_proc(int ready_fd)
+static int planner_proc(int ready)
 {
     am_arena *a = attach();
     am_server *s;
     if (robot__planner__am_server_open(a, "robot/planner", NULL, &s)) return 1;
-    if (write(ready_fd, "x", 1) != 1) return 1;
+    if (say_ready(ready)) return 1;
     planner pl = { 0 };
     const Robot__Planner_AmHandlers h = { .plan = plan, .status = status };
-    for (int n = 0; n < 2 * CALLS; n++) {
+    for (unsigned n = 0; n < 2 * calls; n++) {
         if (robot__planner__am_serve(s, &h, &pl, 10 * SEC)) return 2;
     }
     am_server_close(s);
@@ -136,7 +164,7 @@ static int client(void)
     am_arena *a = attach();
     am_client *c;
     if (robot__planner__am_client_open(a, "robot/planner", NULL, &c)) return 1;
-    for (int i = 1; i <= CALLS; i++) {
+    for (unsigned i = 1; i <= calls; i++) {
         Robot__Telemetry__Pose target = ROBOT__TELEMETRY__POSE__INIT;
         target.x = 8.0 * i;
         target.y = 4.0;
@@ -151,7 +179,7 @@ static int client(void)
         q.name = "r2";
         Robot__StatusReply *st;
         if (robot__planner__am_status(c, &q, &st, NULL, 5 * SEC)) return 4;
-        if (i == CALLS) printf("  client: %d plans made; planner says \"%s\" after %llu plans\n", CALLS, st->state,
+        if (i == calls) printf("  client: %u plans made; planner says \"%s\" after %llu plans\n", calls, st->state,
                                (unsigned long long)st->plans);
         int ok = st->plans == (uint64_t)i;
         robot__status_reply__free_unpacked(st, NULL);
@@ -175,13 +203,26 @@ static pid_t spawn(int (*fn)(void))
     return pid;
 }
 
-static int ready_fd;
 static int monitor_main(void) { return monitor(ready_fd); }
 static int planner_main(void) { return planner_proc(ready_fd); }
+
+/* build/typed_demo ARENA ROLE [COUNT [HZ]]: one role alone (see the top of the file). */
+static int one_role(const char *role, int argc, char **argv)
+{
+    if (argc > 3) frames = calls = (unsigned)strtoul(argv[3], NULL, 10);
+    if (argc > 4) hz = (unsigned)strtoul(argv[4], NULL, 10);
+    if (strcmp(role, "robot") == 0) return robot();
+    if (strcmp(role, "monitor") == 0) return monitor(-1);
+    if (strcmp(role, "planner") == 0) return planner_proc(-1);
+    if (strcmp(role, "client") == 0) return client();
+    fprintf(stderr, "usage: typed_demo [ARENA_NAME [robot|monitor|planner|client [COUNT [HZ]]]]\n");
+    return 2;
+}
 
 int main(int argc, char **argv)
 {
     if (argc > 1) arena_name = argv[1];
+    if (argc > 2) return one_role(argv[2], argc, argv);
     am_arena_unlink(arena_name);
     am_arena *a = attach();
     int fds[2];
@@ -209,8 +250,8 @@ int main(int argc, char **argv)
     }
     am_stats s;
     am_arena_stats(a, &s);
-    printf("  %s: %d telemetry messages checked field by field, %d calls of each rpc; arena used %llu bytes after\n",
-           failed ? "FAILED" : "ok", FRAMES, CALLS, (unsigned long long)s.used);
+    printf("  %s: %u telemetry messages checked field by field, %u calls of each rpc; arena used %llu bytes after\n",
+           failed ? "FAILED" : "ok", frames, calls, (unsigned long long)s.used);
     am_arena_close(a);
     am_arena_unlink(arena_name);
     return failed || s.used != 0;

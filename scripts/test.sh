@@ -26,11 +26,14 @@ run() {   # run NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
 }
 
 if [ "$mode" = all ] || [ "$mode" = plain ]; then
-    run plain build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    # Debian's interpreter, where deps.sh installed cffi, pytest and protobuf (a python3
+    # earlier on PATH, e.g. pyenv's, may lack them; the python tests are then left out).
+    run plain build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE=/usr/bin/python3
     echo "== plain: benchmark smoke runs"
     ./build/bench_alloc --quick > /dev/null
     ./build/bench_channel --quick > /dev/null
     ./build/bench_protobuf --quick > /dev/null
+    PYTHONPATH=python ATOMICMATRIX_LIBRARY=build/libatomicmatrix.so /usr/bin/python3 bench/bench_python.py --quick > /dev/null
 fi
 if [ "$mode" = all ] || [ "$mode" = asan ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

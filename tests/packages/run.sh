@@ -8,12 +8,13 @@
 #   - tests/install's projects with CMake (find_package, with and without protobuf);
 #   - examples/first.c with pkg-config only, and tests/install/consumer.c from .proto
 #     with protoc, protoc-gen-am and pkg-config atomicmatrix-protobuf;
-#   - amctl --version and the man pages.
+#   - amctl --version and the man pages;
+#   - the Python package: imported by /usr/bin/python3, a sample through an arena.
 # The packages are removed again (dpkg --purge) whatever happens.
 #   tests/packages/run.sh SOURCE_DIR WORK_DIR
 set -euo pipefail
 src=$(cd "$1" && pwd) work=$2
-pkgs=(atomicmatrix-tools libatomicmatrix-dev libatomicmatrix0)
+pkgs=(atomicmatrix-tools libatomicmatrix-dev libatomicmatrix0 python3-atomicmatrix)
 fail() { echo "FAIL: $*"; exit 1; }
 rm -rf "$work" && mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -117,4 +118,19 @@ done
 if [ "$mode" = install ]; then
     ldd /usr/bin/amctl | grep -q libatomicmatrix && fail "amctl should carry the core statically"
 fi
+echo "== packages: the Python package"
+pydir=$usr/lib/python3/dist-packages
+[ -e "$pydir/atomicmatrix/__init__.py" ] || fail "python3-atomicmatrix has no $pydir/atomicmatrix"
+PYTHONPATH=$pydir /usr/bin/python3 -c "
+import atomicmatrix as am
+assert am.version() == '$version', am.version()
+name = 'pkgtest_%d' % __import__('os').getpid()
+with am.Arena(name, size=1 << 20) as a:
+    s, p = a.subscriber('t'), a.publisher('t')
+    p.publish(b'from the package')
+    with s.take(timeout=1) as m:
+        assert m.data == b'from the package'
+am.Arena.unlink(name)
+print('   python3-atomicmatrix:', am.LIBRARY, am.version())
+" || fail "python3-atomicmatrix"
 echo "== packages: fine ($mode)"
