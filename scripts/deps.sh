@@ -3,7 +3,8 @@
 # Install the Debian packages atomicmatrix needs to build and test, if missing.
 # Run by scripts/demo.sh and scripts/test.sh; needs root only when
 # something is missing.
-#   scripts/deps.sh           what the build and the tests need (AM_PACKAGES; the python3-*
+#   scripts/deps.sh           what the build and the tests need (AM_PACKAGES; nats-server and
+#                             libnats-dev are for am-bridge and its tests; the python3-*
 #                             ones are for the Python package's tests, tests/python)
 #   scripts/deps.sh --bench   also what the benchmarks can use (AM_BENCH_PACKAGES:
 #                             libzmq3-dev adds the ZeroMQ rows to bench_channel);
@@ -15,7 +16,7 @@
 # with fewer baselines.
 set -euo pipefail
 
-AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian libuv1-dev
+AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian libuv1-dev nats-server libnats-dev
              python3-cffi python3-pytest python3-protobuf)
 AM_BENCH_PACKAGES=(libzmq3-dev)
 AM_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)

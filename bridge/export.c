@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * export.c — local topics and services carried out to NATS.
+ *
+ * A channel is exported while it matches --export and has a source that is not a
+ * bridge: a topic a publisher, a service a server, held by a process other than an
+ * am-bridge. Ports of bridges (this one's mirrors, or another bridge's on the same
+ * arena) never count, and samples they publish are never forwarded: what a bridge
+ * imported is never exported again, so no set of bridges can make a loop.
+ *
+ * Topic: a local subscriber (raw, AM_POLICY_DROP_OLDEST, --queue deep: the bounded
+ * queue toward NATS; its drops are counted) in the main thread's waitset; each sample
+ * is published on "<domain>.t.<name>" with its bytes untouched and headers Am-Type,
+ * Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME ns at the origin), Am-Origin.
+ *
+ * Service: a local client and a NATS queue subscription on "<domain>.s.<name>" whose
+ * queue group is the subject itself, so the servers of every bridge that exports the
+ * service share its calls. Each request is one am_client_call_method (method from
+ * Am-Method, timeout from Am-Timeout-Ms, capped by --call-timeout) on libnats's thread
+ * for that subscription; the reply carries Am-Status (0 or the AM_E* code of the call)
+ * and, for AM_EREMOTE, Am-Remote-Status (the server's am_server_fail status).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "bridge.h"
+
+bool br_port_is_bridge(const am_port_info *p)
+{
+    return p->pid == (uint32_t)getpid() || strcmp(p->process, "am-bridge") == 0;
+}
+
+/* Publisher ports of a topic held by bridges, as a bit set (AM_MAX_PORTS <= 64), and
+ * whether a publisher of any other process holds the topic. */
+_Static_assert(AM_MAX_PORTS <= 64, "one bit per port");
+static uint64_t bridge_ports(br *b, const char *name, am_role role, bool *foreign)
+{
+    am_port_info pi[AM_MAX_PORTS];
+    int k = am_channel_ports(b->arena, name, pi, AM_MAX_PORTS);
+    uint64_t bits = 0;
+    *foreign = false;
+    for (int j = 0; j < k && j < (int)AM_MAX_PORTS; j++) {
+        if (pi[j].role != role) continue;
+        if (br_port_is_bridge(&pi[j])) {
+            if (pi[j].port < 64) bits |= 1ull << pi[j].port;
+        } else {
+            *foreign = true;
+        }
+    }
+    return bits;
+}
+
+static void forward_sample(br *b, br_export *e, const am_sample *smp)
+{
+    natsMsg *m = NULL;
+    if (smp->len > (size_t)natsConnection_GetMaxPayload(b->nc) ||
+        natsMsg_Create(&m, e->c.subject, NULL, smp->data, (int)smp->len) != NATS_OK) {
+        atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
+        return;
+    }
+    natsMsgHeader_Set(m, "Am-Type", e->c.type);
+    br_hdr_set_u64(m, "Am-Fp", e->c.fingerprint, 1);
+    br_hdr_set_u64(m, "Am-Seq", smp->seq, 0);
+    br_hdr_set_i64(m, "Am-Sent", br_wall_ns());
+    natsMsgHeader_Set(m, "Am-Origin", b->cfg.name);
+    if (natsConnection_PublishMsg(b->nc, m) == NATS_OK) {
+        atomic_fetch_add_explicit(&b->n.out_msgs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->n.out_bytes, smp->len, memory_order_relaxed);
+    } else {   /* disconnected and the reconnect buffer is full */
+        atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
+    }
+    natsMsg_Destroy(m);
+}
+
+/* The export subscriber's listener (main thread, lock held by the loop). */
+static void on_samples(void *source, void *user)
+{
+    br *b = br_self;
+    br_export *e = user;
+    am_sample smp;
+    bool refreshed = false;
+    while (am_sub_take(e->sub, &smp, 0) == 0) {
+        uint64_t bit = smp.publisher < 64 ? 1ull << smp.publisher : 0;
+        if (!(e->bridge_pubs & bit) && !refreshed) {   /* a port we have not classified yet? */
+            bool foreign;
+            e->bridge_pubs = bridge_ports(b, e->c.name, AM_ROLE_PUBLISHER, &foreign);
+            refreshed = true;
+        }
+        if (!(e->bridge_pubs & bit)) forward_sample(b, e, &smp);
+        am_sub_ack(e->sub, &smp);
+    }
+    am_sub_counts st;
+    if (am_sub_stats(e->sub, &st) == 0 && st.dropped > e->sub_dropped) {
+        atomic_fetch_add_explicit(&b->n.drops, st.dropped - e->sub_dropped, memory_order_relaxed);
+        e->sub_dropped = st.dropped;
+    }
+}
+
+static void reply_status(natsConnection *nc, const char *reply, const void *data, size_t len, int rc, int32_t remote)
+{
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, reply, NULL, data, (int)len) != NATS_OK) return;
+    br_hdr_set_i64(m, "Am-Status", rc);
+    if (rc == AM_EREMOTE) br_hdr_set_i64(m, "Am-Remote-Status", remote);
+    natsConnection_PublishMsg(nc, m);
+    natsMsg_Destroy(m);
+}
+
+/* A request from another bridge (libnats's thread for this subscription). */
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    br *b = br_self;
+    br_export *e = &b->exports[br_tag_slot(closure)];
+    const char *reply = natsMsg_GetReply(m);
+    uint64_t method = 0;
+    int64_t tmo = b->cfg.call_timeout_ms;
+    if (!reply || (br_hdr_str(m, "Am-Method") && !br_hdr_u64(m, "Am-Method", &method, 10)) || method > UINT32_MAX ||
+        (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size) {
+        atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
+        natsMsg_Destroy(m);
+        return;
+    }
+    int64_t asked;
+    if (br_hdr_i64(m, "Am-Timeout-Ms", &asked) && asked >= 0 && asked < tmo) tmo = asked;
+    am_sample rep;
+    int rc = AM_EPEERDEAD;
+    pthread_mutex_lock(&e->call_lock);
+    if (e->used && e->gen == br_tag_gen(closure) && e->client) {
+        rc = am_client_call_method(e->client, (uint32_t)method, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &rep,
+                                   tmo * 1000000);
+        atomic_fetch_add_explicit(&b->n.calls_in, 1, memory_order_relaxed);
+    }
+    if (rc == 0) {
+        reply_status(nc, reply, rep.data, rep.len, 0, 0);
+        am_client_ack(e->client, &rep);
+    } else {
+        reply_status(nc, reply, NULL, 0, rc, rc == AM_EREMOTE ? am_client_status(e->client) : 0);
+    }
+    pthread_mutex_unlock(&e->call_lock);
+    natsMsg_Destroy(m);
+}
+
+static int export_open(br *b, br_export *e, unsigned slot, const am_channel_info *ci)
+{
+    e->sub_dropped = 0;
+    if (br_chan_set(&e->c, b->cfg.domain, ci->kind, ci->name, ci->type, ci->fingerprint)) return -1;
+    if (e->c.kind == AM_KIND_TOPIC) {
+        am_sub_opts o = { .depth = b->cfg.queue, .policy = AM_POLICY_DROP_OLDEST };
+        if (am_sub_open(b->arena, e->c.name, &o, &e->sub)) return -1;
+        bool foreign;
+        e->bridge_pubs = bridge_ports(b, e->c.name, AM_ROLE_PUBLISHER, &foreign);
+        if (am_sub_listen(e->sub, on_samples, e) || am_waitset_add_sub(b->ws, e->sub, e)) {
+            am_sub_close(e->sub);
+            e->sub = NULL;
+            return -1;
+        }
+    } else {
+        pthread_mutex_lock(&e->call_lock);
+        int rc = am_client_open(b->arena, e->c.name, NULL, &e->client);
+        pthread_mutex_unlock(&e->call_lock);
+        if (rc) return -1;
+        e->used = true;   /* before the subscription: its callback checks it */
+        if (natsConnection_QueueSubscribe(&e->nsub, b->nc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK) {
+            pthread_mutex_lock(&e->call_lock);
+            e->used = false;
+            am_client_close(e->client);
+            e->client = NULL;
+            pthread_mutex_unlock(&e->call_lock);
+            return -1;
+        }
+    }
+    e->used = true;
+    fprintf(stderr, "am-bridge %s: exporting %s %s (%s)\n", b->cfg.name, e->c.kind == AM_KIND_TOPIC ? "topic" : "service",
+            e->c.name, e->c.type[0] ? e->c.type : "untyped");
+    return 0;
+}
+
+static void export_close(br *b, br_export *e, bool withdraw)
+{
+    if (withdraw) br_withdraw(b, &e->c);
+    if (e->nsub) {
+        natsSubscription_Unsubscribe(e->nsub);
+        natsSubscription_Destroy(e->nsub);
+        e->nsub = NULL;
+    }
+    am_sub_close(e->sub);   /* leaves the waitset too */
+    e->sub = NULL;
+    pthread_mutex_lock(&e->call_lock);   /* waits for a call in progress */
+    am_client_close(e->client);
+    e->client = NULL;
+    e->used = false;
+    e->gen = (e->gen + 1) & BR_GEN_MASK;
+    pthread_mutex_unlock(&e->call_lock);
+    fprintf(stderr, "am-bridge %s: no longer exporting %s\n", b->cfg.name, e->c.name);
+}
+
+/* Make the exports match the arena: open what should be carried, close (and
+ * withdraw) what should not any more. Lock held. */
+void br_export_sync(br *b)
+{
+    static am_channel_info ci[AM_MAX_CHANNELS];
+    int n = am_channels_list(b->arena, ci, AM_MAX_CHANNELS);
+    if (n < 0) return;
+    if (n > (int)AM_MAX_CHANNELS) n = AM_MAX_CHANNELS;
+    for (unsigned i = 0; i < BR_SLOTS; i++) b->exports[i].seen = false;
+    for (int c = 0; c < n; c++) {
+        if (!br_selected(&b->cfg.exports, ci[c].name)) continue;
+        bool foreign;
+        uint64_t bits = bridge_ports(b, ci[c].name, ci[c].kind == AM_KIND_TOPIC ? AM_ROLE_PUBLISHER : AM_ROLE_SERVER, &foreign);
+        if (!foreign) continue;
+        br_export *e = NULL, *slot = NULL;
+        for (unsigned i = 0; i < BR_SLOTS; i++) {
+            br_export *x = &b->exports[i];
+            if (x->used && x->c.kind == ci[c].kind && strcmp(x->c.name, ci[c].name) == 0 && strcmp(x->c.type, ci[c].type) == 0 &&
+                x->c.fingerprint == ci[c].fingerprint) {
+                e = x;
+            } else if (!x->used && !slot) {
+                slot = x;
+            }
+        }
+        if (e) {
+            e->seen = true;
+            if (e->c.kind == AM_KIND_TOPIC) e->bridge_pubs = bits;
+        } else if (slot && export_open(b, slot, (unsigned)(slot - b->exports), &ci[c]) == 0) {
+            slot->seen = true;
+            br_announce_all(b);   /* tell the others now, not at the next period */
+        }
+    }
+    for (unsigned i = 0; i < BR_SLOTS; i++) {
+        br_export *e = &b->exports[i];
+        if (e->used && !e->seen) export_close(b, e, true);
+    }
+}
+
+void br_export_stop_all(br *b)
+{
+    for (unsigned i = 0; i < BR_SLOTS; i++)
+        if (b->exports[i].used) export_close(b, &b->exports[i], true);
+}
