@@ -181,15 +181,21 @@ static int mirror_open(br *b, br_mirror *m, const br_remote *r)
     if (br_chan_set(&m->c, b->cfg.domain, r->kind, r->name, r->type, r->fingerprint)) return -1;
     int rc;
     if (m->c.kind == AM_KIND_TOPIC) {
+        /* Subscribe first, and make sure the server has the subscription, so a local
+         * subscriber that finds the mirror misses no sample sent after that. */
         am_pub_opts o = { .type = t, .send_timeout_ns = 50 * 1000000 };
-        if ((rc = am_pub_open(b->arena, m->c.name, &o, &m->pub)) != 0) goto refused;
-        if (r->schema_len) am_pub_set_schema(m->pub, r->schema, r->schema_len);
         m->used = true;
         if (natsConnection_Subscribe(&m->nsub, b->nc, m->c.subject, on_data, br_tag(slot, m->gen)) != NATS_OK) {
             mirror_close(b, m);
             return -1;
         }
         natsSubscription_SetPendingLimits(m->nsub, 1 << 20, 256 << 20);
+        if (natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) natsConnection_FlushTimeout(b->nc, 1000);
+        if ((rc = am_pub_open(b->arena, m->c.name, &o, &m->pub)) != 0) {
+            mirror_close(b, m);
+            goto refused;
+        }
+        if (r->schema_len) am_pub_set_schema(m->pub, r->schema, r->schema_len);
     } else {
         am_server_opts o = { .type = t, .depth = 256, .max_held = 256 };
         if ((rc = am_server_open(b->arena, m->c.name, &o, &m->server)) != 0) goto refused;
