@@ -10,7 +10,7 @@
  * so a newcomer does not wait a period.
  *
  * An announcement: headers Am-Op ("add" | "del"), Am-Kind ("topic" | "service"),
- * Am-Name, Am-Type ("" untyped), Am-Fp (16 hex digits), Am-Origin, Am-Ttl-Ms; the
+ * Am-Name, Am-Type (absent: untyped), Am-Fp (16 hex digits), Am-Origin, Am-Ttl-Ms; the
  * payload is the channel's schema (possibly empty). Announcements are untrusted: a bad
  * name, kind or fingerprint makes the message malformed (counted, dropped).
  *
@@ -40,7 +40,7 @@ static void announce_one(br *b, const char *op, const br_chan *c, const void *sc
     natsMsgHeader_Set(m, "Am-Op", op);
     natsMsgHeader_Set(m, "Am-Kind", c->kind == AM_KIND_TOPIC ? "topic" : "service");
     natsMsgHeader_Set(m, "Am-Name", c->name);
-    natsMsgHeader_Set(m, "Am-Type", c->type);
+    if (c->type[0]) natsMsgHeader_Set(m, "Am-Type", c->type);   /* absent: untyped (NATS drops empty values) */
     br_hdr_set_u64(m, "Am-Fp", c->fingerprint, 1);
     natsMsgHeader_Set(m, "Am-Origin", b->cfg.name);
     br_hdr_set_i64(m, "Am-Ttl-Ms", BR_TTL_NS / 1000000);
@@ -117,12 +117,13 @@ static void on_announce(natsConnection *nc, natsSubscription *sub, natsMsg *m, v
     br *b = closure;
     const char *op = br_hdr_str(m, "Am-Op"), *kind = br_hdr_str(m, "Am-Kind"), *name = br_hdr_str(m, "Am-Name");
     const char *type = br_hdr_str(m, "Am-Type"), *origin = br_hdr_str(m, "Am-Origin");
+    if (!type) type = "";
     uint64_t fp = 0;
     int64_t ttl = 0;
     bool add = op && strcmp(op, "add") == 0, del = op && strcmp(op, "del") == 0;
     am_kind k = kind && strcmp(kind, "topic") == 0 ? AM_KIND_TOPIC : kind && strcmp(kind, "service") == 0 ? AM_KIND_SERVICE : 0;
     if (!(add || del) || !k || !name_ok(name, AM_NAME_MAX) || !name_ok(origin, BR_ORIGIN_MAX - 1) ||
-        (add && (!type || (type[0] && !name_ok(type, AM_TYPE_MAX)) || !br_hdr_u64(m, "Am-Fp", &fp, 16) ||
+        (add && ((type[0] && !name_ok(type, AM_TYPE_MAX)) || !br_hdr_u64(m, "Am-Fp", &fp, 16) ||
                  !br_hdr_i64(m, "Am-Ttl-Ms", &ttl) || ttl <= 0 || ttl > 3600 * 1000 ||
                  (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size))) {
         atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);

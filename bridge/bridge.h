@@ -127,7 +127,8 @@ typedef struct br {
     br_config         cfg;
     am_arena         *arena;
     am_waitset       *ws;
-    natsConnection   *nc;
+    natsConnection   *nc;            /* topics and announcements: buffered (throughput) */
+    natsConnection   *rc;            /* calls and replies: sent at once (latency)      */
     natsSubscription *ann_sub, *hello_sub, *reply_sub;
     char              inbox[128];
     pthread_mutex_t   lock;

@@ -10,7 +10,8 @@
  *
  * Topic: a local subscriber (raw, AM_POLICY_DROP_OLDEST, --queue deep: the bounded
  * queue toward NATS; its drops are counted) in the main thread's waitset; each sample
- * is published on "<domain>.t.<name>" with its bytes untouched and headers Am-Type,
+ * is published on "<domain>.t.<name>" with its bytes untouched and headers Am-Type
+ * (absent for an untyped topic),
  * Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME ns at the origin), Am-Origin.
  *
  * Service: a local client and a NATS queue subscription on "<domain>.s.<name>" whose
@@ -58,7 +59,7 @@ static void forward_sample(br *b, br_export *e, const am_sample *smp)
         atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
         return;
     }
-    natsMsgHeader_Set(m, "Am-Type", e->c.type);
+    if (e->c.type[0]) natsMsgHeader_Set(m, "Am-Type", e->c.type);   /* absent: untyped */
     br_hdr_set_u64(m, "Am-Fp", e->c.fingerprint, 1);
     br_hdr_set_u64(m, "Am-Seq", smp->seq, 0);
     br_hdr_set_i64(m, "Am-Sent", br_wall_ns());
@@ -160,7 +161,7 @@ static int export_open(br *b, br_export *e, unsigned slot, const am_channel_info
         pthread_mutex_unlock(&e->call_lock);
         if (rc) return -1;
         e->used = true;   /* before the subscription: its callback checks it */
-        if (natsConnection_QueueSubscribe(&e->nsub, b->nc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK) {
+        if (natsConnection_QueueSubscribe(&e->nsub, b->rc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK) {
             pthread_mutex_lock(&e->call_lock);
             e->used = false;
             am_client_close(e->client);

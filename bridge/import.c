@@ -63,7 +63,8 @@ static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     const char *type = br_hdr_str(msg, "Am-Type");
     uint64_t fp, seq;
-    bool ok = type && br_hdr_u64(msg, "Am-Fp", &fp, 16) && br_hdr_u64(msg, "Am-Seq", &seq, 10) &&
+    if (!type) type = "";   /* untyped */
+    bool ok = br_hdr_u64(msg, "Am-Fp", &fp, 16) && br_hdr_u64(msg, "Am-Seq", &seq, 10) &&
               br_hdr_str(msg, "Am-Origin") && len <= b->cfg.max_size;
     pthread_mutex_lock(&b->lock);
     br_mirror *m = &b->mirrors[br_tag_slot(closure)];
@@ -110,7 +111,7 @@ static void on_calls(void *source, void *user)
         natsMsgHeader_Set(msg, "Am-Origin", b->cfg.name);
         *p = (br_pending){ .id = id, .mirror = (unsigned)(m - b->mirrors), .gen = m->gen, .req = req,
                            .deadline_ns = br_now_ns() + b->cfg.call_timeout_ms * 1000000 };
-        if (natsConnection_PublishMsg(b->nc, msg) != NATS_OK) {
+        if (natsConnection_PublishMsg(b->rc, msg) != NATS_OK) {
             p->id = 0;
             am_server_fail(m->server, &req, AM_EAGAIN);   /* NATS unreachable and its buffer full */
         } else {
@@ -259,7 +260,7 @@ int br_import_start(br *b)
     snprintf(b->inbox, sizeof b->inbox, "%s", (const char *)inbox);
     natsInbox_Destroy(inbox);
     snprintf(subj, sizeof subj, "%s.*", b->inbox);
-    if (natsConnection_Subscribe(&b->reply_sub, b->nc, subj, on_reply, b) != NATS_OK) return -1;
+    if (natsConnection_Subscribe(&b->reply_sub, b->rc, subj, on_reply, b) != NATS_OK) return -1;
     natsSubscription_SetPendingLimits(b->reply_sub, -1, -1);
     return 0;
 }

@@ -104,13 +104,20 @@ static int parse(int argc, char **argv, br_config *c)
     return 0;
 }
 
-static int nats_connect(br *b)
+/* Two connections with the same options: nc for samples and announcements, where
+ * libnats's flusher batches writes (it yields a millisecond between flushes, which is
+ * where its throughput comes from), and rc for calls, which writes each message at
+ * once (natsOptions_SetSendAsap), so a round trip pays no flush delay. */
+static int nats_connect(br *b, natsConnection **out, bool asap, const char *suffix)
 {
+    char name[BR_ORIGIN_MAX + 8];
+    snprintf(name, sizeof name, "%s%s", b->cfg.name, suffix);
     natsOptions *o = NULL;
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK) s = natsOptions_SetURL(o, b->cfg.url);
-    if (s == NATS_OK) s = natsOptions_SetName(o, b->cfg.name);
+    if (s == NATS_OK) s = natsOptions_SetName(o, name);
     if (s == NATS_OK) s = natsOptions_SetNoEcho(o, true);          /* never our own messages back */
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(o, asap);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 200);
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 8 << 20);
@@ -119,7 +126,7 @@ static int nats_connect(br *b)
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, b);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
-    if (s == NATS_OK) s = natsConnection_Connect(&b->nc, o);
+    if (s == NATS_OK) s = natsConnection_Connect(out, o);
     if (s == NATS_NOT_YET_CONNECTED) {
         fprintf(stderr, "am-bridge %s: NATS at %s not reachable yet; retrying\n", b->cfg.name, b->cfg.url);
         s = NATS_OK;
@@ -202,7 +209,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "am-bridge: waitset: %s\n", am_strerror(wfd < 0 ? wfd : AM_ESYS));
         return 1;
     }
-    if (nats_connect(&b) || br_import_start(&b) || br_announce_start(&b)) return 1;
+    if (nats_connect(&b, &b.nc, false, "") || nats_connect(&b, &b.rc, true, ".rpc") || br_import_start(&b) || br_announce_start(&b)) return 1;
     fprintf(stderr, "am-bridge %s: arena %s, NATS %s, domain %s\n", b.cfg.name, b.cfg.arena, b.cfg.url, b.cfg.domain);
 
     int64_t next_announce = 0, next_stats = br_now_ns() + (int64_t)(b.cfg.stats_s * 1e9), last_stats = br_now_ns();
@@ -232,11 +239,14 @@ int main(int argc, char **argv)
     br_import_stop_all(&b);
     pthread_mutex_unlock(&b.lock);
     natsConnection_FlushTimeout(b.nc, 1000);
+    natsConnection_FlushTimeout(b.rc, 1000);
     natsSubscription_Destroy(b.ann_sub);
     natsSubscription_Destroy(b.hello_sub);
     natsSubscription_Destroy(b.reply_sub);
     natsConnection_Close(b.nc);
+    natsConnection_Close(b.rc);
     natsConnection_Destroy(b.nc);
+    natsConnection_Destroy(b.rc);
     am_waitset_close(b.ws);
     am_arena_close(b.arena);
     close(b.wake_fd);

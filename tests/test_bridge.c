@@ -664,7 +664,19 @@ START_TEST(allow_and_deny_globs)
     bridge(nb, "B", "--import", "*", "--import", "!cam/*", NULL);
     am_pub *p1 = telemetry_pub(A, "robot/pose"), *p2 = telemetry_pub(A, "robot/secret"), *p3 = telemetry_pub(A, "other/x"),
            *p4 = telemetry_pub(A, "cam/front");
+    am_pub *raw;   /* an untyped topic crosses too (no Am-Type header) */
+    ck_assert_int_eq(am_pub_open(A, "robot/raw", NULL, &raw), 0);
     ck_assert(mirror_is(B, "robot/pose", AM_ROLE_PUBLISHER, 1, 5000));
+    ck_assert(mirror_is(B, "robot/raw", AM_ROLE_PUBLISHER, 1, 5000));
+    ck_assert_str_eq(info(B, "robot/raw")->type, "");
+    am_sub *rs = raw_sub(B, "robot/raw");
+    ck_assert_int_eq(am_pub_publish(raw, "untyped bytes", 13), 0);
+    am_sample smp;
+    ck_assert_int_eq(am_sub_take(rs, &smp, 5 * SEC), 0);
+    ck_assert(smp.len == 13 && memcmp(smp.data, "untyped bytes", 13) == 0);
+    am_sub_ack(rs, &smp);
+    am_sub_close(rs);
+    am_pub_close(raw);
     sleep_ms(1500);   /* a full announce period: whatever else would come has come */
     ck_assert_ptr_null(info(B, "robot/secret"));   /* denied by A's export */
     ck_assert_ptr_null(info(B, "other/x"));        /* not allowed by A's export */
