@@ -24,8 +24,11 @@
 #include <unistd.h>
 #include "bridge.h"
 
-static void wake_main(br *b)
+/* Ring the main thread (from a NATS callback): re-sync mirrors, and announce at once
+ * when announce is set. */
+void br_wake(br *b, bool announce)
 {
+    if (announce) atomic_store(&b->announce_now, true);
     atomic_store(&b->dirty, true);
     uint64_t one = 1;
     if (write(b->wake_fd, &one, sizeof one) < 0) { /* a full counter is already a wake */ }
@@ -175,7 +178,7 @@ static void on_announce(natsConnection *nc, natsSubscription *sub, natsMsg *m, v
         }
     }
     pthread_mutex_unlock(&b->lock);
-    if (del || r) wake_main(b);
+    if (del || r) br_wake(b, false);
     natsMsg_Destroy(m);
 }
 
@@ -183,8 +186,7 @@ static void on_hello(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
 {
     br *b = closure;
     natsMsg_Destroy(m);
-    atomic_store(&b->announce_now, true);
-    wake_main(b);   /* the main thread announces when it finds the flag (main.c) */
+    br_wake(b, true);   /* the main thread announces when it finds the flag (main.c) */
 }
 
 /* Subscribe to announcements and greetings, then greet. */

@@ -167,6 +167,7 @@ static inline uint32_t br_tag_gen(void *t) { return (uint32_t)(((uintptr_t)t >> 
 
 /* ---- announce.c */
 int  br_announce_start(br *b);
+void br_wake(br *b, bool announce);               /* any thread */
 void br_announce_all(br *b);                       /* lock held */
 void br_withdraw(br *b, const br_chan *c);         /* lock held */
 void br_remotes_expire(br *b, int64_t now);        /* lock held */

@@ -37,13 +37,18 @@ static void on_reconnected(natsConnection *nc, void *closure)
 {
     br *b = closure;
     atomic_fetch_add_explicit(&b->n.reconnects, 1, memory_order_relaxed);
-    atomic_store(&b->announce_now, true);
-    uint64_t one = 1;
-    if (write(b->wake_fd, &one, sizeof one) < 0) { /* already awake */ }
+    br_wake(b, true);
     fprintf(stderr, "am-bridge %s: reconnected to NATS\n", b->cfg.name);
 }
 
-static void on_connected(natsConnection *nc, void *closure) { on_reconnected(nc, closure); }
+/* The first connection, when NATS was not reachable at start: announce, but it is no
+ * reconnect. */
+static void on_connected(natsConnection *nc, void *closure)
+{
+    br *b = closure;
+    br_wake(b, true);
+    fprintf(stderr, "am-bridge %s: connected to NATS\n", b->cfg.name);
+}
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
@@ -97,7 +102,7 @@ static int parse(int argc, char **argv, br_config *c)
     if (!c->name[0]) {
         char host[64] = "host";
         gethostname(host, sizeof host - 1);
-        snprintf(c->name, sizeof c->name, "%s-%s", host, c->arena);
+        if (snprintf(c->name, sizeof c->name, "%s-%s", host, c->arena) >= (int)sizeof c->name) { /* cut: still unique enough */ }
     }
     for (char *p = c->name; *p; p++)
         if (*p <= ' ' || *p > '~') *p = '_';
