@@ -52,7 +52,7 @@ static void announce_one(br *b, const char *op, const br_chan *c, const void *sc
 }
 
 /* Announce every export now (lock held). The schema is read through the export's own
- * port: a topic's subscriber, or a service's client when no call holds it. */
+ * port: a topic's subscriber, or a service's probe client. */
 void br_announce_all(br *b)
 {
     for (unsigned i = 0; i < BR_SLOTS; i++) {
@@ -63,12 +63,9 @@ void br_announce_all(br *b)
         if (e->c.kind == AM_KIND_TOPIC) {
             if (am_sub_schema(e->sub, &schema, &len)) len = 0;
             announce_one(b, "add", &e->c, schema, len);
-        } else if (pthread_mutex_trylock(&e->call_lock) == 0) {
-            if (!e->client || am_client_schema(e->client, &schema, &len)) len = 0;
-            announce_one(b, "add", &e->c, schema, len);
-            pthread_mutex_unlock(&e->call_lock);
         } else {
-            announce_one(b, "add", &e->c, NULL, 0);   /* a call is running: renew without the schema */
+            if (!e->calls.probe || am_client_schema(e->calls.probe, &schema, &len)) len = 0;
+            announce_one(b, "add", &e->c, schema, len);
         }
     }
 }

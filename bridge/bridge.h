@@ -14,7 +14,7 @@
  * opens; it holds br->lock whenever it touches them, except while it sleeps in
  * poll(). libnats delivers messages on its own threads; those callbacks take
  * br->lock before they touch a port or a table (an exported service's callback takes
- * its slot's own lock instead, because it blocks in am_client_call). Subscriptions
+ * its caller's own lock instead, because it blocks in am_client_call). Subscriptions
  * are identified in callbacks by (slot, generation) packed into the closure pointer,
  * so a callback that runs after its slot was reused finds a stale generation and does
  * nothing; no closure is ever freed under a running callback.
@@ -74,6 +74,25 @@ typedef struct br_chan {
     char     subject[256];            /* "<domain>.t.<name>" or "<domain>.s.<name>" */
 } br_chan;
 
+/* An exported service's calls: the NATS callback queues each request, BR_CALLERS
+ * worker threads, each with its own local client, call and reply, so a call its
+ * server drops holds one worker until its timeout, not the service. */
+#define BR_CALLERS 4u
+#define BR_CALLQ   256u
+typedef struct br_callers {
+    pthread_mutex_t   lock;           /* guards the queue, stopping, and the export's used/gen
+                                         against the callback */
+    pthread_cond_t    ready;
+    natsMsg          *q[BR_CALLQ];    /* requests waiting for a worker              */
+    unsigned          head, n;
+    bool              stopping;
+    pthread_t         thread[BR_CALLERS];
+    am_client        *client[BR_CALLERS]; /* each used by its worker only            */
+    unsigned          started;
+    am_client        *probe;          /* the main thread's, to read the schema     */
+    natsSubscription *nsub;           /* the queue subscription                    */
+} br_callers;
+
 /* A topic or service this bridge carries out to NATS (export.c). */
 typedef struct br_export {
     bool            used;
@@ -82,9 +101,7 @@ typedef struct br_export {
     am_sub         *sub;              /* topic: the local drop-oldest subscriber   */
     uint64_t        bridge_pubs;      /* topic: publisher ports held by bridges (bits) */
     uint64_t        sub_dropped;      /* topic: drops already counted               */
-    pthread_mutex_t call_lock;        /* service: guards client against close      */
-    am_client      *client;           /* service: calls the local servers          */
-    natsSubscription *nsub;           /* service: the queue subscription           */
+    br_callers      calls;            /* service                                    */
     bool            seen;             /* scratch for br_export_sync                */
 } br_export;
 

@@ -14,11 +14,13 @@
  * (absent for an untyped topic),
  * Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME ns at the origin), Am-Origin.
  *
- * Service: a local client and a NATS queue subscription on "<domain>.s.<name>" whose
- * queue group is the subject itself, so the servers of every bridge that exports the
- * service share its calls. Each request is one am_client_call_method (method from
- * Am-Method, timeout from Am-Timeout-Ms, capped by --call-timeout) on libnats's thread
- * for that subscription; the reply carries Am-Status (0 or the AM_E* code of the call)
+ * Service: a NATS queue subscription on "<domain>.s.<name>" whose queue group is the
+ * subject itself, so the servers of every bridge that exports the service share its
+ * calls; its callback queues requests (BR_CALLQ) for BR_CALLERS worker threads, each
+ * with its own local client, so one bridge runs that many calls at once and a call its
+ * server drops holds one worker until its timeout, not the service. Each request is
+ * one am_client_call_method (method from Am-Method, timeout from Am-Timeout-Ms, capped
+ * by --call-timeout); the reply carries Am-Status (0 or the AM_E* code of the call)
  * and, for AM_EREMOTE, Am-Remote-Status (the server's am_server_fail status).
  */
 #include <stdio.h>
@@ -107,38 +109,128 @@ static void reply_status(natsConnection *nc, const char *reply, const void *data
     natsMsg_Destroy(m);
 }
 
-/* A request from another bridge (libnats's thread for this subscription). */
+/* One request: call the local servers through this worker's client, reply. */
+static void serve_one(br *b, am_client *client, natsMsg *m)
+{
+    const char *reply = natsMsg_GetReply(m);
+    uint64_t method = 0;
+    int64_t tmo = b->cfg.call_timeout_ms, asked;
+    if (br_hdr_i64(m, "Am-Timeout-Ms", &asked) && asked >= 0 && asked < tmo) tmo = asked;
+    br_hdr_u64(m, "Am-Method", &method, 10);   /* checked by on_request */
+    am_sample rep;
+    int rc = am_client_call_method(client, (uint32_t)method, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &rep,
+                                   tmo * 1000000);
+    atomic_fetch_add_explicit(&b->n.calls_in, 1, memory_order_relaxed);
+    if (rc == 0) {
+        reply_status(b->rc, reply, rep.data, rep.len, 0, 0);
+        am_client_ack(client, &rep);
+    } else {
+        reply_status(b->rc, reply, NULL, 0, rc, rc == AM_EREMOTE ? am_client_status(client) : 0);
+    }
+}
+
+typedef struct worker_arg { br_export *e; unsigned k; } worker_arg;
+static worker_arg worker_args[BR_SLOTS][BR_CALLERS];
+
+static void *worker(void *arg)
+{
+    br *b = br_self;
+    br_export *e = ((worker_arg *)arg)->e;
+    br_callers *q = &e->calls;
+    am_client *client = q->client[((worker_arg *)arg)->k];
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        while (q->n == 0 && !q->stopping) pthread_cond_wait(&q->ready, &q->lock);
+        if (q->n == 0) break;   /* stopping and drained */
+        natsMsg *m = q->q[q->head];
+        q->head = (q->head + 1) % BR_CALLQ;
+        q->n--;
+        pthread_mutex_unlock(&q->lock);
+        serve_one(b, client, m);
+        natsMsg_Destroy(m);
+        pthread_mutex_lock(&q->lock);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* A request from another bridge (libnats's thread for the subscription): checked,
+ * then queued for a worker. A full queue or a closing export answers at once. */
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
     br *b = br_self;
     br_export *e = &b->exports[br_tag_slot(closure)];
+    br_callers *q = &e->calls;
     const char *reply = natsMsg_GetReply(m);
     uint64_t method = 0;
-    int64_t tmo = b->cfg.call_timeout_ms;
     if (!reply || (br_hdr_str(m, "Am-Method") && !br_hdr_u64(m, "Am-Method", &method, 10)) || method > UINT32_MAX ||
         (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size) {
         atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
         natsMsg_Destroy(m);
         return;
     }
-    int64_t asked;
-    if (br_hdr_i64(m, "Am-Timeout-Ms", &asked) && asked >= 0 && asked < tmo) tmo = asked;
-    am_sample rep;
-    int rc = AM_EPEERDEAD;
-    pthread_mutex_lock(&e->call_lock);
-    if (e->used && e->gen == br_tag_gen(closure) && e->client) {
-        rc = am_client_call_method(e->client, (uint32_t)method, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &rep,
-                                   tmo * 1000000);
-        atomic_fetch_add_explicit(&b->n.calls_in, 1, memory_order_relaxed);
-    }
-    if (rc == 0) {
-        reply_status(nc, reply, rep.data, rep.len, 0, 0);
-        am_client_ack(e->client, &rep);
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    if (!e->used || e->gen != br_tag_gen(closure) || q->stopping) {
+        rc = AM_EPEERDEAD;
+    } else if (q->n == BR_CALLQ) {
+        rc = AM_EFULL;
     } else {
-        reply_status(nc, reply, NULL, 0, rc, rc == AM_EREMOTE ? am_client_status(e->client) : 0);
+        q->q[(q->head + q->n) % BR_CALLQ] = m;
+        q->n++;
+        pthread_cond_signal(&q->ready);
     }
-    pthread_mutex_unlock(&e->call_lock);
-    natsMsg_Destroy(m);
+    pthread_mutex_unlock(&q->lock);
+    if (rc) {
+        reply_status(nc, reply, NULL, 0, rc, 0);
+        natsMsg_Destroy(m);
+    }
+}
+
+/* Stop an exported service: no new requests, workers finish the calls they run and
+ * the queued ones, then the clients close. */
+static void callers_close(br_export *e)
+{
+    br_callers *q = &e->calls;
+    if (q->nsub) {
+        natsSubscription_Unsubscribe(q->nsub);
+        natsSubscription_Destroy(q->nsub);
+        q->nsub = NULL;
+    }
+    pthread_mutex_lock(&q->lock);
+    q->stopping = true;
+    e->used = false;
+    e->gen = (e->gen + 1) & BR_GEN_MASK;
+    pthread_cond_broadcast(&q->ready);
+    pthread_mutex_unlock(&q->lock);
+    for (unsigned k = 0; k < q->started; k++) pthread_join(q->thread[k], NULL);
+    for (unsigned k = 0; k < BR_CALLERS; k++) {
+        am_client_close(q->client[k]);
+        q->client[k] = NULL;
+    }
+    am_client_close(q->probe);
+    q->probe = NULL;
+    q->started = 0;
+    q->stopping = false;
+}
+
+static int callers_open(br *b, br_export *e, unsigned slot)
+{
+    br_callers *q = &e->calls;
+    if (am_client_open(b->arena, e->c.name, NULL, &q->probe)) return -1;
+    for (unsigned k = 0; k < BR_CALLERS; k++) {
+        if (am_client_open(b->arena, e->c.name, NULL, &q->client[k])) return -1;
+        worker_args[slot][k] = (worker_arg){ e, k };
+        if (pthread_create(&q->thread[k], NULL, worker, &worker_args[slot][k])) return -1;
+        q->started++;
+    }
+    pthread_mutex_lock(&q->lock);
+    e->used = true;   /* before the subscription: its callback checks it */
+    pthread_mutex_unlock(&q->lock);
+    if (natsConnection_QueueSubscribe(&q->nsub, b->rc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK)
+        return -1;
+    natsSubscription_SetPendingLimits(q->nsub, -1, -1);
+    return 0;
 }
 
 static int export_open(br *b, br_export *e, unsigned slot, const am_channel_info *ci)
@@ -155,22 +247,11 @@ static int export_open(br *b, br_export *e, unsigned slot, const am_channel_info
             e->sub = NULL;
             return -1;
         }
-    } else {
-        pthread_mutex_lock(&e->call_lock);
-        int rc = am_client_open(b->arena, e->c.name, NULL, &e->client);
-        pthread_mutex_unlock(&e->call_lock);
-        if (rc) return -1;
-        e->used = true;   /* before the subscription: its callback checks it */
-        if (natsConnection_QueueSubscribe(&e->nsub, b->rc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK) {
-            pthread_mutex_lock(&e->call_lock);
-            e->used = false;
-            am_client_close(e->client);
-            e->client = NULL;
-            pthread_mutex_unlock(&e->call_lock);
-            return -1;
-        }
+        e->used = true;   /* a service's was set under its callers' lock */
+    } else if (callers_open(b, e, slot)) {
+        callers_close(e);
+        return -1;
     }
-    e->used = true;
     fprintf(stderr, "am-bridge %s: exporting %s %s (%s)\n", b->cfg.name, e->c.kind == AM_KIND_TOPIC ? "topic" : "service",
             e->c.name, e->c.type[0] ? e->c.type : "untyped");
     return 0;
@@ -179,19 +260,9 @@ static int export_open(br *b, br_export *e, unsigned slot, const am_channel_info
 static void export_close(br *b, br_export *e, bool withdraw)
 {
     if (withdraw) br_withdraw(b, &e->c);
-    if (e->nsub) {
-        natsSubscription_Unsubscribe(e->nsub);
-        natsSubscription_Destroy(e->nsub);
-        e->nsub = NULL;
-    }
     am_sub_close(e->sub);   /* leaves the waitset too */
     e->sub = NULL;
-    pthread_mutex_lock(&e->call_lock);   /* waits for a call in progress */
-    am_client_close(e->client);
-    e->client = NULL;
-    e->used = false;
-    e->gen = (e->gen + 1) & BR_GEN_MASK;
-    pthread_mutex_unlock(&e->call_lock);
+    callers_close(e);       /* waits for calls in progress */
     fprintf(stderr, "am-bridge %s: no longer exporting %s\n", b->cfg.name, e->c.name);
 }
 
