@@ -13,7 +13,8 @@
  *            am-bridge processes (A exports, B imports) over that nats-server, send the
  *            same; a client on B calls a server on A M times (am_client_call).
  * Throughput is messages received / (last receipt - first send); round trip the
- * median of M calls. Each figure is the median of R rounds; then the ratios
+ * median of M calls. Each figure is the median of R rounds; then the ratios; the
+ * plain throughput is also measured with the five headers a bridge adds to a sample
  * (targets: bridged throughput >= 0.8x plain, added round trip <= 20 us).
  */
 #include <arpa/inet.h>
@@ -22,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,8 @@ static uint64_t plain_last;
 
 static void on_plain(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
 {
+    const char *v;   /* as a bridge does: read the headers */
+    natsMsgHeader_Get(m, "Am-Fp", &v);
     atomic_fetch_add(&plain_got, 1);
     plain_last = now_ns();
     natsMsg_Destroy(m);
@@ -119,7 +123,10 @@ static unsigned wait_count(atomic_uint *got, unsigned n)
     return atomic_load(got);
 }
 
-static double plain_throughput(size_t size, unsigned n)
+/* headers: publish each message with the five headers a bridge adds (Am-Type, Am-Fp,
+ * Am-Seq, Am-Sent, Am-Origin), built per message as the bridge does, to show what the
+ * headers cost apart from the bridge. */
+static double plain_throughput(size_t size, unsigned n, bool headers)
 {
     natsConnection *pc, *sc;
     natsSubscription *sub;
@@ -131,7 +138,24 @@ static double plain_throughput(size_t size, unsigned n)
     natsConnection_Flush(sc);
     atomic_store(&plain_got, 0);
     uint64_t t0 = now_ns();
-    for (unsigned i = 0; i < n; i++) natsConnection_Publish(pc, "bench.plain", buf, (int)size);
+    for (unsigned i = 0; i < n; i++) {
+        if (!headers) {
+            natsConnection_Publish(pc, "bench.plain", buf, (int)size);
+            continue;
+        }
+        natsMsg *m;
+        char v[24];
+        natsMsg_Create(&m, "bench.plain", NULL, buf, (int)size);
+        natsMsgHeader_Set(m, "Am-Fp", "0123456789abcdef");
+        snprintf(v, sizeof v, "%u", i + 1);
+        natsMsgHeader_Set(m, "Am-Seq", v);
+        snprintf(v, sizeof v, "%llu", (unsigned long long)now_ns());
+        natsMsgHeader_Set(m, "Am-Sent", v);
+        natsMsgHeader_Set(m, "Am-Origin", "benchA");
+        natsMsgHeader_Set(m, "Am-Type", "bench.Sample");
+        natsConnection_PublishMsg(pc, m);
+        natsMsg_Destroy(m);
+    }
     natsConnection_Flush(pc);
     unsigned got = wait_count(&plain_got, n);
     double rate = got / ((double)(plain_last - t0) / 1e9);
@@ -303,24 +327,29 @@ int main(int argc, char **argv)
                                  "--queue", "65535", NULL });
     pid_t bb = spawn((char *[]){ AM_BRIDGE, "--arena", nb, "--url", url, "--name", "benchB", "--import", "bench/*", NULL });
 
-    double tp[4][15];   /* plain 64, bridged 64, plain 4K, bridged 4K */
+    double tp[6][15];   /* plain 64, bridged 64, plain 4K, bridged 4K, plain+headers 64, 4K */
     uint64_t rt[2][15];
     for (unsigned r = 0; r < rounds; r++) {
-        tp[0][r] = plain_throughput(64, n_small);
+        tp[0][r] = plain_throughput(64, n_small, false);
+        tp[4][r] = plain_throughput(64, n_small, true);
         tp[1][r] = bridged_throughput(64, n_small);
-        tp[2][r] = plain_throughput(4096, n_big);
+        tp[2][r] = plain_throughput(4096, n_big, false);
+        tp[5][r] = plain_throughput(4096, n_big, true);
         tp[3][r] = bridged_throughput(4096, n_big);
         rt[0][r] = plain_rtt();
         rt[1][r] = bridged_rtt();
     }
     double t64p = median_d(tp[0], rounds), t64b = median_d(tp[1], rounds), t4p = median_d(tp[2], rounds),
-           t4b = median_d(tp[3], rounds);
+           t4b = median_d(tp[3], rounds), t64h = median_d(tp[4], rounds), t4h = median_d(tp[5], rounds);
     uint64_t rp = median(rt[0], rounds), rb = median(rt[1], rounds);
     printf("bench_bridge: nats-server on 127.0.0.1:%d; %u x 64 B, %u x 4 KiB, %u round trips; median of %u round%s\n", port,
            n_small, n_big, calls, rounds, rounds == 1 ? "" : "s");
     printf("%-22s %14s %14s %10s\n", "", "plain libnats", "am-bridge", "bridged/plain");
     printf("%-22s %14.0f %14.0f %9.2fx  (target >= 0.8x)\n", "64 B throughput msg/s", t64p, t64b, t64b / t64p);
     printf("%-22s %14.0f %14.0f %9.2fx  (target >= 0.8x)\n", "4 KiB throughput msg/s", t4p, t4b, t4b / t4p);
+    printf("%-22s %14.0f %14.0f %9.2fx  (plain publishing the bridge's 5 headers)\n", "64 B + headers msg/s", t64h,
+           t64b, t64b / t64h);
+    printf("%-22s %14.0f %14.0f %9.2fx  (the same)\n", "4 KiB + headers msg/s", t4h, t4b, t4b / t4h);
     printf("%-22s %14.1f %14.1f %+9.1f us (target <= +20 us)\n", "64 B round trip us", rp / 1e3, rb / 1e3,
            ((double)rb - (double)rp) / 1e3);
     kill(ba, SIGTERM);
