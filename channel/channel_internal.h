@@ -363,7 +363,7 @@ void amc_dir_changed(am_arena *a);
 /* Register a descriptor's token as a watcher: its index, or AM_EFULL / AM_ECORRUPT. */
 int  amc_watch_claim(am_arena *a, uint64_t token);
 void amc_watch_release(am_arena *a, int ix);
-/* The directory's change counter (a futex word), or NULL if it is corrupt. */
+/* The directory's change counter (a futex word). */
 _Atomic uint32_t *amc_dir_changes(am_arena *a);
 
 /* ---- notify.c */

@@ -361,7 +361,8 @@ AM_API int  am_channel_ports(am_arena *a, const char *name, am_port_info *out, u
 
 /* Be woken when channels or ports appear or vanish (a port of a dead process counts
  * when it is cleaned up): am_waitset_wait reports user, am_waitset_dispatch calls fn
- * (source = a). One watch per arena in a waitset; AM_EEXIST for a second. */
+ * (source = a). One watch per arena in a waitset; AM_EEXIST for a second. Remove the
+ * watch (or close the waitset) before closing the arena. */
 AM_API int  am_waitset_add_discovery(am_waitset *w, am_arena *a, am_listener fn, void *user);
 
 /* ---- housekeeping */
