@@ -85,6 +85,10 @@ typedef struct amc_conn {
     unsigned   next_in;      /* round robin over links                              */
     uint64_t   received;
     unsigned   empty_takes;  /* takes that found nothing (a sweep every 1024)       */
+    bool       carried;      /* am_sub_take_copies took `carry` and it did not fit: it
+                                is the next sample any take returns (and counts as
+                                queued, for waitsets)                                 */
+    am_sample  carry;
     amc_in     in[AM_MAX_PORTS];
     /* sending side */
     amc_tx    *tx;
