@@ -102,6 +102,7 @@ int am_try_alloc(am_arena *a, size_t size, void **out)
     int rc = AM_ENOMEM;
     for (int attempt = 0; attempt < 4; attempt++) {
         rc = alloc_from_sectors(a, need, out);
+        if (rc == AM_ENOMEM && a->g.max_size == a->g.size && need > a->g.sector_size) rc = AM_ETOOBIG;
         if (rc != AM_ENOMEM || a->g.max_size == a->g.size) break;   /* found, or cannot grow */
         int g = am_grow(a, need);
         if (g != 0) {

@@ -60,7 +60,7 @@ unsigned am_sectors_refresh(am_arena *a)
     }
     unsigned k = atomic_load_explicit(&a->known, memory_order_relaxed);
     uint32_t published = atomic_load_explicit(&a->hdr->nsectors, memory_order_acquire);
-    if (published > AM_MAX_SECTORS) published = AM_MAX_SECTORS;
+    if (published > a->g.table) published = a->g.table;         /* entries past the table: none */
     struct stat st;
     uint64_t file = k < published && fstat(a->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
     for (; k < published; k++) {
@@ -203,7 +203,11 @@ static int reuse_locked(am_arena *a, unsigned k)
 {
     am_sector *s = &a->sectors[k];
     int rc = reserve(a, am_sector_start(a, k), am_sector_bytes(a, k));
-    if (rc) return rc;
+    if (rc) {                       /* what was reserved before the filesystem filled */
+        (void)fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)am_sector_start(a, k),
+                        (off_t)am_sector_bytes(a, k));
+        return rc;
+    }
     AM_CRASH_POINT(REUSE_RESERVED);
     am_tlsf_format(a, k);
     atomic_store_explicit(&s->used_blocks, 0, memory_order_relaxed);
@@ -263,13 +267,18 @@ int am_grow(am_arena *a, uint64_t need)
     uint64_t start = atomic_load_explicit(&a->heap_end, memory_order_acquire);
     uint64_t bytes = sector_bytes_for(a, need);
     if (bytes > a->g.max_size - start) bytes = (a->g.max_size - start) / 4096 * 4096;
-    if (n == AM_MAX_SECTORS || bytes < need + need / 8 || bytes < GROW_MIN_BYTES) {
+    if (n == a->g.table || bytes < need + need / 8 || bytes < GROW_MIN_BYTES) {
         grow_unlock(a);
         return am_open_reportf(AM_ENOMEM, "the arena cannot add a sector of %llu bytes: %u sectors, %llu of %llu "
                                "bytes used", (unsigned long long)(need + need / 8), n,
                                (unsigned long long)start, (unsigned long long)a->g.max_size);
     }
     if ((rc = reserve(a, start, bytes)) != 0) {
+        /* posix_fallocate may have extended the file part of the way: give that back
+         * (nothing past the published sectors is in use; never below the first ones). */
+        uint64_t keep = start > a->g.size ? start : a->g.size;
+        struct stat st;
+        if (fstat(a->fd, &st) == 0 && (uint64_t)st.st_size > keep) (void)ftruncate(a->fd, (off_t)keep);
         grow_unlock(a);
         return rc;
     }

@@ -140,12 +140,12 @@ int am_reclaim_slot(am_arena *a, unsigned slot)
             bad = skipped = 1;
             continue;
         }
-        if (l != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
-            bad = 1;
-            am_sector_unlock(a, k);
+        if (l == 0 && atomic_load_explicit(&s->released, memory_order_acquire)) {
+            am_sector_unlock(a, k);                 /* pages given back: no block, no intent there */
             continue;
         }
-        if (atomic_load_explicit(&s->released, memory_order_acquire)) {   /* no block in it */
+        if (l != 0 || am_sector_resolve_intents(a, k, slot) != 0) {
+            bad = 1;
             am_sector_unlock(a, k);
             continue;
         }

@@ -85,6 +85,10 @@ typedef struct amc_conn {
     unsigned   next_in;      /* round robin over links                              */
     uint64_t   received;
     unsigned   empty_takes;  /* takes that found nothing (a sweep every 1024)       */
+    bool       carried;      /* am_sub_take_copies took `carry` and it did not fit: it
+                                is the next sample any take returns (and counts as
+                                queued, for waitsets)                                 */
+    am_sample  carry;
     amc_in     in[AM_MAX_PORTS];
     /* sending side */
     amc_tx    *tx;
@@ -363,7 +367,7 @@ void amc_dir_changed(am_arena *a);
 /* Register a descriptor's token as a watcher: its index, or AM_EFULL / AM_ECORRUPT. */
 int  amc_watch_claim(am_arena *a, uint64_t token);
 void amc_watch_release(am_arena *a, int ix);
-/* The directory's change counter (a futex word), or NULL if it is corrupt. */
+/* The directory's change counter (a futex word). */
 _Atomic uint32_t *amc_dir_changes(am_arena *a);
 
 /* ---- notify.c */

@@ -114,8 +114,9 @@ static void entry_settle(am_arena *a, amc_entry *e)
         atomic_store_explicit(&e->state, AMC_ENT_FREE, memory_order_release);
         return;
     }
-    /* A destroyer that died after DYING: finish it, or take it back. */
-    if (atomic_load_explicit(&ch->state, memory_order_acquire) == AMC_CHAN_DYING) (void)destroy(a, e, ch);
+    /* A destroyer that died after DYING: finish it, or take it back (a state that is
+     * neither, scribbled, is treated the same). */
+    if (atomic_load_explicit(&ch->state, memory_order_acquire) != AMC_CHAN_ALIVE) (void)destroy(a, e, ch);
 }
 
 amc_dir *amc_dir_of(am_arena *a, int *rc)
@@ -388,10 +389,17 @@ static int open_conn(am_arena *a, const char *name, const amc_want *w, bool may_
         }
         if (rc != AM_EAGAIN) break;
         /* Being destroyed: wait (by the deadline) for the destroyer to let the lock go,
-         * or take it over from a dead one (settling the channel), then look again. */
+         * or take it over from a dead one (settling the channel), then look again. A
+         * channel still not ALIVE once we hold the lock has no destroyer at work (a
+         * scribbled state): settle its entry ourselves. */
         amc_dir *d = dir_lock(a, deadline, &rc);
         if (!d) break;
+        entry_settle(a, e);
         amc_unlock(&d->lock);
+        if (am_now_ns() >= deadline) {
+            rc = AM_ETIMEDOUT;
+            break;
+        }
     }
     if (rc) {
         free(c);

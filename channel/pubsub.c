@@ -100,6 +100,18 @@ int am_pub_publish(am_pub *p, const void *data, size_t len)
     return rc;
 }
 
+int am_pub_publish_packed(am_pub *p, const void *buf, const uint32_t *lens, unsigned n)
+{
+    if (!p || (n && (!buf || !lens))) return AM_EINVAL;
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        int rc = am_pub_publish(p, (const uint8_t *)buf + off, lens[i]);
+        if (rc) return i ? (int)i : rc;
+        off += lens[i];
+    }
+    return (int)n;
+}
+
 static uint32_t count_role(const amc_chan *ch, uint32_t role)
 {
     uint32_t n = 0;
@@ -164,6 +176,11 @@ int amc_sub_attach(am_arena *a, const char *topic, const am_sub_opts *opts, am_s
 int am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns)
 {
     if (!s || !out) return AM_EINVAL;
+    if (s->c->carried) {
+        *out = s->c->carry;
+        s->c->carried = false;
+        return 0;
+    }
     amc_got g;
     int rc = amc_take_wait(s->c, &g, timeout_ns);
     if (rc == 0) *out = (am_sample){ g.data, g.len, g.msg->seq, g.msg->send_ns, g.msg->from, g.held, g.slot.off };
@@ -176,6 +193,31 @@ int am_sub_ack(am_sub *s, am_sample *sample)
     int rc = amc_ack(s->c, sample->_held, sample->_id);
     if (rc == 0) sample->_id = 0;
     return rc;
+}
+
+int am_sub_take_copies(am_sub *s, void *buf, size_t cap, uint32_t *lens, uint64_t *seqs, unsigned max,
+                       int64_t timeout_ns)
+{
+    if (!s || !buf || !lens || max == 0) return AM_EINVAL;
+    size_t used = 0;
+    unsigned n = 0;
+    while (n < max) {
+        am_sample m;
+        int rc = am_sub_take(s, &m, n == 0 ? timeout_ns : 0);
+        if (rc) return n ? (int)n : rc;
+        if (m.len > cap - used || m.len > UINT32_MAX) {
+            s->c->carry = m;                    /* kept, taken: the next take's */
+            s->c->carried = true;
+            return n ? (int)n : AM_ETOOBIG;
+        }
+        memcpy((uint8_t *)buf + used, m.data, m.len);
+        used += m.len;
+        lens[n] = (uint32_t)m.len;
+        if (seqs) seqs[n] = m.seq;
+        n++;
+        (void)am_sub_ack(s, &m);
+    }
+    return (int)n;
 }
 
 int am_sub_stats(am_sub *s, am_sub_counts *st)

@@ -31,7 +31,7 @@ amc_in *amc_in_link(amc_conn *c, unsigned j)
 
 unsigned amc_queued(amc_conn *c)
 {
-    unsigned n = c->nreplay - c->replay_next;
+    unsigned n = c->nreplay - c->replay_next + c->carried;
     uint64_t linked = atomic_load_explicit(&c->rx->linked, memory_order_acquire);
     for (uint64_t m = linked; m; m &= m - 1) {
         amc_in *in = amc_in_link(c, (unsigned)__builtin_ctzll(m));

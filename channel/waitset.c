@@ -73,8 +73,7 @@ static _Atomic uint32_t *changes_of(const ws_entry *e)
 static bool ready(const ws_entry *e)
 {
     if (e->c) return amc_queued(e->c) > 0;
-    _Atomic uint32_t *w = changes_of(e);
-    return w && atomic_load_explicit(w, memory_order_seq_cst) != e->seen;
+    return atomic_load_explicit(changes_of(e), memory_order_seq_cst) != e->seen;
 }
 
 /* The first max ready entries' indexes; a discovery watch reported is caught up. */
@@ -222,7 +221,6 @@ int am_waitset_add_discovery(am_waitset *w, am_arena *a, am_listener fn, void *u
 {
     if (!w || !a) return AM_EINVAL;
     _Atomic uint32_t *changes = amc_dir_changes(a);
-    if (!changes) return AM_ECORRUPT;
     return add(w, (ws_entry){ .port = a, .user = user, .a = a, .fn = fn,
                               .seen = atomic_load_explicit(changes, memory_order_seq_cst) });
 }
@@ -305,7 +303,6 @@ static int wait_ready(am_waitset *w, unsigned *ix, unsigned max, int64_t timeout
     if (!w || !ix || max == 0 || w->n == 0) return AM_EINVAL;
     for (unsigned i = 0; i < w->n; i++) {
         if (w->e[i].c && !amc_usable(w->e[i].c)) return AM_EINVAL;   /* ports inherited across fork */
-        if (!w->e[i].c && !changes_of(&w->e[i])) return AM_ECORRUPT;
     }
     /* More words than futex_waitv takes: sleep on the descriptor instead. */
     if (w->fd < 0 && w->n > FUTEX_WAITV_MAX) {

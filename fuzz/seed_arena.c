@@ -25,8 +25,10 @@ static am_arena *smallest(const char *name, unsigned sectors)
 {
     for (size_t size = 4096; size <= ((size_t)1 << 20); size += 4096) {
         am_arena *a;
-        int rc = am_arena_open(name, &(am_arena_opts){ .size = size, .sectors = sectors,
-                                                       .flags = AM_CREATE_ONLY }, &a);
+        /* never growing: a growable arena's sector table (room for grown sectors)
+         * would make the seed bigger than fuzz.sh's max_len */
+        int rc = am_arena_open(name, &(am_arena_opts){ .size = size, .sectors = sectors, .max_size = size,
+                                                       .flags = AM_CREATE_ONLY | AM_EXTENDED_OPTS }, &a);
         if (rc == 0) return a;
         if (rc != AM_EINVAL) { fprintf(stderr, "seed_arena: %s: %s\n", name, am_strerror(rc)); exit(1); }
     }

@@ -28,8 +28,9 @@ cmake --build "$dir" -j"$jobs" > /dev/null
 corpus=$dir/corpus
 rm -rf "$dir/seeds"
 mkdir -p "$dir/seeds/arena_open" "$dir/seeds/pb_decode" "$dir/seeds/schema" "$dir/seeds/amctl" "$dir/seeds/plugin" \
-    "$dir/artifacts"
+    "$dir/seeds/channel" "$dir/artifacts"
 "$dir/fuzz/seed_arena" "$PWD/$dir/seeds/arena_open"
+"$dir/fuzz/seed_arena" "$PWD/$dir/seeds/channel"
 "$dir/fuzz/seed_arena" "$PWD/$dir/seeds/amctl"
 fuzz/seed_plugin.sh "$(grep -m1 '^PROTOC:' "$dir/CMakeCache.txt" | cut -d= -f2)" "$dir/seeds/plugin"
 "$dir/fuzz/seed_pb" "$dir/seeds/pb_decode" "$dir/seeds/schema" "$dir/fuzz/proto/amtest.fds"
@@ -37,18 +38,20 @@ fuzz/seed_plugin.sh "$(grep -m1 '^PROTOC:' "$dir/CMakeCache.txt" | cut -d= -f2)"
 # ASan's and UBSan's reports end the run (libFuzzer then saves the input).
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-# max_len: an arena image (the seeds' size) for arena_open and amctl; a request as big
-# as the largest seed (renamed.proto's carries descriptor.proto) for plugin; a few KiB
-# for the rest.
-for spec in arena_open:262144 pb_decode:8192 schema:8192 amctl:262144 plugin:65536; do
-    t=${spec%%:*} max_len=${spec#*:}
+# max_len: an arena image (the seeds' size) for arena_open, channel and amctl; a request
+# as big as the largest seed (renamed.proto's carries descriptor.proto) for plugin; a few
+# KiB for the rest. timeout: per input; channel's calls may each wait out a deadline of
+# the library's (1 s: a lock word that looks held by a live process).
+for spec in arena_open:262144:10 channel:262144:30 pb_decode:8192:10 schema:8192:10 amctl:262144:10 plugin:65536:10; do
+    t=${spec%%:*} rest=${spec#*:}
+    max_len=${rest%%:*} timeout=${rest#*:}
     mkdir -p "$corpus/$t"
     cp -n "$dir/seeds/$t/"* "$corpus/$t/"
     echo "== fuzz: $t for ${seconds}s"
     log=$dir/fuzz_$t.log
     regressions=()
     [ -d "fuzz/regressions/$t" ] && regressions=("fuzz/regressions/$t")
-    if ! "$dir/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -max_len="$max_len" \
+    if ! "$dir/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout="$timeout" -max_len="$max_len" \
             -artifact_prefix="$dir/artifacts/$t-" -print_final_stats=1 \
             "$corpus/$t" "${regressions[@]}" > "$log" 2>&1; then
         tail -n 60 "$log"

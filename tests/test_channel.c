@@ -880,6 +880,63 @@ START_TEST(waitset_wakes_on_any)
 }
 END_TEST
 
+/* Many messages in one call each way (am_pub_publish_packed, am_sub_take_copies): a
+ * sample that does not fit the buffer stays taken, is what the next take of either
+ * kind returns, and counts as ready for a waitset. */
+START_TEST(packed_publish_and_copied_takes)
+{
+    const char *name = tu_name("packed");
+    am_arena *a = tu_open(name, 16 << 20, 0);
+    am_pub *p;
+    am_sub *s;
+    ck_assert_int_eq(am_sub_open(a, "t", &(am_sub_opts){ .depth = 16 }, &s), 0);
+    ck_assert_int_eq(am_pub_open(a, "t", NULL, &p), 0);
+    uint8_t msgs[150];
+    for (unsigned i = 0; i < sizeof msgs; i++) msgs[i] = (uint8_t)i;
+    const uint32_t lens[] = { 10, 20, 30, 40, 50 };
+    ck_assert_int_eq(am_pub_publish_packed(p, msgs, lens, 5), 5);
+    ck_assert_int_eq(am_pub_publish_packed(p, NULL, lens, 1), AM_EINVAL);
+    ck_assert_int_eq(am_pub_publish_packed(p, NULL, NULL, 0), 0);
+    uint8_t buf[70];
+    uint32_t got[8];
+    uint64_t seqs[8];
+    ck_assert_int_eq(am_sub_take_copies(s, buf, sizeof buf, got, seqs, 8, 0), 3);   /* 10+20+30; 40 does not fit */
+    ck_assert_uint_eq(got[0], 10);
+    ck_assert_uint_eq(got[2], 30);
+    ck_assert_uint_eq(seqs[0], 1);
+    ck_assert_uint_eq(seqs[2], 3);
+    ck_assert_int_eq(memcmp(buf, msgs, 60), 0);
+    am_sub_counts st;
+    ck_assert_int_eq(am_sub_stats(s, &st), 0);
+    ck_assert_uint_eq(st.held, 1);                          /* the one carried over */
+    am_waitset *w;
+    ck_assert_int_eq(am_waitset_open(&w), 0);
+    ck_assert_int_eq(am_waitset_add_sub(w, s, s), 0);
+    void *ready[1];
+    ck_assert_int_eq(am_waitset_wait(w, ready, 1, 0), 1);  /* the carried one is ready */
+    am_sample m;
+    ck_assert_int_eq(am_sub_take(s, &m, 0), 0);             /* it comes first */
+    ck_assert_uint_eq(m.seq, 4);
+    ck_assert_uint_eq(m.len, 40);
+    ck_assert_int_eq(memcmp(m.data, msgs + 60, 40), 0);
+    ck_assert_int_eq(am_sub_ack(s, &m), 0);
+    ck_assert_int_eq(am_sub_take_copies(s, buf, 30, got, NULL, 8, 0), AM_ETOOBIG); /* 50 > 30 */
+    ck_assert_int_eq(am_sub_take_copies(s, buf, sizeof buf, got, seqs, 8, 0), 1);  /* then it fits */
+    ck_assert_uint_eq(got[0], 50);
+    ck_assert_uint_eq(seqs[0], 5);
+    ck_assert_int_eq(memcmp(buf, msgs + 100, 50), 0);
+    ck_assert_int_eq(am_sub_take_copies(s, buf, sizeof buf, got, seqs, 8, 0), AM_ETIMEDOUT);
+    ck_assert_int_eq(am_sub_take_copies(s, buf, sizeof buf, got, seqs, 0, 0), AM_EINVAL);
+    ck_assert_int_eq(am_sub_stats(s, &st), 0);
+    ck_assert_uint_eq(st.held, 0);
+    ck_assert_uint_eq(st.received, 5);
+    am_waitset_close(w);
+    am_pub_close(p);
+    am_sub_close(s);
+    tu_finish(a);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ block cache */
 
 static uint64_t used_blocks(am_arena *a)
@@ -940,6 +997,7 @@ END_TEST
 int main(void)
 {
     return tu_main("channel", 600, (const TTest *[]){
+        packed_publish_and_copied_takes,
         names_and_types,
         loans_and_bad_calls,
         fan_out_100k,

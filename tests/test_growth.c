@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include "testing.h"
 #include "test_util.h"
 
 #define MIB ((size_t)1 << 20)
@@ -115,6 +116,44 @@ START_TEST(messages_up_to_a_gibibyte)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- a full table */
+
+/* Growth stops when the sector table is full (64 grown sectors), with AM_ENOMEM and the
+ * table intact: nothing written past it. A sparse arena (test builds: pages not
+ * reserved) with the largest maximum gets there without the memory. */
+START_TEST(growth_stops_at_a_full_table)
+{
+    am_test_sparse_arenas(1);
+    const char *name = tu_name("table");
+    am_arena_opts o = { .size = 2 * MIB, .sectors = 1, .flags = AM_EXTENDED_OPTS, .max_size = AM_MAX_SIZE };
+    am_arena *a = NULL;
+    ck_assert_int_eq(am_arena_open(name, &o, &a), 0);    /* growth stays sparse too */
+    enum { MAX_BLOCKS = 1 << 16 };
+    void **held = malloc(MAX_BLOCKS * sizeof *held);
+    int n = 0, rc = 0;
+    while (n < MAX_BLOCKS && (rc = am_try_alloc(a, 4 * MIB, &held[n])) == 0) n++;  /* untouched: sparse */
+    ck_assert_int_eq(rc, AM_ENOMEM);
+    ck_assert_msg(strstr(am_arena_open_report(), "cannot add a sector"), "%s", am_arena_open_report());
+    am_growth g;
+    ck_assert_int_eq(am_arena_growth(a, &g), 0);
+    ck_assert_uint_eq(g.sectors, 1 + 64);
+    ck_assert_uint_eq(g.added, 64);
+    ck_assert_uint_le(g.current, AM_MAX_SIZE);
+    ck_assert_msg(am_arena_check(a) == 0, "%s", am_arena_check_report());
+    /* a second handle validates all 65 */
+    am_arena *b = NULL;
+    ck_assert_int_eq(am_arena_open(name, NULL, &b), 0);
+    am_growth gb;
+    ck_assert_int_eq(am_arena_growth(b, &gb), 0);
+    ck_assert_uint_eq(gb.sectors, 65);
+    am_arena_close(b);
+    for (int i = 0; i < n; i++) ck_assert_int_eq(am_ack(a, held[i]), 0);
+    free(held);
+    tu_finish(a);
+    am_test_sparse_arenas(0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- a full tmpfs */
 
 #define CHILD_FAIL(code, ...) do { fprintf(stderr, "full_tmpfs: " __VA_ARGS__); fputc('\n', stderr); return code; } while (0)
@@ -180,6 +219,7 @@ int main(void)
 {
     return tu_main("growth", 300, (const TTest *[]){
         messages_up_to_a_gibibyte,
+        growth_stops_at_a_full_table,
         growth_on_a_full_tmpfs_gives_enomem,
         NULL });
 }

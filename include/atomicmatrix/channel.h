@@ -148,6 +148,11 @@ AM_API int  am_pub_send(am_pub *p, void *payload, size_t len);
 AM_API int  am_pub_discard(am_pub *p, void *payload);
 /* Copy len bytes into a new block and send it (loan + memcpy + send). */
 AM_API int  am_pub_publish(am_pub *p, const void *data, size_t len);
+/* Publish n messages packed back to back in buf, lens[i] bytes each, in order, each as
+ * am_pub_publish: one call for many, for callers that pay per call across a language
+ * boundary (Python). Returns how many were sent (n, or fewer if one failed), or the
+ * first one's error. */
+AM_API int  am_pub_publish_packed(am_pub *p, const void *buf, const uint32_t *lens, unsigned n);
 /* Fill *st. 0 or AM_EINVAL. */
 AM_API int  am_pub_stats(am_pub *p, am_pub_counts *st);
 /* Loans served from the publisher's block cache since it opened: blocks its
@@ -188,6 +193,15 @@ AM_API int  am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns);
 /* Release a taken sample; the last holder frees its block. AM_EINVAL if it is not a
  * sample this subscriber holds. */
 AM_API int  am_sub_ack(am_sub *s, am_sample *sample);
+/* Take many samples as copies, in one call (the other side of am_pub_publish_packed):
+ * wait up to timeout_ns for the first, then take what is already queued, copying each
+ * into buf back to back (lens[i] its length; seqs[i] its sequence number unless seqs is
+ * NULL) and acking it, up to max samples or until buf is full. A sample that does not
+ * fit what is left of buf stays taken and is the next one any take returns. Returns
+ * how many were copied (>= 1); AM_ETOOBIG if the next sample alone is larger than cap
+ * (am_sub_take gives it); otherwise what am_sub_take returns. */
+AM_API int  am_sub_take_copies(am_sub *s, void *buf, size_t cap, uint32_t *lens, uint64_t *seqs, unsigned max,
+                               int64_t timeout_ns);
 /* Fill *st. 0 or AM_EINVAL. */
 AM_API int  am_sub_stats(am_sub *s, am_sub_counts *st);
 /* The schema recorded with the topic: *data points into the arena (valid while s is
@@ -361,7 +375,8 @@ AM_API int  am_channel_ports(am_arena *a, const char *name, am_port_info *out, u
 
 /* Be woken when channels or ports appear or vanish (a port of a dead process counts
  * when it is cleaned up): am_waitset_wait reports user, am_waitset_dispatch calls fn
- * (source = a). One watch per arena in a waitset; AM_EEXIST for a second. */
+ * (source = a). One watch per arena in a waitset; AM_EEXIST for a second. Remove the
+ * watch (or close the waitset) before closing the arena. */
 AM_API int  am_waitset_add_discovery(am_waitset *w, am_arena *a, am_listener fn, void *user);
 
 /* ---- housekeeping */

@@ -71,6 +71,7 @@ int  am_pub_loan(am_pub *p, size_t size, void **payload);
 int  am_pub_send(am_pub *p, void *payload, size_t len);
 int  am_pub_discard(am_pub *p, void *payload);
 int  am_pub_publish(am_pub *p, const void *data, size_t len);
+int  am_pub_publish_packed(am_pub *p, const void *buf, const uint32_t *lens, unsigned n);
 int  am_pub_stats(am_pub *p, am_pub_counts *st);
 void am_pub_close(am_pub *p);
 int  am_pub_set_schema(am_pub *p, const void *data, size_t len);
@@ -78,6 +79,8 @@ int  am_pub_set_schema(am_pub *p, const void *data, size_t len);
 int  am_sub_open(am_arena *a, const char *topic, const am_sub_opts *opts, am_sub **out);
 int  am_sub_take(am_sub *s, am_sample *out, int64_t timeout_ns);
 int  am_sub_ack(am_sub *s, am_sample *sample);
+int  am_sub_take_copies(am_sub *s, void *buf, size_t cap, uint32_t *lens, uint64_t *seqs, unsigned max,
+                        int64_t timeout_ns);
 int  am_sub_stats(am_sub *s, am_sub_counts *st);
 int  am_sub_schema(am_sub *s, const void **data, size_t *len);
 void am_sub_close(am_sub *s);

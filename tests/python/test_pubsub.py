@@ -104,3 +104,35 @@ def test_discovery(arena_name, peers):
             a.ports("no/such")
         srv.close()
         p.close()
+
+
+def test_publish_many_and_take_many(arena):
+    """Many messages a call each way (am_pub_publish_packed, am_sub_take_copies), in
+    order; a message larger than what take_many may copy stays for the next take."""
+    s = arena.subscriber("batch", depth=256)
+    p = arena.publisher("batch")
+    msgs = [b"m%03d" % i * (i % 5 + 1) for i in range(200)]
+    assert p.publish_many(msgs) == 200
+    assert p.publish_many([]) == 0
+    got = []
+    while len(got) < 200:
+        got += s.take_many(max=64, timeout=1)
+    assert got == msgs
+    with pytest.raises(am.ETIMEDOUT):
+        s.take_many(timeout=0)
+    big = b"B" * 5000
+    assert p.publish_many([b"small", big, b"after"]) == 3
+    assert s.take_many(max=8, timeout=1, max_bytes=4096) == [b"small"]     # big stays taken
+    with pytest.raises(am.ETOOBIG):
+        s.take_many(max=8, timeout=1, max_bytes=4096)
+    with s.take(timeout=1) as m:                                           # take() gets it
+        assert bytes(m.data) == big and m.seq == 202
+    assert s.take_many(timeout=1) == [b"after"]
+    with pytest.raises(ValueError):
+        s.take_many(max=0)
+    with pytest.raises(TypeError):
+        p.publish_many([b"ok", "not bytes"])
+    assert arena.stats().used_blocks > 0               # the ports' own blocks
+    s.close()
+    p.close()
+    assert arena.stats().used_blocks == 0
