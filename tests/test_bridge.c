@@ -6,6 +6,7 @@
  * is not installed.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <nats/nats.h>
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #define MS 1000000ll
 #define SEC 1000000000ll
 
+static pid_t suite_pid;   /* main()'s: each case runs in a forked child */
 static int nats_port;
 static pid_t nats_pid;
 static pid_t kids[16];
@@ -110,7 +112,7 @@ static int bridge(const char *arena, const char *name, ...)
     va_end(ap);
     argv[n] = NULL;
     int k = nkids++;
-    snprintf(logs[k], sizeof logs[k], "/tmp/test_bridge-%d-%s.log", (int)getpid(), name);
+    snprintf(logs[k], sizeof logs[k], "/tmp/test_bridge-%d-%d-%s.log", (int)suite_pid, (int)getpid(), name);
     kids[k] = spawn(argv, logs[k]);
     return k;
 }
@@ -184,11 +186,22 @@ static bool mirror_is(am_arena *a, const char *name, am_role role, int want, int
 static am_arena *A, *B, *C;
 static const char *na, *nb, *nc;
 
+/* Arena names carry the suite's pid, so that main() can remove what a failed case
+ * (which never reaches world_end) left in /dev/shm and /tmp. */
+static char names[3][48];
+
+static const char *arena_name(int i)
+{
+    snprintf(names[i], sizeof names[i], "test-br%c-%d-%d", 'A' + i, (int)suite_pid, (int)getpid());
+    am_arena_unlink(names[i]);
+    return names[i];
+}
+
 static void world(int arenas)
 {
-    na = tu_name("brA");
-    nb = tu_name("brB");
-    nc = tu_name("brC");
+    na = arena_name(0);
+    nb = arena_name(1);
+    nc = arena_name(2);
     A = tu_open(na, 64 << 20, 0);
     B = tu_open(nb, 64 << 20, 0);
     C = arenas > 2 ? tu_open(nc, 64 << 20, 0) : NULL;
@@ -210,7 +223,7 @@ static void world_end(bool check_free)
         am_arena_close(all[i]);
     }
     A = B = C = NULL;
-    tu_cleanup();
+    for (int i = 0; i < 3; i++) am_arena_unlink(names[i]);
 }
 
 /* ---- typed telemetry: message i packed the same way every time */
@@ -747,6 +760,25 @@ START_TEST(three_bridges_no_loop)
 }
 END_TEST
 
+/* Unlink dir/<head>[A-C]?<pid>-* : this suite's leftovers only. */
+static void remove_matching(const char *dir, const char *head, pid_t pid)
+{
+    DIR *d = opendir(dir);
+    char tail[32], path[512];
+    snprintf(tail, sizeof tail, "%d-", (int)pid);
+    size_t hl = strlen(head);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        const char *p = e->d_name;
+        if (strncmp(p, head, hl) != 0) continue;
+        p += hl;
+        if (*p >= 'A' && *p <= 'C' && p[1] == '-') p += 2;   /* am.test-brA-... */
+        if (strncmp(p, tail, strlen(tail)) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+}
+
 int main(void)
 {
     if (access(NATS_SERVER, X_OK) != 0) {
@@ -756,5 +788,11 @@ int main(void)
     const TTest *tests[] = { topic_across_two_bridges, fanout_and_killed_publisher, typed_rpc_across, two_servers_share_calls,
                              nats_server_restarted_midstream, bridge_killed_and_restarted, malformed_messages_dropped,
                              allow_and_deny_globs, three_bridges_no_loop, NULL };
-    return tu_main("bridge", 40, tests);
+    suite_pid = getpid();
+    int rc = tu_main("bridge", 40, tests);
+    /* what failed cases left: their arenas and bridge logs (their processes died with
+     * them: PR_SET_PDEATHSIG) */
+    remove_matching("/dev/shm", "am.test-br", suite_pid);
+    remove_matching("/tmp", "test_bridge-", suite_pid);
+    return rc;
 }
