@@ -124,6 +124,11 @@ int amc_port_release(am_arena *a, amc_chan *ch, unsigned i)
     /* Senders blocked on this receiver must look again. */
     atomic_fetch_add_explicit(&p->room, 1, memory_order_release);
     amc_futex_wake(&p->room);
+    /* The dead owner may still own blocks that no record names: a sender's stash of
+     * adopted blocks, a loan not yet sent. The arena frees a dead participant's blocks
+     * when someone reclaims its slot; do it now rather than at the next join, so that
+     * a drained arena is drained once the dead are cleaned up. */
+    if (!owner_alive) (void)am_arena_reclaim(a);
     return 0;
 }
 

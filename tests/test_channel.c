@@ -654,6 +654,7 @@ typedef struct svc {
     const char *name;
     _Atomic int servers_ready;
     _Atomic int stop;
+    _Atomic int loaned;      /* a server loaned a reply block and stalls (999997) */
     int64_t delay_us;
 } svc;
 
@@ -675,6 +676,12 @@ static int server_proc(void *arg)
         if (in[0] == 999999) {                         /* a request this server refuses */
             if (am_server_fail(s, &r, 42)) return 7;
             continue;
+        }
+        if (in[0] == 999997) {                         /* a reply loan, then stall until killed */
+            void *buf;
+            if (am_server_loan(s, 64, &buf)) return 9;
+            atomic_store(&v->loaned, 1);
+            for (;;) pause();
         }
         if (in[0] == 999998) {                         /* a payload that is not a loan of ours */
             void *not_ours = (void *)r.data;           /* the request itself: sent, disowned */
@@ -830,6 +837,30 @@ START_TEST(server_death_is_reported_promptly)
     tu_wait(srv);
     am_client_close(c);
     tu_finish(a);
+}
+END_TEST
+
+/* A server killed while it owns a block that no record names (a reply loan not yet
+ * handed over): the block is freed as soon as its port is cleaned up, not when some
+ * process happens to join the arena next. */
+START_TEST(killed_server_leaves_nothing_behind)
+{
+    svc *v = tu_shared(sizeof *v);
+    v->name = tu_name("srvkill");
+    am_arena *a = tu_open(v->name, 16 << 20, 0);
+    pid_t srv = tu_fork(server_proc, v);
+    while (atomic_load(&v->servers_ready) < 1) usleep(100);
+    am_client *c;
+    ck_assert_int_eq(am_client_open(a, "calc", NULL, &c), 0);
+    uint64_t in[2] = { 999997, 0 };                      /* loan a reply, then stall */
+    am_sample r;
+    ck_assert_int_eq(am_client_call(c, in, sizeof in, &r, 1000000), AM_ETIMEDOUT);
+    while (!atomic_load(&v->loaned)) usleep(100);
+    kill(srv, SIGKILL);
+    ck_assert_int_eq(tu_wait(srv), 128 + SIGKILL);
+    ck_assert_int_eq(am_channels_gc(a), 1);              /* its port cleaned up ... */
+    am_client_close(c);
+    tu_finish(a);                                        /* ... and its loan freed */
 }
 END_TEST
 
@@ -998,6 +1029,7 @@ int main(void)
 {
     return tu_main("channel", 600, (const TTest *[]){
         packed_publish_and_copied_takes,
+        killed_server_leaves_nothing_behind,
         names_and_types,
         loans_and_bad_calls,
         fan_out_100k,
