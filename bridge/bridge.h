@@ -6,6 +6,7 @@
  * libatomicmatrix and libnats. One concept per file:
  *   subject.c   names <-> NATS subjects (escaping), allow/deny globs, header helpers
  *   announce.c  discovery across hosts: what this bridge exports, what others do
+ *   batch.c     several samples of one topic in one NATS message (frames)
  *   export.c    local topics and services carried out to NATS
  *   import.c    remote topics and services mirrored into the arena
  *   main.c      options, the event loop, statistics
@@ -181,6 +182,27 @@ static inline void *br_tag(unsigned slot, uint32_t gen) { return (void *)(uintpt
 static inline unsigned br_tag_slot(void *t) { return (unsigned)((uintptr_t)t & 0xffff); }
 static inline uint32_t br_tag_gen(void *t) { return (uint32_t)(((uintptr_t)t >> 16) & 0xffff); }
 #define BR_GEN_MASK 0xffffu
+
+/* ---- batch.c: u32 length | u64 seq | i64 sent | bytes, per sample, little-endian */
+#define BR_FRAME_HDR     20u
+#define BR_BATCH_BYTES   (64u * 1024)    /* a batch's payload at most (a larger sample goes alone) */
+#define BR_BATCH_FRAMES  1024u           /* samples in a batch at most                           */
+typedef struct br_batch {
+    size_t   len;                       /* bytes in buf                                         */
+    unsigned n;                         /* frames in buf                                        */
+    uint8_t  buf[BR_BATCH_BYTES];
+} br_batch;
+typedef struct br_frame {
+    uint32_t       len;
+    uint64_t       seq;
+    int64_t        sent_ns;
+    const uint8_t *data;
+} br_frame;
+bool br_batch_fits(const br_batch *bt, size_t len);
+void br_batch_add(br_batch *bt, const void *data, size_t len, uint64_t seq, int64_t sent_ns);
+bool br_batch_frame(const br_batch *bt, size_t at, br_frame *f);   /* the frame at byte at */
+/* Check a batch's whole payload (count from Am-Batch); 0 and count frames in out, or -1. */
+int  br_batch_parse(const void *payload, size_t len, uint64_t count, size_t max_size, br_frame *out);
 
 /* ---- announce.c */
 int  br_announce_start(br *b);

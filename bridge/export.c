@@ -9,10 +9,12 @@
  * imported is never exported again, so no set of bridges can make a loop.
  *
  * Topic: a local subscriber (raw, AM_POLICY_DROP_OLDEST, --queue deep: the bounded
- * queue toward NATS; its drops are counted) in the main thread's waitset; each sample
- * is published on "<domain>.t.<name>" with its bytes untouched and headers Am-Type
- * (absent for an untyped topic),
- * Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME ns at the origin), Am-Origin.
+ * queue toward NATS; its drops are counted) in the main thread's waitset; samples are
+ * published on "<domain>.t.<name>" with their bytes untouched. One sample alone carries
+ * headers Am-Type (absent for an untyped topic), Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME
+ * ns at the origin), Am-Origin; the samples that were waiting together go as one batch
+ * (batch.c): Am-Type, Am-Fp, Am-Origin once, Am-Batch, and each sample framed with its
+ * length, seq and send time.
  *
  * Service: a NATS queue subscription on "<domain>.s.<name>" whose queue group is the
  * subject itself, so the servers of every bridge that exports the service share its
@@ -53,31 +55,63 @@ static uint64_t bridge_ports(br *b, const char *name, am_role role, bool *foreig
     return bits;
 }
 
-static void forward_sample(br *b, br_export *e, const am_sample *smp)
+static void sent(br *b, natsStatus s, uint64_t msgs, uint64_t bytes)
+{
+    if (s == NATS_OK) {
+        atomic_fetch_add_explicit(&b->n.out_msgs, msgs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->n.out_bytes, bytes, memory_order_relaxed);
+    } else {   /* disconnected and the reconnect buffer is full */
+        atomic_fetch_add_explicit(&b->n.drops, msgs, memory_order_relaxed);
+    }
+}
+
+/* One sample alone: its bytes as the payload, all five headers. */
+static void send_one(br *b, br_export *e, const void *data, size_t len, uint64_t seq, int64_t sent_ns)
 {
     natsMsg *m = NULL;
-    if (smp->len > (size_t)natsConnection_GetMaxPayload(b->nc) ||
-        natsMsg_Create(&m, e->c.subject, NULL, smp->data, (int)smp->len) != NATS_OK) {
+    if (len > (size_t)natsConnection_GetMaxPayload(b->nc) || natsMsg_Create(&m, e->c.subject, NULL, data, (int)len) != NATS_OK) {
         atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
         return;
     }
     if (e->c.type[0]) natsMsgHeader_Set(m, "Am-Type", e->c.type);   /* absent: untyped */
     br_hdr_set_u64(m, "Am-Fp", e->c.fingerprint, 1);
-    br_hdr_set_u64(m, "Am-Seq", smp->seq, 0);
-    br_hdr_set_i64(m, "Am-Sent", br_wall_ns());
+    br_hdr_set_u64(m, "Am-Seq", seq, 0);
+    br_hdr_set_i64(m, "Am-Sent", sent_ns);
     natsMsgHeader_Set(m, "Am-Origin", b->cfg.name);
-    if (natsConnection_PublishMsg(b->nc, m) == NATS_OK) {
-        atomic_fetch_add_explicit(&b->n.out_msgs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&b->n.out_bytes, smp->len, memory_order_relaxed);
-    } else {   /* disconnected and the reconnect buffer is full */
-        atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
-    }
+    sent(b, natsConnection_PublishMsg(b->nc, m), 1, len);
     natsMsg_Destroy(m);
 }
 
-/* The export subscriber's listener (main thread, lock held by the loop). */
+/* The samples gathered in bt (batch.c): one alone as above, several in one message
+ * with the topic's headers once and Am-Batch. */
+static void flush(br *b, br_export *e, br_batch *bt)
+{
+    br_frame f;
+    if (bt->n == 1 && br_batch_frame(bt, 0, &f)) {
+        send_one(b, e, f.data, f.len, f.seq, f.sent_ns);
+    } else if (bt->n > 1) {
+        natsMsg *m = NULL;
+        if (bt->len > (size_t)natsConnection_GetMaxPayload(b->nc) ||
+            natsMsg_Create(&m, e->c.subject, NULL, (const char *)bt->buf, (int)bt->len) != NATS_OK) {
+            atomic_fetch_add_explicit(&b->n.drops, bt->n, memory_order_relaxed);
+        } else {
+            if (e->c.type[0]) natsMsgHeader_Set(m, "Am-Type", e->c.type);
+            br_hdr_set_u64(m, "Am-Fp", e->c.fingerprint, 1);
+            natsMsgHeader_Set(m, "Am-Origin", b->cfg.name);
+            br_hdr_set_u64(m, "Am-Batch", bt->n, 0);
+            sent(b, natsConnection_PublishMsg(b->nc, m), bt->n, bt->len - (size_t)bt->n * BR_FRAME_HDR);
+            natsMsg_Destroy(m);
+        }
+    }
+    bt->n = 0;
+    bt->len = 0;
+}
+
+/* The export subscriber's listener (main thread, lock held by the loop): what waits
+ * goes out in batches; a sample too large for one goes alone. */
 static void on_samples(void *source, void *user)
 {
+    static br_batch bt;   /* main thread only; empty between calls */
     br *b = br_self;
     br_export *e = user;
     am_sample smp;
@@ -89,9 +123,14 @@ static void on_samples(void *source, void *user)
             e->bridge_pubs = bridge_ports(b, e->c.name, AM_ROLE_PUBLISHER, &foreign);
             refreshed = true;
         }
-        if (!(e->bridge_pubs & bit)) forward_sample(b, e, &smp);
+        if (!(e->bridge_pubs & bit)) {
+            if (!br_batch_fits(&bt, smp.len)) flush(b, e, &bt);
+            if (br_batch_fits(&bt, smp.len)) br_batch_add(&bt, smp.data, smp.len, smp.seq, br_wall_ns());
+            else send_one(b, e, smp.data, smp.len, smp.seq, br_wall_ns());
+        }
         am_sub_ack(e->sub, &smp);
     }
+    flush(b, e, &bt);
     am_sub_counts st;
     if (am_sub_stats(e->sub, &st) == 0 && st.dropped > e->sub_dropped) {
         atomic_fetch_add_explicit(&b->n.drops, st.dropped - e->sub_dropped, memory_order_relaxed);
