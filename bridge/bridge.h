@@ -14,8 +14,8 @@
  * Threads. The main thread owns the arena handle, the waitset and every port it
  * opens; it holds br->lock whenever it touches them, except while it sleeps in
  * poll(). libnats delivers messages on its own threads; those callbacks take
- * br->lock before they touch a port or a table (an exported service's callback takes
- * its caller's own lock instead, because it blocks in am_client_call). Subscriptions
+ * br->lock before they touch a port or a table. An exported service's workers take
+ * their requests from libnats themselves and touch only their own clients. Subscriptions
  * are identified in callbacks by (slot, generation) packed into the closure pointer,
  * so a callback that runs after its slot was reused finds a stale generation and does
  * nothing; no closure is ever freed under a running callback.
@@ -75,23 +75,21 @@ typedef struct br_chan {
     char     subject[256];            /* "<domain>.t.<name>" or "<domain>.s.<name>" */
 } br_chan;
 
-/* An exported service's calls: the NATS callback queues each request, BR_CALLERS
- * worker threads, each with its own local client, call and reply, so a call its
- * server drops holds one worker until its timeout, not the service. */
+/* An exported service's calls: BR_CALLERS worker threads, each with its own local
+ * client, take requests straight from a synchronous NATS queue subscription (no
+ * libnats delivery thread between: one wake-up less a call), call and reply, so a call
+ * its server drops holds one worker until its timeout, not the service. A request
+ * taken while BR_CALLQ or more wait behind it is refused (AM_EFULL). */
 #define BR_CALLERS 4u
 #define BR_CALLQ   256u
 typedef struct br_callers {
-    pthread_mutex_t   lock;           /* guards the queue, stopping, and the export's used/gen
-                                         against the callback */
-    pthread_cond_t    ready;
-    natsMsg          *q[BR_CALLQ];    /* requests waiting for a worker              */
-    unsigned          head, n;
+    pthread_mutex_t   lock;           /* guards stopping                            */
     bool              stopping;
     pthread_t         thread[BR_CALLERS];
     am_client        *client[BR_CALLERS]; /* each used by its worker only            */
     unsigned          started;
     am_client        *probe;          /* the main thread's, to read the schema     */
-    natsSubscription *nsub;           /* the queue subscription                    */
+    natsSubscription *nsub;           /* the queue subscription (synchronous)      */
 } br_callers;
 
 /* A topic or service this bridge carries out to NATS (export.c). */

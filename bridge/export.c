@@ -18,9 +18,12 @@
  *
  * Service: a NATS queue subscription on "<domain>.s.<name>" whose queue group is the
  * subject itself, so the servers of every bridge that exports the service share its
- * calls; its callback queues requests (BR_CALLQ) for BR_CALLERS worker threads, each
- * with its own local client, so one bridge runs that many calls at once and a call its
- * server drops holds one worker until its timeout, not the service. Each request is
+ * calls. It is synchronous: BR_CALLERS worker threads, each with its own local client,
+ * wait in natsSubscription_NextMsg, so libnats's reader thread hands a request straight
+ * to a worker (an asynchronous subscription would put its delivery thread, one more
+ * wake-up, between). One bridge runs that many calls at once and a call its server
+ * drops holds one worker until its timeout, not the service; a request taken while
+ * BR_CALLQ or more wait behind it is answered AM_EFULL at once. Each request is
  * one am_client_call_method (method from Am-Method, timeout from Am-Timeout-Ms, capped
  * by --call-timeout); the reply carries Am-Status (0 or the AM_E* code of the call)
  * and, for AM_EREMOTE, Am-Remote-Status (the server's am_server_fail status).
@@ -148,14 +151,24 @@ static void reply_status(natsConnection *nc, const char *reply, const void *data
     natsMsg_Destroy(m);
 }
 
-/* One request: call the local servers through this worker's client, reply. */
-static void serve_one(br *b, am_client *client, natsMsg *m)
+/* One request: checked, then the local servers called through this worker's client,
+ * and the reply sent. */
+static void serve_one(br *b, br_callers *q, am_client *client, natsMsg *m)
 {
     const char *reply = natsMsg_GetReply(m);
     uint64_t method = 0;
+    if (!reply || (br_hdr_str(m, "Am-Method") && !br_hdr_u64(m, "Am-Method", &method, 10)) || method > UINT32_MAX ||
+        (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size) {
+        atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
+        return;
+    }
+    int behind = 0;   /* requests waiting behind this one: BR_CALLQ or more, refuse it */
+    if (natsSubscription_GetPending(q->nsub, &behind, NULL) == NATS_OK && behind >= (int)BR_CALLQ) {
+        reply_status(b->rc, reply, NULL, 0, AM_EFULL, 0);
+        return;
+    }
     int64_t tmo = b->cfg.call_timeout_ms, asked;
     if (br_hdr_i64(m, "Am-Timeout-Ms", &asked) && asked >= 0 && asked < tmo) tmo = asked;
-    br_hdr_u64(m, "Am-Method", &method, 10);   /* checked by on_request */
     am_sample rep;
     int rc = am_client_call_method(client, (uint32_t)method, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &rep,
                                    tmo * 1000000);
@@ -171,78 +184,50 @@ static void serve_one(br *b, am_client *client, natsMsg *m)
 typedef struct worker_arg { br_export *e; unsigned k; } worker_arg;
 static worker_arg worker_args[BR_SLOTS][BR_CALLERS];
 
+static bool stopping(br_callers *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool s = q->stopping;
+    pthread_mutex_unlock(&q->lock);
+    return s;
+}
+
+/* A worker takes requests straight from the service's (synchronous) queue
+ * subscription: libnats's reader thread wakes it, with no delivery thread between. */
 static void *worker(void *arg)
 {
     br *b = br_self;
-    br_export *e = ((worker_arg *)arg)->e;
-    br_callers *q = &e->calls;
+    br_callers *q = &((worker_arg *)arg)->e->calls;
     am_client *client = q->client[((worker_arg *)arg)->k];
-    pthread_mutex_lock(&q->lock);
-    for (;;) {
-        while (q->n == 0 && !q->stopping) pthread_cond_wait(&q->ready, &q->lock);
-        if (q->n == 0) break;   /* stopping and drained */
-        natsMsg *m = q->q[q->head];
-        q->head = (q->head + 1) % BR_CALLQ;
-        q->n--;
-        pthread_mutex_unlock(&q->lock);
-        serve_one(b, client, m);
-        natsMsg_Destroy(m);
-        pthread_mutex_lock(&q->lock);
+    while (!stopping(q)) {
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, q->nsub, 100);
+        if (s == NATS_OK) {
+            serve_one(b, q, client, m);
+            natsMsg_Destroy(m);
+        } else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
+            if (stopping(q)) break;   /* unsubscribed */
+            struct timespec ts = { 0, 10 * 1000000 };
+            nanosleep(&ts, NULL);
+        }
     }
-    pthread_mutex_unlock(&q->lock);
     return NULL;
 }
 
-/* A request from another bridge (libnats's thread for the subscription): checked,
- * then queued for a worker. A full queue or a closing export answers at once. */
-static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
-{
-    br *b = br_self;
-    br_export *e = &b->exports[br_tag_slot(closure)];
-    br_callers *q = &e->calls;
-    const char *reply = natsMsg_GetReply(m);
-    uint64_t method = 0;
-    if (!reply || (br_hdr_str(m, "Am-Method") && !br_hdr_u64(m, "Am-Method", &method, 10)) || method > UINT32_MAX ||
-        (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size) {
-        atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
-        natsMsg_Destroy(m);
-        return;
-    }
-    int rc = 0;
-    pthread_mutex_lock(&q->lock);
-    if (!e->used || e->gen != br_tag_gen(closure) || q->stopping) {
-        rc = AM_EPEERDEAD;
-    } else if (q->n == BR_CALLQ) {
-        rc = AM_EFULL;
-    } else {
-        q->q[(q->head + q->n) % BR_CALLQ] = m;
-        q->n++;
-        pthread_cond_signal(&q->ready);
-    }
-    pthread_mutex_unlock(&q->lock);
-    if (rc) {
-        reply_status(nc, reply, NULL, 0, rc, 0);
-        natsMsg_Destroy(m);
-    }
-}
-
-/* Stop an exported service: no new requests, workers finish the calls they run and
- * the queued ones, then the clients close. */
+/* Stop an exported service: no new requests (callers of other bridges meet "no
+ * responders"), workers finish the calls they run, then the clients close. */
 static void callers_close(br_export *e)
 {
     br_callers *q = &e->calls;
-    if (q->nsub) {
-        natsSubscription_Unsubscribe(q->nsub);
-        natsSubscription_Destroy(q->nsub);
-        q->nsub = NULL;
-    }
     pthread_mutex_lock(&q->lock);
     q->stopping = true;
     e->used = false;
     e->gen = (e->gen + 1) & BR_GEN_MASK;
-    pthread_cond_broadcast(&q->ready);
     pthread_mutex_unlock(&q->lock);
+    if (q->nsub) natsSubscription_Unsubscribe(q->nsub);   /* wakes the workers waiting in NextMsg */
     for (unsigned k = 0; k < q->started; k++) pthread_join(q->thread[k], NULL);
+    natsSubscription_Destroy(q->nsub);
+    q->nsub = NULL;
     for (unsigned k = 0; k < BR_CALLERS; k++) {
         am_client_close(q->client[k]);
         q->client[k] = NULL;
@@ -257,18 +242,16 @@ static int callers_open(br *b, br_export *e, unsigned slot)
 {
     br_callers *q = &e->calls;
     if (am_client_open(b->arena, e->c.name, NULL, &q->probe)) return -1;
-    for (unsigned k = 0; k < BR_CALLERS; k++) {
+    for (unsigned k = 0; k < BR_CALLERS; k++)
         if (am_client_open(b->arena, e->c.name, NULL, &q->client[k])) return -1;
+    if (natsConnection_QueueSubscribeSync(&q->nsub, b->rc, e->c.subject, e->c.subject) != NATS_OK) return -1;
+    natsSubscription_SetPendingLimits(q->nsub, -1, -1);
+    e->used = true;
+    for (unsigned k = 0; k < BR_CALLERS; k++) {
         worker_args[slot][k] = (worker_arg){ e, k };
         if (pthread_create(&q->thread[k], NULL, worker, &worker_args[slot][k])) return -1;
         q->started++;
     }
-    pthread_mutex_lock(&q->lock);
-    e->used = true;   /* before the subscription: its callback checks it */
-    pthread_mutex_unlock(&q->lock);
-    if (natsConnection_QueueSubscribe(&q->nsub, b->rc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK)
-        return -1;
-    natsSubscription_SetPendingLimits(q->nsub, -1, -1);
     return 0;
 }
 

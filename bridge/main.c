@@ -203,10 +203,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     pthread_mutex_init(&b.lock, NULL);
-    for (unsigned i = 0; i < BR_SLOTS; i++) {
-        pthread_mutex_init(&b.exports[i].calls.lock, NULL);
-        pthread_cond_init(&b.exports[i].calls.ready, NULL);
-    }
+    for (unsigned i = 0; i < BR_SLOTS; i++) pthread_mutex_init(&b.exports[i].calls.lock, NULL);
 
     char node[AM_NODE_MAX];
     memcpy(node, b.cfg.name, sizeof node - 1);   /* the name, cut to fit */
