@@ -154,10 +154,12 @@ static void print_stats(br *b, double dt)
     uint64_t now[4] = { atomic_load(&b->n.out_msgs), atomic_load(&b->n.out_bytes), atomic_load(&b->n.in_msgs),
                         atomic_load(&b->n.in_bytes) };
     unsigned ex = 0, mi = 0;
+    pthread_mutex_lock(&b->lock);   /* NATS callbacks close mirrors ("no responders") */
     for (unsigned i = 0; i < BR_SLOTS; i++) {
         ex += b->exports[i].used;
         mi += b->mirrors[i].used;
     }
+    pthread_mutex_unlock(&b->lock);
     printf("am-bridge %s: out %.0f msg/s %.0f B/s, in %.0f msg/s %.0f B/s, drops %llu, malformed %llu, reconnects %llu, "
            "calls out %llu in %llu, no responders %llu, exports %u, mirrors %u\n",
            b->cfg.name, (double)(now[0] - last[0]) / dt, (double)(now[1] - last[1]) / dt, (double)(now[2] - last[2]) / dt,
@@ -261,7 +263,7 @@ int main(int argc, char **argv)
     natsConnection_Destroy(b.rc);
     am_waitset_close(b.ws);
     am_arena_close(b.arena);
+    nats_CloseAndWait(1000);   /* libnats's delivery threads are done: none rings wake_fd now */
     close(b.wake_fd);
-    nats_CloseAndWait(1000);
     return 0;
 }
