@@ -158,6 +158,7 @@ static double plain_throughput(size_t size, unsigned n, bool headers)
     }
     natsConnection_Flush(pc);
     unsigned got = wait_count(&plain_got, n);
+    if (got < n) fprintf(stderr, "bench_bridge: plain %zu B: %u of %u arrived (the rate counts those)\n", size, got, n);
     double rate = got / ((double)(plain_last - t0) / 1e9);
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(pc);
@@ -254,6 +255,7 @@ static double bridged_throughput(size_t size, unsigned n)
         while (am_pub_publish(p, buf, size) == AM_ENOMEM) sleep_ms(1);   /* the arena full of queued samples */
     }
     unsigned got = wait_count(&bridged_got, n);
+    if (got < n) fprintf(stderr, "bench_bridge: bridged %zu B: %u of %u arrived (the rate counts those)\n", size, got, n);
     double rate = got / ((double)(bridged_last - t0) / 1e9);
     atomic_store(&stop_threads, 1);
     pthread_join(th, NULL);

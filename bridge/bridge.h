@@ -6,6 +6,7 @@
  * libatomicmatrix and libnats. One concept per file:
  *   subject.c   names <-> NATS subjects (escaping), allow/deny globs, header helpers
  *   announce.c  discovery across hosts: what this bridge exports, what others do
+ *   batch.c     several samples of one topic in one NATS message (frames)
  *   export.c    local topics and services carried out to NATS
  *   import.c    remote topics and services mirrored into the arena
  *   main.c      options, the event loop, statistics
@@ -13,8 +14,8 @@
  * Threads. The main thread owns the arena handle, the waitset and every port it
  * opens; it holds br->lock whenever it touches them, except while it sleeps in
  * poll(). libnats delivers messages on its own threads; those callbacks take
- * br->lock before they touch a port or a table (an exported service's callback takes
- * its caller's own lock instead, because it blocks in am_client_call). Subscriptions
+ * br->lock before they touch a port or a table. An exported service's workers take
+ * their requests from libnats themselves and touch only their own clients. Subscriptions
  * are identified in callbacks by (slot, generation) packed into the closure pointer,
  * so a callback that runs after its slot was reused finds a stale generation and does
  * nothing; no closure is ever freed under a running callback.
@@ -74,23 +75,21 @@ typedef struct br_chan {
     char     subject[256];            /* "<domain>.t.<name>" or "<domain>.s.<name>" */
 } br_chan;
 
-/* An exported service's calls: the NATS callback queues each request, BR_CALLERS
- * worker threads, each with its own local client, call and reply, so a call its
- * server drops holds one worker until its timeout, not the service. */
+/* An exported service's calls: BR_CALLERS worker threads, each with its own local
+ * client, take requests straight from a synchronous NATS queue subscription (no
+ * libnats delivery thread between: one wake-up less a call), call and reply, so a call
+ * its server drops holds one worker until its timeout, not the service. A request
+ * taken while BR_CALLQ or more wait behind it is refused (AM_EFULL). */
 #define BR_CALLERS 4u
 #define BR_CALLQ   256u
 typedef struct br_callers {
-    pthread_mutex_t   lock;           /* guards the queue, stopping, and the export's used/gen
-                                         against the callback */
-    pthread_cond_t    ready;
-    natsMsg          *q[BR_CALLQ];    /* requests waiting for a worker              */
-    unsigned          head, n;
+    pthread_mutex_t   lock;           /* guards stopping                            */
     bool              stopping;
     pthread_t         thread[BR_CALLERS];
     am_client        *client[BR_CALLERS]; /* each used by its worker only            */
     unsigned          started;
     am_client        *probe;          /* the main thread's, to read the schema     */
-    natsSubscription *nsub;           /* the queue subscription                    */
+    natsSubscription *nsub;           /* the queue subscription (synchronous)      */
 } br_callers;
 
 /* A topic or service this bridge carries out to NATS (export.c). */
@@ -181,6 +180,27 @@ static inline void *br_tag(unsigned slot, uint32_t gen) { return (void *)(uintpt
 static inline unsigned br_tag_slot(void *t) { return (unsigned)((uintptr_t)t & 0xffff); }
 static inline uint32_t br_tag_gen(void *t) { return (uint32_t)(((uintptr_t)t >> 16) & 0xffff); }
 #define BR_GEN_MASK 0xffffu
+
+/* ---- batch.c: u32 length | u64 seq | i64 sent | bytes, per sample, little-endian */
+#define BR_FRAME_HDR     20u
+#define BR_BATCH_BYTES   (64u * 1024)    /* a batch's payload at most (a larger sample goes alone) */
+#define BR_BATCH_FRAMES  1024u           /* samples in a batch at most                           */
+typedef struct br_batch {
+    size_t   len;                       /* bytes in buf                                         */
+    unsigned n;                         /* frames in buf                                        */
+    uint8_t  buf[BR_BATCH_BYTES];
+} br_batch;
+typedef struct br_frame {
+    uint32_t       len;
+    uint64_t       seq;
+    int64_t        sent_ns;
+    const uint8_t *data;
+} br_frame;
+bool br_batch_fits(const br_batch *bt, size_t len);
+void br_batch_add(br_batch *bt, const void *data, size_t len, uint64_t seq, int64_t sent_ns);
+bool br_batch_frame(const br_batch *bt, size_t at, br_frame *f);   /* the frame at byte at */
+/* Check a batch's whole payload (count from Am-Batch); 0 and count frames in out, or -1. */
+int  br_batch_parse(const void *payload, size_t len, uint64_t count, size_t max_size, br_frame *out);
 
 /* ---- announce.c */
 int  br_announce_start(br *b);

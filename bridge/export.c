@@ -9,16 +9,21 @@
  * imported is never exported again, so no set of bridges can make a loop.
  *
  * Topic: a local subscriber (raw, AM_POLICY_DROP_OLDEST, --queue deep: the bounded
- * queue toward NATS; its drops are counted) in the main thread's waitset; each sample
- * is published on "<domain>.t.<name>" with its bytes untouched and headers Am-Type
- * (absent for an untyped topic),
- * Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME ns at the origin), Am-Origin.
+ * queue toward NATS; its drops are counted) in the main thread's waitset; samples are
+ * published on "<domain>.t.<name>" with their bytes untouched. One sample alone carries
+ * headers Am-Type (absent for an untyped topic), Am-Fp, Am-Seq, Am-Sent (CLOCK_REALTIME
+ * ns at the origin), Am-Origin; the samples that were waiting together go as one batch
+ * (batch.c): Am-Type, Am-Fp, Am-Origin once, Am-Batch, and each sample framed with its
+ * length, seq and send time.
  *
  * Service: a NATS queue subscription on "<domain>.s.<name>" whose queue group is the
  * subject itself, so the servers of every bridge that exports the service share its
- * calls; its callback queues requests (BR_CALLQ) for BR_CALLERS worker threads, each
- * with its own local client, so one bridge runs that many calls at once and a call its
- * server drops holds one worker until its timeout, not the service. Each request is
+ * calls. It is synchronous: BR_CALLERS worker threads, each with its own local client,
+ * wait in natsSubscription_NextMsg, so libnats's reader thread hands a request straight
+ * to a worker (an asynchronous subscription would put its delivery thread, one more
+ * wake-up, between). One bridge runs that many calls at once and a call its server
+ * drops holds one worker until its timeout, not the service; a request taken while
+ * BR_CALLQ or more wait behind it is answered AM_EFULL at once. Each request is
  * one am_client_call_method (method from Am-Method, timeout from Am-Timeout-Ms, capped
  * by --call-timeout); the reply carries Am-Status (0 or the AM_E* code of the call)
  * and, for AM_EREMOTE, Am-Remote-Status (the server's am_server_fail status).
@@ -53,31 +58,63 @@ static uint64_t bridge_ports(br *b, const char *name, am_role role, bool *foreig
     return bits;
 }
 
-static void forward_sample(br *b, br_export *e, const am_sample *smp)
+static void sent(br *b, natsStatus s, uint64_t msgs, uint64_t bytes)
+{
+    if (s == NATS_OK) {
+        atomic_fetch_add_explicit(&b->n.out_msgs, msgs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->n.out_bytes, bytes, memory_order_relaxed);
+    } else {   /* disconnected and the reconnect buffer is full */
+        atomic_fetch_add_explicit(&b->n.drops, msgs, memory_order_relaxed);
+    }
+}
+
+/* One sample alone: its bytes as the payload, all five headers. */
+static void send_one(br *b, br_export *e, const void *data, size_t len, uint64_t seq, int64_t sent_ns)
 {
     natsMsg *m = NULL;
-    if (smp->len > (size_t)natsConnection_GetMaxPayload(b->nc) ||
-        natsMsg_Create(&m, e->c.subject, NULL, smp->data, (int)smp->len) != NATS_OK) {
+    if (len > (size_t)natsConnection_GetMaxPayload(b->nc) || natsMsg_Create(&m, e->c.subject, NULL, data, (int)len) != NATS_OK) {
         atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
         return;
     }
     if (e->c.type[0]) natsMsgHeader_Set(m, "Am-Type", e->c.type);   /* absent: untyped */
     br_hdr_set_u64(m, "Am-Fp", e->c.fingerprint, 1);
-    br_hdr_set_u64(m, "Am-Seq", smp->seq, 0);
-    br_hdr_set_i64(m, "Am-Sent", br_wall_ns());
+    br_hdr_set_u64(m, "Am-Seq", seq, 0);
+    br_hdr_set_i64(m, "Am-Sent", sent_ns);
     natsMsgHeader_Set(m, "Am-Origin", b->cfg.name);
-    if (natsConnection_PublishMsg(b->nc, m) == NATS_OK) {
-        atomic_fetch_add_explicit(&b->n.out_msgs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&b->n.out_bytes, smp->len, memory_order_relaxed);
-    } else {   /* disconnected and the reconnect buffer is full */
-        atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
-    }
+    sent(b, natsConnection_PublishMsg(b->nc, m), 1, len);
     natsMsg_Destroy(m);
 }
 
-/* The export subscriber's listener (main thread, lock held by the loop). */
+/* The samples gathered in bt (batch.c): one alone as above, several in one message
+ * with the topic's headers once and Am-Batch. */
+static void flush(br *b, br_export *e, br_batch *bt)
+{
+    br_frame f;
+    if (bt->n == 1 && br_batch_frame(bt, 0, &f)) {
+        send_one(b, e, f.data, f.len, f.seq, f.sent_ns);
+    } else if (bt->n > 1) {
+        natsMsg *m = NULL;
+        if (bt->len > (size_t)natsConnection_GetMaxPayload(b->nc) ||
+            natsMsg_Create(&m, e->c.subject, NULL, (const char *)bt->buf, (int)bt->len) != NATS_OK) {
+            atomic_fetch_add_explicit(&b->n.drops, bt->n, memory_order_relaxed);
+        } else {
+            if (e->c.type[0]) natsMsgHeader_Set(m, "Am-Type", e->c.type);
+            br_hdr_set_u64(m, "Am-Fp", e->c.fingerprint, 1);
+            natsMsgHeader_Set(m, "Am-Origin", b->cfg.name);
+            br_hdr_set_u64(m, "Am-Batch", bt->n, 0);
+            sent(b, natsConnection_PublishMsg(b->nc, m), bt->n, bt->len - (size_t)bt->n * BR_FRAME_HDR);
+            natsMsg_Destroy(m);
+        }
+    }
+    bt->n = 0;
+    bt->len = 0;
+}
+
+/* The export subscriber's listener (main thread, lock held by the loop): what waits
+ * goes out in batches; a sample too large for one goes alone. */
 static void on_samples(void *source, void *user)
 {
+    static br_batch bt;   /* main thread only; empty between calls */
     br *b = br_self;
     br_export *e = user;
     am_sample smp;
@@ -89,9 +126,14 @@ static void on_samples(void *source, void *user)
             e->bridge_pubs = bridge_ports(b, e->c.name, AM_ROLE_PUBLISHER, &foreign);
             refreshed = true;
         }
-        if (!(e->bridge_pubs & bit)) forward_sample(b, e, &smp);
+        if (!(e->bridge_pubs & bit)) {
+            if (!br_batch_fits(&bt, smp.len)) flush(b, e, &bt);
+            if (br_batch_fits(&bt, smp.len)) br_batch_add(&bt, smp.data, smp.len, smp.seq, br_wall_ns());
+            else send_one(b, e, smp.data, smp.len, smp.seq, br_wall_ns());
+        }
         am_sub_ack(e->sub, &smp);
     }
+    flush(b, e, &bt);
     am_sub_counts st;
     if (am_sub_stats(e->sub, &st) == 0 && st.dropped > e->sub_dropped) {
         atomic_fetch_add_explicit(&b->n.drops, st.dropped - e->sub_dropped, memory_order_relaxed);
@@ -109,14 +151,24 @@ static void reply_status(natsConnection *nc, const char *reply, const void *data
     natsMsg_Destroy(m);
 }
 
-/* One request: call the local servers through this worker's client, reply. */
-static void serve_one(br *b, am_client *client, natsMsg *m)
+/* One request: checked, then the local servers called through this worker's client,
+ * and the reply sent. */
+static void serve_one(br *b, br_callers *q, am_client *client, natsMsg *m)
 {
     const char *reply = natsMsg_GetReply(m);
     uint64_t method = 0;
+    if (!reply || (br_hdr_str(m, "Am-Method") && !br_hdr_u64(m, "Am-Method", &method, 10)) || method > UINT32_MAX ||
+        (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size) {
+        atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
+        return;
+    }
+    int behind = 0;   /* requests waiting behind this one: BR_CALLQ or more, refuse it */
+    if (natsSubscription_GetPending(q->nsub, &behind, NULL) == NATS_OK && behind >= (int)BR_CALLQ) {
+        reply_status(b->rc, reply, NULL, 0, AM_EFULL, 0);
+        return;
+    }
     int64_t tmo = b->cfg.call_timeout_ms, asked;
     if (br_hdr_i64(m, "Am-Timeout-Ms", &asked) && asked >= 0 && asked < tmo) tmo = asked;
-    br_hdr_u64(m, "Am-Method", &method, 10);   /* checked by on_request */
     am_sample rep;
     int rc = am_client_call_method(client, (uint32_t)method, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &rep,
                                    tmo * 1000000);
@@ -132,78 +184,50 @@ static void serve_one(br *b, am_client *client, natsMsg *m)
 typedef struct worker_arg { br_export *e; unsigned k; } worker_arg;
 static worker_arg worker_args[BR_SLOTS][BR_CALLERS];
 
+static bool stopping(br_callers *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool s = q->stopping;
+    pthread_mutex_unlock(&q->lock);
+    return s;
+}
+
+/* A worker takes requests straight from the service's (synchronous) queue
+ * subscription: libnats's reader thread wakes it, with no delivery thread between. */
 static void *worker(void *arg)
 {
     br *b = br_self;
-    br_export *e = ((worker_arg *)arg)->e;
-    br_callers *q = &e->calls;
+    br_callers *q = &((worker_arg *)arg)->e->calls;
     am_client *client = q->client[((worker_arg *)arg)->k];
-    pthread_mutex_lock(&q->lock);
-    for (;;) {
-        while (q->n == 0 && !q->stopping) pthread_cond_wait(&q->ready, &q->lock);
-        if (q->n == 0) break;   /* stopping and drained */
-        natsMsg *m = q->q[q->head];
-        q->head = (q->head + 1) % BR_CALLQ;
-        q->n--;
-        pthread_mutex_unlock(&q->lock);
-        serve_one(b, client, m);
-        natsMsg_Destroy(m);
-        pthread_mutex_lock(&q->lock);
+    while (!stopping(q)) {
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, q->nsub, 100);
+        if (s == NATS_OK) {
+            serve_one(b, q, client, m);
+            natsMsg_Destroy(m);
+        } else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
+            if (stopping(q)) break;   /* unsubscribed */
+            struct timespec ts = { 0, 10 * 1000000 };
+            nanosleep(&ts, NULL);
+        }
     }
-    pthread_mutex_unlock(&q->lock);
     return NULL;
 }
 
-/* A request from another bridge (libnats's thread for the subscription): checked,
- * then queued for a worker. A full queue or a closing export answers at once. */
-static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
-{
-    br *b = br_self;
-    br_export *e = &b->exports[br_tag_slot(closure)];
-    br_callers *q = &e->calls;
-    const char *reply = natsMsg_GetReply(m);
-    uint64_t method = 0;
-    if (!reply || (br_hdr_str(m, "Am-Method") && !br_hdr_u64(m, "Am-Method", &method, 10)) || method > UINT32_MAX ||
-        (size_t)natsMsg_GetDataLength(m) > b->cfg.max_size) {
-        atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
-        natsMsg_Destroy(m);
-        return;
-    }
-    int rc = 0;
-    pthread_mutex_lock(&q->lock);
-    if (!e->used || e->gen != br_tag_gen(closure) || q->stopping) {
-        rc = AM_EPEERDEAD;
-    } else if (q->n == BR_CALLQ) {
-        rc = AM_EFULL;
-    } else {
-        q->q[(q->head + q->n) % BR_CALLQ] = m;
-        q->n++;
-        pthread_cond_signal(&q->ready);
-    }
-    pthread_mutex_unlock(&q->lock);
-    if (rc) {
-        reply_status(nc, reply, NULL, 0, rc, 0);
-        natsMsg_Destroy(m);
-    }
-}
-
-/* Stop an exported service: no new requests, workers finish the calls they run and
- * the queued ones, then the clients close. */
+/* Stop an exported service: no new requests (callers of other bridges meet "no
+ * responders"), workers finish the calls they run, then the clients close. */
 static void callers_close(br_export *e)
 {
     br_callers *q = &e->calls;
-    if (q->nsub) {
-        natsSubscription_Unsubscribe(q->nsub);
-        natsSubscription_Destroy(q->nsub);
-        q->nsub = NULL;
-    }
     pthread_mutex_lock(&q->lock);
     q->stopping = true;
     e->used = false;
     e->gen = (e->gen + 1) & BR_GEN_MASK;
-    pthread_cond_broadcast(&q->ready);
     pthread_mutex_unlock(&q->lock);
+    if (q->nsub) natsSubscription_Unsubscribe(q->nsub);   /* wakes the workers waiting in NextMsg */
     for (unsigned k = 0; k < q->started; k++) pthread_join(q->thread[k], NULL);
+    natsSubscription_Destroy(q->nsub);
+    q->nsub = NULL;
     for (unsigned k = 0; k < BR_CALLERS; k++) {
         am_client_close(q->client[k]);
         q->client[k] = NULL;
@@ -218,18 +242,16 @@ static int callers_open(br *b, br_export *e, unsigned slot)
 {
     br_callers *q = &e->calls;
     if (am_client_open(b->arena, e->c.name, NULL, &q->probe)) return -1;
-    for (unsigned k = 0; k < BR_CALLERS; k++) {
+    for (unsigned k = 0; k < BR_CALLERS; k++)
         if (am_client_open(b->arena, e->c.name, NULL, &q->client[k])) return -1;
+    if (natsConnection_QueueSubscribeSync(&q->nsub, b->rc, e->c.subject, e->c.subject) != NATS_OK) return -1;
+    natsSubscription_SetPendingLimits(q->nsub, -1, -1);
+    e->used = true;
+    for (unsigned k = 0; k < BR_CALLERS; k++) {
         worker_args[slot][k] = (worker_arg){ e, k };
         if (pthread_create(&q->thread[k], NULL, worker, &worker_args[slot][k])) return -1;
         q->started++;
     }
-    pthread_mutex_lock(&q->lock);
-    e->used = true;   /* before the subscription: its callback checks it */
-    pthread_mutex_unlock(&q->lock);
-    if (natsConnection_QueueSubscribe(&q->nsub, b->rc, e->c.subject, e->c.subject, on_request, br_tag(slot, e->gen)) != NATS_OK)
-        return -1;
-    natsSubscription_SetPendingLimits(q->nsub, -1, -1);
     return 0;
 }
 

@@ -7,8 +7,9 @@
  * fingerprint and schema, so local programs (and amctl) see it like any other.
  *
  * Topic mirror: a publisher, fed by a NATS subscription on "<domain>.t.<name>".
- * A message whose Am-Type or Am-Fp differs from the mirror's, that lacks Am-Seq or
- * Am-Origin, or is larger than --max-size is malformed: counted and dropped. A
+ * A message whose Am-Type or Am-Fp differs from the mirror's, that lacks Am-Origin,
+ * a single sample without Am-Seq or larger than --max-size, a batch (Am-Batch) whose
+ * frames do not check out (batch.c) is malformed: counted once and dropped whole. A
  * sample the arena refuses (no memory, a lossless subscriber full past 50 ms) is a
  * drop.
  *
@@ -56,26 +57,40 @@ static void mirror_close(br *b, br_mirror *m)
     fprintf(stderr, "am-bridge %s: mirror of %s removed\n", b->cfg.name, m->c.name);
 }
 
-/* A sample from a remote bridge (libnats's thread for this subscription). */
+static void publish_in(br *b, br_mirror *m, const void *data, size_t len)
+{
+    if (am_pub_publish(m->pub, data, len) == 0) {
+        atomic_fetch_add_explicit(&b->n.in_msgs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->n.in_bytes, len, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
+    }
+}
+
+/* A sample, or a batch of them (batch.c), from a remote bridge (libnats's thread for
+ * this subscription). A batch is checked whole before any of its samples is published:
+ * malformed, none is. */
 static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
+    static br_frame frames[BR_BATCH_FRAMES];   /* under b->lock */
     br *b = br_self;
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     const char *type = br_hdr_str(msg, "Am-Type");
-    uint64_t fp, seq;
+    uint64_t fp, seq, count = 0;
     if (!type) type = "";   /* untyped */
-    bool ok = br_hdr_u64(msg, "Am-Fp", &fp, 16) && br_hdr_u64(msg, "Am-Seq", &seq, 10) &&
-              br_hdr_str(msg, "Am-Origin") && len <= b->cfg.max_size;
+    bool batch = br_hdr_str(msg, "Am-Batch") != NULL;
+    bool ok = br_hdr_u64(msg, "Am-Fp", &fp, 16) && br_hdr_str(msg, "Am-Origin") &&
+              (batch ? br_hdr_u64(msg, "Am-Batch", &count, 10) : br_hdr_u64(msg, "Am-Seq", &seq, 10) && len <= b->cfg.max_size);
     pthread_mutex_lock(&b->lock);
     br_mirror *m = &b->mirrors[br_tag_slot(closure)];
     if (m->used && m->gen == br_tag_gen(closure) && m->pub) {
+        if (ok && batch && br_batch_parse(natsMsg_GetData(msg), len, count, b->cfg.max_size, frames) != 0) ok = false;
         if (!ok || strcmp(type, m->c.type) != 0 || fp != m->c.fingerprint) {
             atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
-        } else if (am_pub_publish(m->pub, natsMsg_GetData(msg), len) == 0) {
-            atomic_fetch_add_explicit(&b->n.in_msgs, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&b->n.in_bytes, len, memory_order_relaxed);
+        } else if (batch) {
+            for (uint64_t i = 0; i < count; i++) publish_in(b, m, frames[i].data, frames[i].len);
         } else {
-            atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
+            publish_in(b, m, natsMsg_GetData(msg), len);
         }
     }
     pthread_mutex_unlock(&b->lock);

@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include "atomicmatrix/version.h"
 #include "bridge.h"
 
 br *br_self;
@@ -56,21 +57,24 @@ static void on_disconnected(natsConnection *nc, void *closure)
     fprintf(stderr, "am-bridge %s: disconnected from NATS (reconnecting; the arena side carries on)\n", b->cfg.name);
 }
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: am-bridge --arena NAME --url nats://HOST:PORT [--export GLOB]... [--import GLOB]...\n"
             "                 [--domain NAME] [--name NODE] [--stats SECONDS] [--queue N]\n"
             "                 [--call-timeout MS] [--max-size BYTES]\n"
+            "       am-bridge --help | --version\n"
             "  GLOB: fnmatch pattern of topic and service names; \"!GLOB\" denies (deny wins)\n");
 }
 
+/* 0: run; 1: --help or --version answered (exit 0); -1: bad arguments (exit 2). */
 static int parse(int argc, char **argv, br_config *c)
 {
     static const struct option lo[] = {
         { "arena", 1, 0, 'a' },  { "url", 1, 0, 'u' },          { "export", 1, 0, 'e' }, { "import", 1, 0, 'i' },
         { "domain", 1, 0, 'd' }, { "name", 1, 0, 'n' },         { "stats", 1, 0, 's' },  { "queue", 1, 0, 'q' },
-        { "call-timeout", 1, 0, 't' }, { "max-size", 1, 0, 'm' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+        { "call-timeout", 1, 0, 't' }, { "max-size", 1, 0, 'm' }, { "help", 0, 0, 'h' },
+        { "version", 0, 0, 'V' }, { 0, 0, 0, 0 }
     };
     *c = (br_config){ .domain = "am", .queue = 1024, .call_timeout_ms = 30000, .max_size = 1 << 20 };
     int o;
@@ -90,10 +94,12 @@ static int parse(int argc, char **argv, br_config *c)
         case 'q': c->queue = (unsigned)strtoul(optarg, NULL, 10); break;
         case 't': c->call_timeout_ms = strtoll(optarg, NULL, 10); break;
         case 'm': c->max_size = (size_t)strtoull(optarg, NULL, 10); break;
-        default: usage(); return -1;
+        case 'h': usage(stdout); return 1;
+        case 'V': printf("am-bridge %s (atomicmatrix library %s)\n", AM_VERSION_STRING, am_version()); return 1;
+        default: usage(stderr); return -1;
         }
     }
-    if (!c->arena || !c->url || optind != argc) { usage(); return -1; }
+    if (!c->arena || !c->url || optind != argc) { usage(stderr); return -1; }
     if (!br_domain_ok(c->domain)) { fprintf(stderr, "am-bridge: --domain: 1-64 of [A-Za-z0-9_-]\n"); return -1; }
     if (c->queue == 0 || c->queue > AM_MAX_DEPTH || c->call_timeout_ms <= 0 || c->max_size == 0) {
         fprintf(stderr, "am-bridge: --queue 1..%u, --call-timeout and --max-size above 0\n", AM_MAX_DEPTH);
@@ -148,10 +154,12 @@ static void print_stats(br *b, double dt)
     uint64_t now[4] = { atomic_load(&b->n.out_msgs), atomic_load(&b->n.out_bytes), atomic_load(&b->n.in_msgs),
                         atomic_load(&b->n.in_bytes) };
     unsigned ex = 0, mi = 0;
+    pthread_mutex_lock(&b->lock);   /* NATS callbacks close mirrors ("no responders") */
     for (unsigned i = 0; i < BR_SLOTS; i++) {
         ex += b->exports[i].used;
         mi += b->mirrors[i].used;
     }
+    pthread_mutex_unlock(&b->lock);
     printf("am-bridge %s: out %.0f msg/s %.0f B/s, in %.0f msg/s %.0f B/s, drops %llu, malformed %llu, reconnects %llu, "
            "calls out %llu in %llu, no responders %llu, exports %u, mirrors %u\n",
            b->cfg.name, (double)(now[0] - last[0]) / dt, (double)(now[1] - last[1]) / dt, (double)(now[2] - last[2]) / dt,
@@ -189,17 +197,15 @@ int main(int argc, char **argv)
 {
     static br b;   /* large tables: not on the stack */
     br_self = &b;
-    if (parse(argc, argv, &b.cfg)) return 2;
+    int pr = parse(argc, argv, &b.cfg);
+    if (pr) return pr > 0 ? 0 : 2;   /* --help, --version: 0 */
     prctl(PR_SET_NAME, "am-bridge");   /* how amctl and other bridges recognise bridged ports */
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     pthread_mutex_init(&b.lock, NULL);
-    for (unsigned i = 0; i < BR_SLOTS; i++) {
-        pthread_mutex_init(&b.exports[i].calls.lock, NULL);
-        pthread_cond_init(&b.exports[i].calls.ready, NULL);
-    }
+    for (unsigned i = 0; i < BR_SLOTS; i++) pthread_mutex_init(&b.exports[i].calls.lock, NULL);
 
     char node[AM_NODE_MAX];
     memcpy(node, b.cfg.name, sizeof node - 1);   /* the name, cut to fit */
@@ -257,7 +263,7 @@ int main(int argc, char **argv)
     natsConnection_Destroy(b.rc);
     am_waitset_close(b.ws);
     am_arena_close(b.arena);
+    nats_CloseAndWait(1000);   /* libnats's delivery threads are done: none rings wake_fd now */
     close(b.wake_fd);
-    nats_CloseAndWait(1000);
     return 0;
 }

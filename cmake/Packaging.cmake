@@ -8,9 +8,12 @@
 #   atomicmatrix-tools   tools    amctl(1)
 #   python3-atomicmatrix python   the Python package atomicmatrix (cffi on
 #                                 libatomicmatrix.so.0; Architecture: all)
+#   atomicmatrix-bridge  bridge   am-bridge(1), topics and services over NATS; only
+#                                 where libnats-dev is installed (the am-bridge target)
 # The shared libraries need only libc and libprotobuf-c at run time: Concurrency Kit's
 # ck_ring is header-only (no libck0), and the public headers do not include ck (the -dev
-# package needs no libck-dev). amctl links the core statically.
+# package needs no libck-dev). amctl links the core statically; am-bridge links the
+# shared library and Debian's libnats (libnats3.4).
 
 set(AM_DEB_MAINTAINER "atomicmatrix developers <atomicmatrix@users.noreply.github.com>"
     CACHE STRING "Maintainer field of the Debian packages")
@@ -28,7 +31,12 @@ set(AM_DEB_PKG_runtime libatomicmatrix0)
 set(AM_DEB_PKG_dev libatomicmatrix-dev)
 set(AM_DEB_PKG_tools atomicmatrix-tools)
 set(AM_DEB_PKG_python python3-atomicmatrix)
-foreach(c runtime dev tools python)
+set(AM_DEB_PKG_bridge atomicmatrix-bridge)
+set(AM_DEB_COMPONENTS runtime dev tools python)
+if(TARGET am-bridge)
+  list(APPEND AM_DEB_COMPONENTS bridge)
+endif()
+foreach(c ${AM_DEB_COMPONENTS})
   set(docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc/${AM_DEB_PKG_${c}})
   install(FILES ${PROJECT_SOURCE_DIR}/packaging/copyright ${AM_DEB_DOC}/changelog.gz
     DESTINATION ${docdir} COMPONENT ${c})
@@ -41,7 +49,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${AM_DEB_MAINTAINER}")
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL runtime dev tools python)
+set(CPACK_COMPONENTS_ALL ${AM_DEB_COMPONENTS})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)           # the packages carry no debug information
@@ -108,5 +116,23 @@ This package holds the Python package atomicmatrix (cffi on the shared
 library): zero-copy samples as memoryviews into the arena, services, asyncio,
 discovery, and protobuf messages decoded from the schema a typed topic
 records (with python3-protobuf), interoperating with C processes.")
+
+# libnats's own shlibs entry (/var/lib/dpkg/info/libnats3.4:*.shlibs) is
+# "libnats3.4 (>= 3.4.1)"; the soname (libnats.so.3.4) is in the package name, so
+# another libnats ABI is another package.
+set(AM_DEB_NATS "libnats3.4 (>= 3.4.1)" CACHE STRING "the libnats runtime package am-bridge depends on")
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_NAME atomicmatrix-bridge)
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_DEPENDS
+  "libatomicmatrix0 (= ${PROJECT_VERSION}), ${AM_DEB_LIBC}, ${AM_DEB_NATS}")
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_SUGGESTS "nats-server, atomicmatrix-tools")
+set(CPACK_DEBIAN_BRIDGE_DESCRIPTION
+"am-bridge, atomicmatrix topics and services between hosts over NATS
+am-bridge attaches to one atomicmatrix arena and one NATS server and carries
+the topics and services chosen by glob both ways: exported topics are
+published to NATS with their type and fingerprint, imported ones appear as
+local topics with the same name, type and schema, and local clients call
+servers on other hosts through NATS request-reply. Bridges announce what
+they export and withdraw it when its last port goes.")
 
 include(CPack)

@@ -633,7 +633,36 @@ START_TEST(bridge_killed_and_restarted)
 }
 END_TEST
 
-/* Malformed NATS messages on a mirrored topic's subject: counted, dropped. */
+/* Append one batch frame (docs/bridge.md, "Batches": u32 length, u64 seq, i64 sent,
+ * little-endian, then the bytes) for telemetry(i), or for len bytes of i if len. */
+static size_t frame(uint8_t *buf, size_t at, uint64_t i, uint32_t len)
+{
+    static uint8_t body[16384];
+    size_t n = len ? len : telemetry(i, body, sizeof body, (size_t)((i * 37) % 4096));
+    if (len) memset(body, (int)i, len);
+    uint64_t seq = i, sent = (uint64_t)now_ns();
+    for (int k = 0; k < 4; k++) buf[at + k] = (uint8_t)(n >> (8 * k));
+    for (int k = 0; k < 8; k++) buf[at + 4 + k] = (uint8_t)(seq >> (8 * k));
+    for (int k = 0; k < 8; k++) buf[at + 12 + k] = (uint8_t)(sent >> (8 * k));
+    memcpy(buf + at + 20, body, n);
+    return at + 20 + n;
+}
+
+/* Publish a batch message: the topic's headers and Am-Batch count, payload buf. */
+static void publish_batch(natsConnection *conn, const char *subj, const char *fp, const char *count, const uint8_t *buf, size_t len)
+{
+    natsMsg *m;
+    ck_assert_int_eq(natsMsg_Create(&m, subj, NULL, (const char *)buf, (int)len), NATS_OK);
+    natsMsgHeader_Set(m, "Am-Type", "robot.Telemetry");
+    natsMsgHeader_Set(m, "Am-Fp", fp);
+    natsMsgHeader_Set(m, "Am-Origin", "evil");
+    natsMsgHeader_Set(m, "Am-Batch", count);
+    ck_assert_int_eq(natsConnection_PublishMsg(conn, m), NATS_OK);
+    natsMsg_Destroy(m);
+}
+
+/* Malformed NATS messages on a mirrored topic's subject: counted, dropped; a batch
+ * whose frames do not check out is dropped whole (none of its samples arrives). */
 START_TEST(malformed_messages_dropped)
 {
     world(2);
@@ -669,14 +698,32 @@ START_TEST(malformed_messages_dropped)
     natsConnection_PublishMsg(raw, m);
     natsMsg_Destroy(m);
     ck_assert_int_eq(natsConnection_Publish(raw, "am.ann", "junk", 4), NATS_OK);      /* 5: a bad announcement */
+    /* Batches. A good one of telemetry 1..3 arrives, each sample once, in order. */
+    static uint8_t bb[40000];
+    size_t n = frame(bb, frame(bb, frame(bb, 0, 1, 0), 2, 0), 3, 0);
+    publish_batch(raw, subj, fp, "3", bb, n);
+    /* Malformed batches, each holding telemetry 4 (and 5) first: were any of it
+     * published, take_in_order below would meet 4 twice. */
+    n = frame(bb, frame(bb, 0, 4, 0), 5, 0);
+    publish_batch(raw, subj, fp, "3", bb, n);                                       /* 6: fewer frames than Am-Batch */
+    publish_batch(raw, subj, fp, "2", bb, n - 1);                                   /* 7: last frame's body cut short */
+    publish_batch(raw, subj, fp, "2", bb, frame(bb, 0, 4, 0) + 10);                 /* 8: second frame's header cut short */
+    bb[n] = bb[n + 1] = bb[n + 2] = 0;
+    publish_batch(raw, subj, fp, "2", bb, n + 3);                                   /* 9: bytes after the last frame */
+    publish_batch(raw, subj, fp, "2", bb, frame(bb, frame(bb, 0, 4, 0), 5, 12000)); /* 10: a frame above --max-size */
+    n = frame(bb, frame(bb, 0, 4, 0), 5, 0);
+    publish_batch(raw, subj, fp, "1", bb, n);                                       /* 11: a batch of one */
+    publish_batch(raw, subj, fp, "two", bb, n);                                     /* 12: Am-Batch not a number */
+    bb[0] = 0xff, bb[1] = 0xff, bb[2] = 0xff, bb[3] = 0xff;
+    publish_batch(raw, subj, fp, "2", bb, n);                                       /* 13: a length of 4 GiB - 1 */
     natsConnection_Flush(raw);
     natsConnection_Destroy(raw);
-    publish_range(p, 1, 10, 0);                 /* then good ones, which all arrive */
-    ck_assert_uint_eq(take_in_order(s, 1, 10, 5000, false), 10);
+    publish_range(p, 4, 13, 0);                 /* then good ones, which all arrive */
+    ck_assert_uint_eq(take_in_order(s, 1, 13, 5000, false), 13);
     am_sample smp;
     ck_assert_int_eq(am_sub_take(s, &smp, 100 * MS), AM_ETIMEDOUT);
     sleep_ms(500);
-    ck_assert_int_eq(stat_of(kb, "malformed"), 5);
+    ck_assert_int_eq(stat_of(kb, "malformed"), 13);
     am_pub_close(p);
     am_sub_close(s);
     world_end(true);

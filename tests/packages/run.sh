@@ -9,12 +9,16 @@
 #   - examples/first.c with pkg-config only, and tests/install/consumer.c from .proto
 #     with protoc, protoc-gen-am and pkg-config atomicmatrix-protobuf;
 #   - amctl --version and the man pages;
+#   - am-bridge (atomicmatrix-bridge, built where libnats-dev is installed): --help,
+#     --version, its libraries;
 #   - the Python package: imported by /usr/bin/python3, a sample through an arena.
 # The packages are removed again (dpkg --purge) whatever happens.
-#   tests/packages/run.sh SOURCE_DIR WORK_DIR
+#   tests/packages/run.sh SOURCE_DIR WORK_DIR     (AM_JOBS=N: build with -jN; default nproc)
 set -euo pipefail
 src=$(cd "$1" && pwd) work=$2
 pkgs=(atomicmatrix-tools libatomicmatrix-dev libatomicmatrix0 python3-atomicmatrix)
+# am-bridge is built (and packaged) where libnats is; then its package is required.
+if pkg-config --exists libnats 2>/dev/null; then pkgs+=(atomicmatrix-bridge); fi
 fail() { echo "FAIL: $*"; exit 1; }
 rm -rf "$work" && mkdir -p "$work"
 work=$(cd "$work" && pwd)
@@ -23,7 +27,7 @@ version=$(sed -n 's/^project(atomicmatrix VERSION \([0-9.]*\).*/\1/p' "$src/CMak
 echo "== packages: build and cpack ($work/build)"
 cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
       -DAM_BUILD_TESTS=OFF -DAM_BUILD_BENCHMARKS=OFF -DAM_BUILD_EXAMPLES=OFF > "$work/configure.log"
-cmake --build "$work/build" -j"$(nproc)" > "$work/build.log" || fail "build: $(tail -20 "$work/build.log")"
+cmake --build "$work/build" -j"${AM_JOBS:-$(nproc)}" > "$work/build.log" || fail "build: $(tail -20 "$work/build.log")"
 (cd "$work/build" && cpack -G DEB > "$work/cpack.log") || fail "cpack: $(cat "$work/cpack.log")"
 debs=()
 for p in "${pkgs[@]}"; do
@@ -117,6 +121,25 @@ for m in man1/amctl.1.gz man1/protoc-gen-am.1.gz; do
 done
 if [ "$mode" = install ]; then
     ldd /usr/bin/amctl | grep -q libatomicmatrix && fail "amctl should carry the core statically"
+fi
+if [[ " ${pkgs[*]} " == *" atomicmatrix-bridge "* ]]; then
+    echo "== packages: am-bridge"
+    [ "$("$usr/bin/am-bridge" --version)" = "am-bridge $version (atomicmatrix library $version)" ] \
+        || fail "am-bridge --version"
+    "$usr/bin/am-bridge" --help | grep -q -- '--arena NAME --url nats://' || fail "am-bridge --help"
+    "$usr/bin/am-bridge" --bogus > /dev/null 2>&1 && fail "am-bridge accepted --bogus"
+    gzip -t "$usr/share/man/man1/am-bridge.1.gz" || fail "man1/am-bridge.1.gz"
+    bridge_deb=${debs[4]}
+    depends=$(dpkg-deb -f "$bridge_deb" Depends)
+    grep -q 'libnats3\.4' <<< "$depends" || fail "atomicmatrix-bridge does not depend on libnats3.4: $depends"
+    grep -q "libatomicmatrix0 (= $version)" <<< "$depends" || fail "atomicmatrix-bridge: $depends"
+    # every library it needs is found, libatomicmatrix.so.0 in the packages' own directory
+    libs=$(ldd "$usr/bin/am-bridge")
+    ! grep -q 'not found' <<< "$libs" || fail "am-bridge: $libs"
+    found=$(sed -n 's/^[[:space:]]*libatomicmatrix\.so\.0 => \([^ ]*\) .*/\1/p' <<< "$libs")
+    [ -n "$found" ] && [ "$(readlink -f "$found")" = "$(readlink -f "$libdir/libatomicmatrix.so.0")" ] \
+        || fail "am-bridge does not use the packaged libatomicmatrix.so.0: $libs"
+    grep -q 'libnats\.so\.3\.4 ' <<< "$libs" || fail "am-bridge does not link libnats.so.3.4: $libs"
 fi
 echo "== packages: the Python package"
 pydir=$usr/lib/python3/dist-packages
