@@ -20,6 +20,9 @@ void *am_upper(const am_arena *a);
 /* Is this handle a fork child's copy (not usable by it)? */
 bool  am_forked(const am_arena *a);
 /* Is the participant incarnation `stamp` names dead? (a system call) */
+/* A name field of cap bytes read from shared memory, copied: NUL-terminated, any byte
+ * that is not printable ASCII as '?' (participants, discovery, amctl). */
+void  am_name_copy(char *dst, const char *src, size_t cap);
 bool  am_stamp_dead(am_arena *a, uint64_t stamp);
 /* The pid the live participant named by stamp recorded (for messages; 0 if that
  * incarnation is gone). */

@@ -70,6 +70,9 @@ void am_release_idle(am_arena *a);
 #define AM_RELEASE_IDLE_NS 1000000000ull
 /* segment.c: pages are not reserved (am_test_sparse_arenas, test builds only). */
 int  am_reserve_disabled(void);
+/* segment.c: AM_ENOMEM, with the report "<what>: <bytes> bytes do not fit: <dir> has
+ * N bytes free of M" (am_arena_open_report). */
+int  am_no_room(const char *what, uint64_t bytes);
 
 /* ---- geometry helpers (local values only) */
 static inline uint64_t am_sector_start(const am_arena *a, unsigned k)
@@ -183,9 +186,6 @@ int  am_sector_release_locked(am_arena *a, unsigned k, uint64_t off);
 int  am_participant_join(am_arena *a, const char *node);
 void am_participant_leave(am_arena *a);
 bool am_stamp_dead(am_arena *a, uint64_t stamp);
-/* A name field of cap bytes read from shared memory, copied: NUL-terminated, any byte
- * that is not printable ASCII as '?' (for am_arena_participant_info and amctl). */
-void am_name_copy(char *dst, const char *src, size_t cap);
 int  am_reclaim_slot(am_arena *a, unsigned slot);
 /* Intent records: claim one for {off, gen} (returns its index), then release it. */
 unsigned am_intent_claim(am_arena *a, uint64_t off, uint32_t gen);

@@ -34,7 +34,6 @@
 #include <linux/falloc.h>
 #include <sched.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 #include "arena_internal.h"
 
@@ -50,7 +49,9 @@ static uint64_t round_up(uint64_t x, uint64_t to) { return (x + to - 1) / to * t
 
 /* ------------------------------------------------------------------ knowing sectors */
 
-unsigned am_sectors_refresh(am_arena *a)
+/* The handle's local sector geometry has one writer at a time (threads of a process:
+ * held for a few loads, an fstat or formatting one sector header). */
+static void refresh_lock(am_arena *a)
 {
     int free_flag = 0;
     while (!atomic_compare_exchange_weak_explicit(&a->refreshing, &free_flag, 1, memory_order_acquire,
@@ -58,6 +59,16 @@ unsigned am_sectors_refresh(am_arena *a)
         free_flag = 0;
         sched_yield();
     }
+}
+
+static void refresh_unlock(am_arena *a)
+{
+    atomic_store_explicit(&a->refreshing, 0, memory_order_release);
+}
+
+unsigned am_sectors_refresh(am_arena *a)
+{
+    refresh_lock(a);
     unsigned k = atomic_load_explicit(&a->known, memory_order_relaxed);
     uint32_t published = atomic_load_explicit(&a->hdr->nsectors, memory_order_acquire);
     if (published > a->g.table) published = a->g.table;         /* entries past the table: none */
@@ -75,7 +86,7 @@ unsigned am_sectors_refresh(am_arena *a)
         atomic_store_explicit(&a->heap_end, start + bytes, memory_order_release);
         atomic_store_explicit(&a->known, k + 1, memory_order_release);
     }
-    atomic_store_explicit(&a->refreshing, 0, memory_order_release);
+    refresh_unlock(a);
     return atomic_load_explicit(&a->known, memory_order_acquire);
 }
 
@@ -129,17 +140,7 @@ static int reserve(am_arena *a, uint64_t start, uint64_t bytes)
         if (fstat(a->fd, &st) != 0) return AM_ESYS;
         return (uint64_t)st.st_size >= start + bytes || ftruncate(a->fd, (off_t)(start + bytes)) == 0 ? 0 : AM_ENOMEM;
     }
-    int err = posix_fallocate(a->fd, (off_t)start, (off_t)bytes);
-    if (err == 0) return 0;
-    struct statvfs vfs;
-    if (statvfs(am_shm_dir(), &vfs) == 0) {
-        return am_open_reportf(AM_ENOMEM, "the arena cannot grow by %llu bytes: %s has %llu bytes free of %llu",
-                               (unsigned long long)bytes, am_shm_dir(),
-                               (unsigned long long)vfs.f_bavail * vfs.f_frsize,
-                               (unsigned long long)vfs.f_blocks * vfs.f_frsize);
-    }
-    return am_open_reportf(AM_ENOMEM, "the arena cannot grow by %llu bytes in %s", (unsigned long long)bytes,
-                           am_shm_dir());
+    return posix_fallocate(a->fd, (off_t)start, (off_t)bytes) == 0 ? 0 : am_no_room("growing the arena", bytes);
 }
 
 /* A grown sector, entirely free (lock held): no allocated or pending block. */
@@ -293,18 +294,13 @@ int am_grow(am_arena *a, uint64_t need)
     atomic_store_explicit(&s->used_blocks, 0, memory_order_relaxed);
     s->start = start;
     s->bytes = bytes;
-    /* Formatting reads the local geometry of sector n: fill it under the refresh flag
+    /* Formatting reads the local geometry of sector n: fill it under the refresh lock
      * (it is not `known` yet, so no reader uses it). */
-    int busy = 0;
-    while (!atomic_compare_exchange_weak_explicit(&a->refreshing, &busy, 1, memory_order_acquire,
-                                                  memory_order_relaxed)) {
-        busy = 0;
-        sched_yield();
-    }
+    refresh_lock(a);
     a->sec_start[n] = start;
     a->sec_end[n] = start + bytes;
     am_tlsf_format(a, n);
-    atomic_store_explicit(&a->refreshing, 0, memory_order_release);
+    refresh_unlock(a);
     AM_CRASH_POINT(GROW_FORMATTED);
     atomic_store_explicit(&a->hdr->nsectors, n + 1, memory_order_release);
     atomic_fetch_add_explicit(&a->hdr->grown, 1, memory_order_relaxed);

@@ -265,19 +265,15 @@ static void remove_orphans(const char *name)
     closedir(d);
 }
 
-/* AM_ENOMEM with a sentence naming the directory and its free space: the arena's
- * `size` bytes do not fit (said up front, or when reserving its pages failed). */
-static int no_room(const char *path, uint64_t size)
+int am_no_room(const char *what, uint64_t bytes)
 {
     struct statvfs vfs;
     const char *dir = am_shm_dir();
     if (statvfs(dir, &vfs) != 0) {
-        return am_open_reportf(AM_ENOMEM, "%s: no room for an arena of %llu bytes in %s", path,
-                               (unsigned long long)size, dir);
+        return am_open_reportf(AM_ENOMEM, "%s: no room for %llu bytes in %s", what, (unsigned long long)bytes, dir);
     }
-    return am_open_reportf(AM_ENOMEM, "%s: an arena of %llu bytes does not fit: %s has %llu bytes free of %llu",
-                           path, (unsigned long long)size, dir,
-                           (unsigned long long)vfs.f_bavail * vfs.f_frsize,
+    return am_open_reportf(AM_ENOMEM, "%s: %llu bytes do not fit: %s has %llu bytes free of %llu", what,
+                           (unsigned long long)bytes, dir, (unsigned long long)vfs.f_bavail * vfs.f_frsize,
                            (unsigned long long)vfs.f_blocks * vfs.f_frsize);
 }
 
@@ -288,7 +284,7 @@ static int check_room(const char *path, uint64_t size)
     struct statvfs vfs;
     if (statvfs(am_shm_dir(), &vfs) != 0) return 0;     /* fallocate will tell */
     if (vfs.f_blocks == 0) return 0;                     /* a tmpfs without a size limit */
-    return size > (uint64_t)vfs.f_bavail * vfs.f_frsize ? no_room(path, size) : 0;
+    return size > (uint64_t)vfs.f_bavail * vfs.f_frsize ? am_no_room(path, size) : 0;
 }
 
 /* Make and format a new segment and link it in as `path`. 0 with *a bound, AM_EEXIST
@@ -313,7 +309,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | OPEN_FLAGS, mode);
     if (fd < 0) return errno == EACCES ? AM_EPERM : AM_ESYS;
     if (am_byte_trylock(fd, FORMAT_LOCK_BYTE) != 0 || fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0) {
-        rc = errno == EFBIG ? AM_ETOOBIG : errno == ENOSPC ? no_room(path, size) : AM_ESYS;
+        rc = errno == EFBIG ? AM_ETOOBIG : errno == ENOSPC ? am_no_room(path, size) : AM_ESYS;
         goto fail;
     }
     /* Reserve every page now: on a tmpfs a page is only allocated when first touched,
@@ -322,7 +318,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     if (!am_reserve_disabled()) {
         int err = posix_fallocate(fd, 0, (off_t)size);
         if (err) {
-            rc = err == ENOSPC ? (access(path, F_OK) == 0 ? AM_EEXIST : no_room(path, size))
+            rc = err == ENOSPC ? (access(path, F_OK) == 0 ? AM_EEXIST : am_no_room(path, size))
                : err == EFBIG ? AM_ETOOBIG : (errno = err, AM_ESYS);
             goto fail;
         }

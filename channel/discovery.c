@@ -87,13 +87,6 @@ static amc_port *live_port(am_arena *a, amc_chan *ch, unsigned k, uint32_t *role
     return *role >= AMC_ROLE_PUB && *role <= AMC_ROLE_CLIENT ? p : NULL;
 }
 
-static void copy_str(char *dst, const char *src, size_t cap)
-{
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    memset(dst + n, 0, cap - n);
-}
-
 int am_channels_list(am_arena *a, am_channel_info *out, unsigned max)
 {
     if (!a || (max && !out)) return AM_EINVAL;
@@ -109,9 +102,9 @@ int am_channels_list(am_arena *a, am_channel_info *out, unsigned max)
         if (n < max) {
             am_channel_info *ci = &out[n];
             memset(ci, 0, sizeof *ci);
-            copy_str(ci->name, e->name, sizeof ci->name);
+            am_name_copy(ci->name, e->name, sizeof ci->name);
             if (atomic_load_explicit(&((amc_entry *)e)->typed, memory_order_acquire)) {
-                copy_str(ci->type, e->type, sizeof ci->type);
+                am_name_copy(ci->type, e->type, sizeof ci->type);
                 ci->fingerprint = e->fingerprint;
             }
             ci->kind = e->kind == AMC_KIND_TOPIC ? AM_KIND_TOPIC : AM_KIND_SERVICE;

@@ -101,7 +101,7 @@ static void set_sleeping(am_waitset *w, uint32_t v)
 {
     for (unsigned i = 0; i < w->n; i++) {
         amc_conn *c = w->e[i].c;
-        if (c) atomic_store_explicit(&c->ch->ports[c->port].sleeping, v, memory_order_seq_cst);
+        if (c) atomic_store_explicit(&c->me->sleeping, v, memory_order_seq_cst);
     }
 }
 
@@ -133,7 +133,7 @@ static int attach_fd(am_waitset *w, ws_entry *e)
 {
     if (e->c) {
         e->c->polled = true;
-        atomic_store_explicit(&e->c->ch->ports[e->c->port].notify, w->token, memory_order_seq_cst);
+        atomic_store_explicit(&e->c->me->notify, w->token, memory_order_seq_cst);
         return 0;
     }
     int ix = amc_watch_claim(e->a, w->token);
@@ -146,8 +146,8 @@ static void detach_fd(ws_entry *e)
 {
     if (e->c) {
         e->c->polled = false;
-        atomic_store_explicit(&e->c->ch->ports[e->c->port].notify, 0, memory_order_seq_cst);
-        atomic_store_explicit(&e->c->ch->ports[e->c->port].sleeping, 0, memory_order_relaxed);
+        atomic_store_explicit(&e->c->me->notify, 0, memory_order_seq_cst);
+        atomic_store_explicit(&e->c->me->sleeping, 0, memory_order_relaxed);
     } else if (e->watcher >= 0) {
         amc_watch_release(e->a, e->watcher);
         e->watcher = -1;
@@ -271,7 +271,7 @@ static void sleep_on_words(am_waitset *w, uint64_t deadline)
     struct futex_waitv v[FUTEX_WAITV_MAX];
     for (unsigned i = 0; i < w->n; i++) {
         ws_entry *e = &w->e[i];
-        _Atomic uint32_t *word = e->c ? &e->c->ch->ports[e->c->port].wake : changes_of(e);
+        _Atomic uint32_t *word = e->c ? &e->c->me->wake : changes_of(e);
         uint32_t val = e->c ? atomic_load_explicit(word, memory_order_acquire) : e->seen;
         v[i] = (struct futex_waitv){ .val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32 };
     }
