@@ -57,14 +57,15 @@ static void mirror_close(br *b, br_mirror *m)
     fprintf(stderr, "am-bridge %s: mirror of %s removed\n", b->cfg.name, m->c.name);
 }
 
-static void publish_in(br *b, br_mirror *m, const void *data, size_t len)
+static bool publish_in(br *b, br_mirror *m, const void *data, size_t len)
 {
     if (am_pub_publish(m->pub, data, len) == 0) {
         atomic_fetch_add_explicit(&b->n.in_msgs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->n.in_bytes, len, memory_order_relaxed);
-    } else {
-        atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
+        return true;
     }
+    atomic_fetch_add_explicit(&b->n.drops, 1, memory_order_relaxed);
+    return false;
 }
 
 /* A sample, or a batch of them (batch.c), from a remote bridge (libnats's thread for
@@ -88,7 +89,12 @@ static void on_data(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
         if (!ok || strcmp(type, m->c.type) != 0 || fp != m->c.fingerprint) {
             atomic_fetch_add_explicit(&b->n.malformed, 1, memory_order_relaxed);
         } else if (batch) {
-            for (uint64_t i = 0; i < count; i++) publish_in(b, m, frames[i].data, frames[i].len);
+            /* A send that failed (a full lossless subscriber: its wait is the send
+             * timeout) fails the rest too: dropped and counted at once, so that one
+             * batch holds the lock for one wait, not one per sample. */
+            uint64_t i = 0;
+            while (i < count && publish_in(b, m, frames[i].data, frames[i].len)) i++;
+            if (i < count) atomic_fetch_add_explicit(&b->n.drops, count - i - 1, memory_order_relaxed);
         } else {
             publish_in(b, m, natsMsg_GetData(msg), len);
         }
@@ -104,16 +110,18 @@ static void on_calls(void *source, void *user)
     br_mirror *m = user;
     am_request req;
     while (m->server && am_server_take(m->server, &req, 0) == 0) {
+        /* A call's slot is its id's (on_reply finds it there): skip ids whose slot is
+         * still taken by a call in flight. */
         br_pending *p = NULL;
+        uint64_t id = 0;
         for (unsigned k = 0; k < BR_PENDING && !p; k++) {
-            br_pending *x = &b->pending[(b->next_call + k) % BR_PENDING];
-            if (!x->id) p = x;
+            id = ++b->next_call;
+            if (!b->pending[(id - 1) % BR_PENDING].id) p = &b->pending[(id - 1) % BR_PENDING];
         }
         if (!p) {   /* BR_PENDING calls in flight: refuse at once rather than hold it */
             am_server_fail(m->server, &req, AM_EFULL);
             continue;
         }
-        uint64_t id = ++b->next_call;
         char reply[160];
         natsMsg *msg = NULL;
         snprintf(reply, sizeof reply, "%s.%" PRIu64, b->inbox, id);
@@ -141,7 +149,9 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 {
     br *b = closure;
     const char *subj = natsMsg_GetSubject(msg), *dot = strrchr(subj, '.');
-    uint64_t id = dot ? strtoull(dot + 1, NULL, 10) : 0;
+    char *end = NULL;
+    uint64_t id = dot ? strtoull(dot + 1, &end, 10) : 0;
+    if (!end || *end != 0) id = 0;                        /* not one of our call ids */
     pthread_mutex_lock(&b->lock);
     br_pending *p = id ? &b->pending[(id - 1) % BR_PENDING] : NULL;
     if (p && p->id == id) {

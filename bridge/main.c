@@ -134,9 +134,12 @@ static int nats_connect(br *b, natsConnection **out, bool asap, const char *suff
     if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(o, 8 << 20);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(o, 2000);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(o, 2);
-    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, b);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, b);
+    /* The sample connection's events only: with both, an outage counted twice and
+     * announced twice. */
+    bool events = !asap;
+    if (s == NATS_OK && events) s = natsOptions_SetReconnectedCB(o, on_reconnected, b);
+    if (s == NATS_OK && events) s = natsOptions_SetDisconnectedCB(o, on_disconnected, b);
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, events ? on_connected : NULL, b);
     if (s == NATS_OK) s = natsConnection_Connect(out, o);
     if (s == NATS_NOT_YET_CONNECTED) {
         fprintf(stderr, "am-bridge %s: NATS at %s not reachable yet; retrying\n", b->cfg.name, b->cfg.url);
@@ -176,7 +179,7 @@ static void print_stats(br *b, double dt)
 static void turn(br *b, int64_t now, int64_t *next_announce)
 {
     int rc = am_waitset_dispatch(b->ws, 0);
-    (void)rc;
+    if (rc < 0 && rc != AM_ETIMEDOUT) fprintf(stderr, "am-bridge %s: dispatch: %s\n", b->cfg.name, am_strerror(rc));
     bool period = now >= *next_announce;
     if (period) am_channels_gc(b->arena);   /* dead processes' ports stop counting now */
     if (arena_changed || period) {
@@ -216,10 +219,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "am-bridge: arena %s: %s (%s)\n", b.cfg.arena, am_strerror(rc), am_arena_open_report());
         return 1;
     }
-    int wfd = -1;
+    int wfd = AM_ESYS;
     b.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (b.wake_fd < 0 || am_waitset_open(&b.ws) || am_waitset_add_discovery(b.ws, b.arena, on_discovery, NULL) ||
-        (wfd = am_waitset_fd(b.ws)) < 0) {
+    if (b.wake_fd < 0 || (wfd = am_waitset_open(&b.ws)) != 0 ||
+        (wfd = am_waitset_add_discovery(b.ws, b.arena, on_discovery, NULL)) != 0 || (wfd = am_waitset_fd(b.ws)) < 0) {
         fprintf(stderr, "am-bridge: waitset: %s\n", am_strerror(wfd < 0 ? wfd : AM_ESYS));
         return 1;
     }

@@ -10,6 +10,8 @@
  * never holds '.', '*', '>' or white space and two names never share a subject
  * ("a/b" -> "a~2Fb", "a.b" -> "a~2Eb").
  */
+#include <errno.h>
+#include <ctype.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -108,10 +110,11 @@ const char *br_hdr_str(natsMsg *m, const char *key)
 bool br_hdr_u64(natsMsg *m, const char *key, uint64_t *out, int base)
 {
     const char *v = br_hdr_str(m, key);
-    if (!v || !*v || *v == '-') return false;
+    if (!v || !isxdigit((unsigned char)*v)) return false;     /* no sign, no blank */
     char *end;
+    errno = 0;
     unsigned long long x = strtoull(v, &end, base);
-    if (*end) return false;
+    if (*end || errno == ERANGE) return false;
     *out = x;
     return true;
 }
@@ -119,10 +122,11 @@ bool br_hdr_u64(natsMsg *m, const char *key, uint64_t *out, int base)
 bool br_hdr_i64(natsMsg *m, const char *key, int64_t *out)
 {
     const char *v = br_hdr_str(m, key);
-    if (!v || !*v) return false;
+    if (!v || !(isdigit((unsigned char)*v) || (*v == '-' && isdigit((unsigned char)v[1])))) return false;
     char *end;
+    errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (*end) return false;
+    if (*end || errno == ERANGE) return false;
     *out = x;
     return true;
 }

@@ -857,6 +857,8 @@ class Arena(_Handle):
     def schema(self, topic):
         """The Schema (message classes, services) recorded with a typed topic, or None."""
         from . import _proto
+        if not any(c.name == topic and c.kind == "topic" for c in self.channels()):
+            return None                     # opening a subscriber would create the topic
         with self.subscriber(topic) as s:
             data = s.schema()
         return None if data is None else _proto.schema_from_bytes(data)
