@@ -114,6 +114,7 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
                                      &p->bytes };
     for (unsigned k = 0; k < sizeof counters / sizeof *counters; k++) atomic_store_explicit(counters[k], 0, memory_order_relaxed);
     atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->barrier, amc_receives(w->role) ? amc_barrier_wanted() : 0, memory_order_relaxed);
     atomic_store_explicit(&p->room_wanted, 0, memory_order_relaxed);
     atomic_store_explicit(&p->gen, gen, memory_order_relaxed);
     atomic_store_explicit(&p->state, AMC_PORT_ATTACHING, memory_order_release);
@@ -121,6 +122,7 @@ int amc_port_attach(amc_conn *c, const amc_want *w)
     c->port_gen = gen;
     c->role = w->role;
     c->me = p;
+    c->fence_free = amc_sends(w->role) && amc_barrier_registered();
     rc = amc_sends(w->role) ? setup_tx(c, w->role == AMC_ROLE_PUB ? w->history : 0) : 0;
     if (rc == 0 && amc_receives(w->role)) rc = setup_rx(c, w);
     /* The replay's scratch is allocated here, where a failure is still undone by

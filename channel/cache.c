@@ -66,7 +66,7 @@ bool amc_ret_push(amc_conn *c, unsigned ix, const amc_msg *m)
     s.flags = 0;                            /* entries elsewhere carry no flags */
     atomic_store_explicit((_Atomic uint32_t *)&c->held[ix].flags, AMC_HELD_SURE | AMC_HELD_RETURNING,
                           memory_order_release);
-    if (!amc_ring_put(&l->ret, amc_link_ret_slots(l, in->mask + 1), in->mask, in->mask, &s, &in->ret_head)) {
+    if (!amc_ring_put(&l->ret, amc_link_ret_slots(l, in->mask + 1), in->mask, in->mask, &s, &in->ret_head, &in->ret_tail)) {
         atomic_store_explicit((_Atomic uint32_t *)&c->held[ix].flags, AMC_HELD_SURE, memory_order_relaxed);
         return false;                       /* full: the sender is not taking them */
     }

@@ -41,6 +41,8 @@ typedef struct amc_view {
     uint32_t        policy;
     uint32_t        role;
     unsigned        head;    /* the link's c_head when last read                    */
+    unsigned        tail;    /* the link's p_tail: we are its only producer, so our
+                                copy is exact and the shared word is never read     */
     unsigned        ret_tail; /* its return ring's p_tail when last read             */
     uint64_t        rx_ref;
     amc_rx         *rx;
@@ -58,6 +60,7 @@ typedef struct amc_in {
     uint32_t   mask;
     unsigned   tail;         /* the link's p_tail when last read                    */
     unsigned   ret_head;     /* its return ring's c_head when last read             */
+    unsigned   ret_tail;     /* its return ring's p_tail: we are its only producer   */
 } amc_in;
 
 #define AMC_STASH 8          /* returned blocks a sender adopts ahead of its loans  */
@@ -107,6 +110,8 @@ typedef struct amc_conn {
     /* waiting */
     am_waitset *ws;          /* the waitset the port is in, or NULL                  */
     bool        polled;      /* that waitset has a descriptor: stay armed (notify)  */
+    bool        fence_free;  /* this process is registered for membarrier: sends to
+                                receivers with `barrier` need no fence (wait.c)     */
     am_listener on_ready;    /* am_waitset_dispatch's callback                      */
     void       *on_ready_user;
 } amc_conn;
@@ -249,7 +254,7 @@ void amc_ring_drain(am_arena *a, struct ck_ring *ring, amc_slot *slots, uint32_t
 static inline bool amc_view_room(amc_view *v)
 {
     struct ck_ring *r = &v->link->ring;
-    unsigned tail = r->p_tail;
+    unsigned tail = v->tail;
     if (tail - v->head < v->cap) return true;
     /* seq_cst: a blocked sender's half of the room_wanted handshake (amc_wake_senders) */
     v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_seq_cst);
@@ -354,6 +359,19 @@ void amc_futex_wait(_Atomic uint32_t *word, uint32_t expect, uint64_t deadline, 
 void amc_futex_wake(_Atomic uint32_t *word);
 /* A spin loop's pause: yield the CPU every 64 rounds (more spinners than CPUs). */
 void amc_relax(unsigned round);
+/* The sleep barrier (wait.c): is this process registered for membarrier, so that its
+ * sends need no fence toward receivers with `barrier`? */
+bool amc_barrier_registered(void);
+/* The `barrier` a new receiving port of this process starts with (0 or 1). */
+uint32_t amc_barrier_wanted(void);
+/* After arming `sleeping`, before looking: the receiver's half. false if it should
+ * have run and failed (then sleep briefly, a sender may not have fenced). */
+bool amc_sleep_barrier(_Atomic uint32_t *barrier);
+/* How long a receiver sleeps at most when its barrier failed (a send it may have
+ * missed is then found within this). */
+#define AMC_BARRIER_NAP_NS 1000000ull
+/* Change a port's `barrier` (its owner only). */
+void amc_barrier_set(_Atomic uint32_t *barrier, uint32_t on);
 /* ---- waitset.c */
 /* Port c's queue was found empty: if its waitset has a descriptor, make that
  * descriptor tell the truth again (unreadable unless an entry is ready). */
@@ -379,7 +397,8 @@ void amc_notify(uint64_t token);
 /* Read every datagram queued on fd. */
 void amc_notify_drain(int fd);
 
-/* After queuing for port p and a seq_cst fence: wake its receiver if it sleeps (on the
+/* After queuing for port p and a seq_cst fence (or none, if the receiver has
+ * `barrier` and we are registered: wait.c): wake its receiver if it sleeps (on the
  * futex, or in poll/epoll on its waitset's descriptor: `notify`). */
 static inline void amc_wake_receiver(amc_port *p)
 {

@@ -35,7 +35,7 @@
 #define AMC_LINE 64u                         /* cache line: shared words that different
                                                 processes write live on separate lines */
 
-#define AMC_DIR_MAGIC  0x3452494443544d41ull /* "AMTCDIR4" */
+#define AMC_DIR_MAGIC  0x3552494443544d41ull /* "AMTCDIR5" */
 #define AMC_CHAN_MAGIC 0x324e414843544d41ull /* "AMTCHAN2" */
 #define AMC_TX_MAGIC   0x3158544443544d41ull /* "AMTDTX1"  */
 #define AMC_RX_MAGIC   0x3158524443544d41ull /* "AMTDRX1"  */
@@ -244,8 +244,9 @@ typedef struct amc_port {
     /* the receiver's waiting: its own line */
     _Atomic uint32_t wake;      /* futex: bumped by a sender that found `sleeping`       */
     _Atomic uint32_t sleeping;  /* the receiver is (about to be) in FUTEX_WAIT: it stores
-                                   1 (seq_cst) then looks at its links; a sender queues,
-                                   fences (seq_cst), then looks here                     */
+                                   1 (seq_cst), then (if `barrier`) membarrier, then looks
+                                   at its links; a sender queues, fences (seq_cst) unless
+                                   `barrier`, then looks here (wait.c)                   */
     _Atomic uint32_t room;      /* futex: bumped by the receiver that found room_wanted  */
     _Atomic uint32_t room_wanted; /* a blocked sender waits for room in a link to here  */
     _Atomic uint64_t notify;    /* the owner's pollable descriptor (am_waitset_fd): the
@@ -253,7 +254,13 @@ typedef struct amc_port {
                                    it (seq_cst) before it arms `sleeping`; a sender that
                                    found `sleeping` loads it and sends one datagram
                                    there besides the futex wake (notify.c)             */
-    uint8_t  pad1[AMC_LINE - 24];
+    _Atomic uint32_t barrier;   /* 1: the owner runs membarrier between arming `sleeping`
+                                   and looking, so senders in processes registered for
+                                   it need no fence of their own (wait.c). The owner:
+                                   at attach (before ACTIVE), and seq_cst when its port
+                                   joins or leaves a descriptor's waitset              */
+    uint32_t pad2;
+    uint8_t  pad1[AMC_LINE - 32];
     /* counters, relaxed (tools and stats) */
     _Atomic uint64_t sent;      /* owner                                                 */
     _Atomic uint64_t received;  /* owner                                                 */

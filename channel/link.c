@@ -259,6 +259,7 @@ amc_link *amc_view_link(amc_conn *c, unsigned t)
     v->link_ref = atomic_load_explicit(&r->links[c->port], memory_order_acquire);
     v->slots = amc_link_slots(l);
     v->head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
+    v->tail = atomic_load_explicit((_Atomic unsigned *)&l->ring.p_tail, memory_order_acquire);
     v->ret_tail = atomic_load_explicit((_Atomic unsigned *)&l->ret.c_head, memory_order_acquire);
     return l;
 }

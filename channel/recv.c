@@ -24,7 +24,8 @@ amc_in *amc_in_link(amc_conn *c, unsigned j)
         if (!l) return NULL;
         unsigned head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
         unsigned ret_head = atomic_load_explicit((_Atomic unsigned *)&l->ret.c_head, memory_order_acquire);
-        *in = (amc_in){ l, amc_link_slots(l), c->depth - 1, head, ret_head };
+        unsigned ret_tail = atomic_load_explicit((_Atomic unsigned *)&l->ret.p_tail, memory_order_acquire);
+        *in = (amc_in){ l, amc_link_slots(l), c->depth - 1, head, ret_head, ret_tail };
     }
     return in;
 }
@@ -156,7 +157,8 @@ int amc_take_wait(amc_conn *c, amc_got *got, int64_t timeout_ns)
         amc_cache_sweep(c, now);                          /* going to sleep: idle */
         uint32_t w = atomic_load_explicit(&p->wake, memory_order_acquire);
         atomic_store_explicit(&p->sleeping, 1, memory_order_seq_cst);
-        if (amc_queued(c) == 0) amc_futex_wait(&p->wake, w, deadline, UINT64_MAX);
+        uint64_t nap = amc_sleep_barrier(&p->barrier) ? UINT64_MAX : AMC_BARRIER_NAP_NS;
+        if (amc_queued(c) == 0) amc_futex_wait(&p->wake, w, deadline, nap);
         /* A port of a waitset with a descriptor stays armed for it. */
         if (!c->polled) atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
     }

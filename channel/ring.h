@@ -17,11 +17,14 @@
 
 #include "channel_layout.h"
 
-/* The producer (the only one): put *s if fewer than `cap` are queued. */
+/* The producer (the only one): put *s if fewer than `cap` are queued. *tail is the
+ * producer's own copy of p_tail (only it writes p_tail, so the copy is exact): the
+ * shared word is only written, never read, here, because the consumer polls it and a
+ * read of it would wait for the line to come back from the consumer's CPU. */
 static inline bool amc_ring_put(struct ck_ring *r, amc_slot *slots, unsigned mask, unsigned cap, const amc_slot *s,
-                                unsigned *head)
+                                unsigned *head, unsigned *tail_copy)
 {
-    unsigned tail = r->p_tail;                       /* only we write it */
+    unsigned tail = *tail_copy;
     if (tail - *head >= cap) {
         *head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
         if (tail - *head >= cap) return false;
@@ -30,6 +33,7 @@ static inline bool amc_ring_put(struct ck_ring *r, amc_slot *slots, unsigned mas
     /* The slot before the index that publishes it (pairs with the consumer's acquire
      * load of p_tail). */
     atomic_store_explicit((_Atomic unsigned *)&r->p_tail, tail + 1, memory_order_release);
+    *tail_copy = tail + 1;
     return true;
 }
 

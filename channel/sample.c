@@ -82,8 +82,7 @@ static void evict_oldest(amc_conn *c, unsigned t)
     struct ck_ring *r = &v->link->ring;
     for (unsigned tries = 0; tries < 4; tries++) {
         unsigned head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
-        unsigned tail = atomic_load_explicit((_Atomic unsigned *)&r->p_tail, memory_order_acquire);
-        if (head == tail) return;                       /* the receiver took them */
+        if (head == v->tail) return;                    /* the receiver took them */
         rec->port = t;
         rec->pos = head;
         rec->link = v->link_ref;
@@ -253,7 +252,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     for (uint64_t m2 = targets; m2; m2 &= m2 - 1) {
         unsigned t = (unsigned)__builtin_ctzll(m2);
         amc_view *v = &c->views[t];
-        if (!amc_ring_put(&v->link->ring, v->slots, v->mask, v->cap, &s, &v->head)) {
+        if (!amc_ring_put(&v->link->ring, v->slots, v->mask, v->cap, &s, &v->head, &v->tail)) {
             targets &= ~(1ull << t);         /* only a scribbled-on link gets here */
             (void)amc_release(a, s, 1ull << t, AMC_FREER_SENDER(t), false);
         }
@@ -263,7 +262,14 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     atomic_store_explicit(&rec->op, AMC_REC_NONE, memory_order_release);
     amc_bump(&c->me->sent);
     amc_add(&c->me->bytes, len);
-    atomic_thread_fence(memory_order_seq_cst);           /* one fence for all wakes */
+    /* Queued before we look at `sleeping` (wait.c, "The sleep barrier"): one fence for
+     * all wakes, unless every target's receiver runs the barrier for us. */
+    atomic_signal_fence(memory_order_seq_cst);
+    bool fence = !c->fence_free;
+    for (uint64_t m2 = targets; m2 && !fence; m2 &= m2 - 1) {
+        fence = !atomic_load_explicit(&c->ch->ports[__builtin_ctzll(m2)].barrier, memory_order_relaxed);
+    }
+    if (fence) atomic_thread_fence(memory_order_seq_cst);
     for (uint64_t m2 = targets; m2; m2 &= m2 - 1) amc_wake_receiver(&c->ch->ports[__builtin_ctzll(m2)]);
     if (delivered) *delivered = targets;
     return 0;
@@ -293,7 +299,8 @@ static void finish_send(am_arena *a, unsigned i, amc_tx *tx, const amc_record *r
             /* It was the link's only producer: its last slot is the last one it queued. */
             if (amc_ring_last_is(&l->ring, amc_link_slots(l), depth - 1, rec->sample)) continue;
             unsigned head = atomic_load_explicit((_Atomic unsigned *)&l->ring.c_head, memory_order_acquire);
-            if (amc_ring_put(&l->ring, amc_link_slots(l), depth - 1, depth - 1, &rec->sample, &head)) continue;
+            unsigned tail = atomic_load_explicit((_Atomic unsigned *)&l->ring.p_tail, memory_order_acquire);
+            if (amc_ring_put(&l->ring, amc_link_slots(l), depth - 1, depth - 1, &rec->sample, &head, &tail)) continue;
         }
         (void)amc_release(a, rec->sample, bit, AMC_FREER_SENDER(t), true);
     }

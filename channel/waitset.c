@@ -97,12 +97,18 @@ static bool any_ready(am_waitset *w)
     return false;
 }
 
-static void set_sleeping(am_waitset *w, uint32_t v)
+/* Arm (1) or disarm (0) every port. Armed: false if a sleep barrier some port needs
+ * failed (wait.c; then sleep briefly). */
+static bool set_sleeping(am_waitset *w, uint32_t v)
 {
+    _Atomic uint32_t *barrier = NULL;
     for (unsigned i = 0; i < w->n; i++) {
         amc_conn *c = w->e[i].c;
-        if (c) atomic_store_explicit(&c->me->sleeping, v, memory_order_seq_cst);
+        if (!c) continue;
+        atomic_store_explicit(&c->me->sleeping, v, memory_order_seq_cst);
+        if (atomic_load_explicit(&c->me->barrier, memory_order_relaxed)) barrier = &c->me->barrier;
     }
+    return !v || !barrier || amc_sleep_barrier(barrier);     /* one barrier serves them all */
 }
 
 /* ------------------------------------------------------------------ the descriptor */
@@ -133,6 +139,7 @@ static int attach_fd(am_waitset *w, ws_entry *e)
 {
     if (e->c) {
         e->c->polled = true;
+        amc_barrier_set(&e->c->me->barrier, 0);      /* settles on every wake: senders fence */
         atomic_store_explicit(&e->c->me->notify, w->token, memory_order_seq_cst);
         return 0;
     }
@@ -148,6 +155,7 @@ static void detach_fd(ws_entry *e)
         e->c->polled = false;
         atomic_store_explicit(&e->c->me->notify, 0, memory_order_seq_cst);
         atomic_store_explicit(&e->c->me->sleeping, 0, memory_order_relaxed);
+        amc_barrier_set(&e->c->me->barrier, amc_barrier_wanted());
     } else if (e->watcher >= 0) {
         amc_watch_release(e->a, e->watcher);
         e->watcher = -1;
@@ -275,9 +283,11 @@ static void sleep_on_words(am_waitset *w, uint64_t deadline)
         uint32_t val = e->c ? atomic_load_explicit(word, memory_order_acquire) : e->seen;
         v[i] = (struct futex_waitv){ .val = val, .uaddr = (uintptr_t)word, .flags = FUTEX_32 };
     }
-    set_sleeping(w, 1);
+    bool sure = set_sleeping(w, 1);
     if (!any_ready(w)) {
         uint64_t until = deadline == UINT64_MAX ? am_now_ns() + 3600ull * 1000000000ull : deadline;
+        uint64_t nap_end = am_now_ns() + AMC_BARRIER_NAP_NS;
+        if (!sure && until > nap_end) until = nap_end;
         struct timespec ts = { (time_t)(until / 1000000000ull), (long)(until % 1000000000ull) };
         if (syscall(SYS_futex_waitv, v, w->n, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS) {
             struct timespec nap = { 0, 100000 };

@@ -9,6 +9,7 @@
 set -euo pipefail
 amctl=$1 fixture=$2 work=$3
 name=amctltest-$$
+src=$(cd "$(dirname "$0")/../.." && pwd)   # the source tree (for the directory magic)
 rm -rf "$work" && mkdir -p "$work"
 cleanup() {
     [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
@@ -181,8 +182,11 @@ echo "ok: echo"
 # channel directory (the arena's upper area) is the same byte for byte, and so is what
 # topics says (but for the ages of held samples, which grow)
 dir_bytes() {
-    py 'import sys,struct; d=open(sys.argv[1],"rb").read(1<<22); at=d.find(struct.pack("<Q",0x3352494443544d41))
-assert at>0; sys.stdout.write(d[at:at+65536].hex())' "/dev/shm/am.$name"
+    # the directory's magic, "AMTCDIR" and a version digit (AMC_DIR_MAGIC), read from
+    # the header so that a format change cannot turn this into a comparison of nothing
+    py 'import sys,re; m=re.search(rb"0x([0-9a-f]{16})ull /\* \"AMTCDIR", open(sys.argv[2],"rb").read())
+d=open(sys.argv[1],"rb").read(1<<22); at=d.find(int(m.group(1),16).to_bytes(8,"little"))
+assert at>0, "no channel directory found"; sys.stdout.write(d[at:at+65536].hex())' "/dev/shm/am.$name" "$src/channel/channel_layout.h"
 }
 topics_now() {
     "$amctl" topics "$name" --json | py 'import json,sys; t=json.load(sys.stdin)
