@@ -313,9 +313,10 @@ START_TEST(removed_lock_file)
     ck_assert_int_eq(am_arena_participant_alive(b, dead), 0);
     am_arena *c = NULL;
     ck_assert_int_eq(attach(name, &c), 0);
-    ck_assert_int_eq(am_arena_participant_alive(b, am_arena_slot(c)), 1);   /* on the new file */
+    unsigned cslot = am_arena_slot(c);
+    ck_assert_int_eq(am_arena_participant_alive(b, cslot), 1);   /* on the new file */
     am_arena_close(c);
-    ck_assert_int_eq(am_arena_participant_alive(b, am_arena_slot(c)), 0);
+    ck_assert_int_eq(am_arena_participant_alive(b, cslot), 0);
     ck_assert_int_ge(am_arena_reclaim(b), 0);
     tu_finish(b);
     ck_assert_int_eq(count_prefix(lock_prefix(name)), 0);
@@ -379,10 +380,14 @@ static int parent_then_die(void *arg)
     *fork_slot = am_arena_slot(a);
     pid_t g = fork();
     if (g == 0) {                       /* outlives its parent, holding what it inherited */
+        atomic_store(&grandchild[1], 1);            /* fork has returned: atfork ran */
         for (int i = 0; i < 30000 && atomic_load(grandchild) >= 0; i++) usleep(1000);
         _exit(0);
     }
     atomic_store(grandchild, (int)g);
+    /* Until the child's atfork handler has run it holds a copy of every descriptor:
+     * wait for it, or the parent's lock may outlive the parent for that instant. */
+    while (!atomic_load(&grandchild[1])) usleep(100);
     return 0;                           /* dies without closing */
 }
 
@@ -391,7 +396,7 @@ START_TEST(fork_child_does_not_keep_parent_alive)
     fork_name = tu_name("lkfork");
     am_arena *a = tu_open(fork_name, MIB, 1);
     fork_slot = tu_shared(sizeof *fork_slot);
-    grandchild = tu_shared(sizeof *grandchild);
+    grandchild = tu_shared(2 * sizeof *grandchild);
     ck_assert_int_eq(tu_wait(tu_fork(parent_then_die, NULL)), 0);
     pid_t g = atomic_load(grandchild);
     ck_assert_int_gt(g, 0);
