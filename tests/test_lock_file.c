@@ -104,6 +104,14 @@ START_TEST(name_mode_and_unlink)
         const char *base = strrchr(lock, '/') + 1;
         ck_assert_uint_eq(strlen(base), strlen(lock_prefix(name)) + 16);
         ck_assert_int_eq(count_prefix(lock_prefix(name)), 1);
+        /* a peek by a user who may open it asks the locks themselves (read-only
+         * descriptor: F_OFD_GETLK needs no write access) */
+        am_arena *p = NULL;
+        ck_assert_int_eq(am_arena_peek(name, AM_TRUST_OTHER_OWNER, &p), 0);
+        ck_assert_int_ge(p->lock_fd, 0);
+        ck_assert(am_byte_locked_elsewhere(p->lock_fd, am_arena_slot(a)));
+        ck_assert(!am_byte_locked_elsewhere(p->lock_fd, am_arena_slot(a) + 1));
+        am_arena_unpeek(p);
         uint64_t id = a->lock_id;
         ck_assert_uint_ne(id, 0);
         ck_assert_uint_ne(id, first_id);
