@@ -6,7 +6,9 @@
 #ifndef AM_ARENA_INTERNAL_H
 #define AM_ARENA_INTERNAL_H
 
+#include <fcntl.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include "shm_layout.h"
 #include "arena_api.h"
 
@@ -27,7 +29,10 @@ struct am_arena {
     uint8_t        *base;      /* this process's mapping: g.max_size bytes, of which only
                                   what the known sectors cover is ever touched         */
     am_geom         g;
-    int             fd;        /* holds the byte lock that says this slot is alive     */
+    int             fd;        /* the arena file                                       */
+    int             lock_fd;   /* its lock file: holds the byte lock that says this slot
+                                  is alive; -1 in a peek that may not open it        */
+    uint64_t        lock_id;   /* am_seg_header.lock_id, read once at open             */
     unsigned        slot;
     uint32_t        gen;
     uint64_t        stamp;     /* what this handle writes into sector locks            */
@@ -193,15 +198,52 @@ static inline void am_intent_release(am_arena *a, unsigned ix)
 {
     atomic_store_explicit(&a->parts[a->slot].intent[ix], 0, memory_order_release);
 }
-/* Byte-range locks on the segment file (liveness and slot ownership). */
+/* Byte-range locks (liveness and slot ownership on the lock file; a creator's format
+ * lock on its private file). */
 int  am_byte_trylock(int fd, uint64_t byte);  /* 0 taken, -1 held elsewhere */
 void am_byte_unlock(int fd, uint64_t byte);
 bool am_byte_locked_elsewhere(int fd, uint64_t byte);
+/* Is the participant in `slot` alive? Its byte lock on the lock file, or for a handle
+ * without one (a read-only view) the fallback of pid_alive.c. */
+bool am_slot_alive(am_arena *a, unsigned slot);
 
-/* ---- segment.c: for tools (amctl) */
+/* ---- pid_alive.c: liveness without the lock file (conservative: unsure is alive) */
+uint32_t am_self_start_time(void);   /* low 32 bits of this process's start time, 0 = unknown */
+bool am_pid_may_live(uint32_t pid, uint32_t start_time);
+/* The record in `slot` is not FREE and its pid and start time may be a live process. */
+bool am_slot_may_live(am_arena *a, unsigned slot);
+
+/* ---- lock_file.c: the file of the liveness locks, amlock.<name>.<lock_id hex> */
+mode_t am_lock_mode(mode_t arena_mode);     /* rw for the classes that may write the arena */
+int  am_lock_path(char *buf, size_t len, const char *name, uint64_t id);
+/* The creator: a new lock_id and its file, owner and mode from *arena; its creating
+ * lock held until am_lock_file_published (after the arena is linked in), or the file
+ * removed with am_lock_file_discard. */
+int  am_lock_file_create(const char *name, const struct stat *arena, uint64_t *id, int *fd);
+void am_lock_file_published(int fd);
+void am_lock_file_discard(const char *name, uint64_t id, int fd);
+/* A joiner: open and check a->lock_id's file into a->lock_fd (made again if it was
+ * removed and no participant may be alive): 0 or an error, reported. */
+int  am_lock_file_attach(am_arena *a, const char *name);
+/* A peek: a->lock_fd if the file can be opened and checks out, else left -1. */
+void am_lock_file_peek(am_arena *a, const char *name);
+/* Is the file of this descriptor still linked in? */
+bool am_lock_file_linked(int fd);
+/* Remove the orphaned lock files of `name` (no arena of that name and lock_id, no
+ * creator at work); returns how many. */
+int  am_lock_files_sweep(const char *name);
+
+/* ---- segment.c */
+/* Every open of a path in the arena directory: a FIFO must not block the opener, a
+ * symlink must not redirect it, a child must not inherit it. */
+#define AM_OPEN_FLAGS (O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+/* buf = "<dir>/am.<name>" (name already checked): 0, AM_EINVAL or AM_ENAME. */
+int  am_arena_path(char *buf, size_t len, const char *name);
+/* For tools (amctl): */
 /* Map the arena `name` read-only without joining it, validated as am_arena_open does
  * (flags: AM_TRUST_OTHER_OWNER). Only reads through the handle are allowed: geometry,
- * headers, am_stamp_dead (its fd answers liveness queries). */
+ * headers, am_stamp_dead and am_slot_alive (by the lock file if this user may open it,
+ * else by recorded pids: pid_alive.c). */
 int  am_arena_peek(const char *name, unsigned flags, am_arena **out);
 void am_arena_unpeek(am_arena *a);
 

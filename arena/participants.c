@@ -3,11 +3,12 @@
  * participants.c — who is attached, who is alive, and undoing what the dead held.
  *
  * Liveness is kept by the kernel, not in shared memory: each participant holds an
- * open-file-description lock (F_OFD_SETLK) on byte `slot` of the segment file for
- * its whole life. The kernel drops it when the process dies, whatever pid the next
- * process gets, and a scribbling neighbour cannot forge it. Holding a slot's byte
- * lock is also the right to act for the slot, so exactly one process at a time
- * reclaims a dead participant (or takes its slot, reclaiming first).
+ * open-file-description lock (F_OFD_SETLK) on byte `slot` of the arena's lock file
+ * (lock_file.c) for its whole life. The kernel drops it when the process dies,
+ * whatever pid the next process gets, and a scribbling neighbour cannot forge it.
+ * Holding a slot's byte lock is also the right to act for the slot, so exactly one
+ * process at a time reclaims a dead participant (or takes its slot, reclaiming first).
+ * A handle without the lock file (a read-only view) asks pid_alive.c instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,8 +38,8 @@ void am_byte_unlock(int fd, uint64_t byte)
 bool am_byte_locked_elsewhere(int fd, uint64_t byte)
 {
     /* Asked as a reader: only a *write* lock conflicts with it, and taking one needs the
-     * file open for writing. So a user with read-only access, who can take read locks
-     * on any byte, cannot make a dead participant look alive. */
+     * file open for writing. (Only users who may write the arena can open the lock
+     * file at all; read locks would not make a dead participant look alive anyway.) */
     short type = F_UNLCK;
     if (byte_lock_op(fd, F_OFD_GETLK, F_RDLCK, byte, &type) != 0) return true; /* unsure: alive */
     return type == F_WRLCK;
@@ -52,7 +53,13 @@ bool am_stamp_dead(am_arena *a, uint64_t stamp)
     uint32_t slot1 = (uint32_t)stamp, gen = (uint32_t)(stamp >> 32);
     if (slot1 == 0 || slot1 > AM_MAX_PARTICIPANTS) return true; /* garbage: not a holder */
     if (atomic_load_explicit(&a->parts[slot1 - 1].gen, memory_order_acquire) != gen) return true;
-    return !am_byte_locked_elsewhere(a->fd, slot1 - 1);
+    return !am_slot_alive(a, slot1 - 1);
+}
+
+bool am_slot_alive(am_arena *a, unsigned slot)
+{
+    if (a->lock_fd >= 0) return am_byte_locked_elsewhere(a->lock_fd, slot);
+    return am_slot_may_live(a, slot);
 }
 
 uint32_t am_stamp_pid(am_arena *a, uint64_t stamp)
@@ -76,7 +83,7 @@ int am_arena_participant_alive(am_arena *a, unsigned slot)
 {
     if (!a || slot >= AM_MAX_PARTICIPANTS) return AM_EINVAL;
     if (slot == a->slot) return 1;
-    return am_byte_locked_elsewhere(a->fd, slot) ? 1 : 0;
+    return am_slot_alive(a, slot) ? 1 : 0;
 }
 
 void am_name_copy(char *dst, const char *src, size_t cap)
@@ -198,7 +205,7 @@ int am_arena_reclaim(am_arena *a)
     for (unsigned slot = 0; slot < AM_MAX_PARTICIPANTS; slot++) {
         am_participant *p = &a->parts[slot];
         if (slot == a->slot || atomic_load_explicit(&p->state, memory_order_acquire) == AM_PART_FREE) continue;
-        if (am_byte_trylock(a->fd, slot) != 0) continue;          /* alive, or being reclaimed */
+        if (am_byte_trylock(a->lock_fd, slot) != 0) continue;     /* alive, or being reclaimed */
         if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
             atomic_store_explicit(&p->state, AM_PART_RECLAIMING, memory_order_seq_cst);
             int r = am_reclaim_slot(a, slot);
@@ -206,7 +213,7 @@ int am_arena_reclaim(am_arena *a)
             AM_CRASH_POINT(RECLAIM_DONE);
             if (r >= 0) atomic_store_explicit(&p->state, AM_PART_FREE, memory_order_release);
         }
-        am_byte_unlock(a->fd, slot);
+        am_byte_unlock(a->lock_fd, slot);
     }
     am_release_idle(a);
     return bad ? AM_ECORRUPT : total;
@@ -224,7 +231,7 @@ static void put_name(char *dst, size_t cap, const char *src)
 int am_participant_join(am_arena *a, const char *node)
 {
     for (unsigned slot = 0; slot < AM_MAX_PARTICIPANTS; slot++) {
-        if (am_byte_trylock(a->fd, slot) != 0) continue;
+        if (am_byte_trylock(a->lock_fd, slot) != 0) continue;
         am_participant *p = &a->parts[slot];
         /* A new incarnation first: stamps of the old one now read as dead. */
         uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
@@ -233,6 +240,10 @@ int am_participant_join(am_arena *a, const char *node)
         a->slot = slot;
         a->gen = gen;
         a->stamp = ((uint64_t)gen << 32) | (slot + 1);
+        /* Who we are, before our stamp can be in any lock (the reclaim below takes
+         * sector locks): what a read-only view goes by (pid_alive.c). */
+        atomic_store_explicit(&p->pid, (uint32_t)getpid(), memory_order_relaxed);
+        atomic_store_explicit(&p->start_time, am_self_start_time(), memory_order_relaxed);
         AM_CRASH_POINT(JOIN);
         if (atomic_load_explicit(&p->state, memory_order_acquire) != AM_PART_FREE) {
             /* A dead predecessor's leftovers. AM_ECORRUPT here means some sector is
@@ -241,7 +252,6 @@ int am_participant_join(am_arena *a, const char *node)
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        atomic_store_explicit(&p->pid, (uint32_t)getpid(), memory_order_relaxed);
         atomic_store_explicit(&p->joined_ns, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, memory_order_relaxed);
         put_name(p->name, sizeof p->name, program_invocation_short_name);
         put_name(p->node, sizeof p->node, node);
@@ -257,5 +267,5 @@ void am_participant_leave(am_arena *a)
     /* Blocks still owned are freed now, as they would be after our death. */
     (void)am_reclaim_slot(a, a->slot);
     atomic_store_explicit(&p->state, AM_PART_FREE, memory_order_release);
-    am_byte_unlock(a->fd, a->slot);
+    am_byte_unlock(a->lock_fd, a->slot);
 }

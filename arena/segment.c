@@ -12,6 +12,9 @@
  * (it holds a byte lock on it while formatting: a free lock means an orphan). No arena
  * name may contain ".tmp.", so no arena's file can be taken for such an orphan.
  *
+ * The participants' liveness locks are on a lock file next to it (lock_file.c), made
+ * by the creator before the arena turns READY and opened by each joiner.
+ *
  * Attaching trusts nothing in the file: owner, type, size, magic, version, layout and
  * geometry are checked (with pread, before mapping) against what this build computes.
  * Every open of a path in the directory is O_NONBLOCK | O_NOFOLLOW and checked with
@@ -69,6 +72,9 @@ static void atfork_child(void)
             atomic_store_explicit(&a->forked, 1, memory_order_relaxed);
             close(a->fd);
             a->fd = -1;
+            /* The lock file's above all: its copy would keep our liveness lock. */
+            if (a->lock_fd >= 0) close(a->lock_fd);
+            a->lock_fd = -1;
         }
     }
     pthread_mutex_init(&registry_lock, NULL);
@@ -114,14 +120,12 @@ static int check_name(const char *name)
     return 0;
 }
 
-static int path_of(char *buf, size_t len, const char *name)
+int am_arena_path(char *buf, size_t len, const char *name)
 {
     char file[220];
     snprintf(file, sizeof file, "am.%s", name);        /* name: at most 200 characters */
     return am_shm_path(buf, len, file);
 }
-
-#define OPEN_FLAGS (O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
 
 /* errno of a failed open of an arena's path -> AM_E* */
 static int open_error(int err)
@@ -189,6 +193,7 @@ static void bind_handle(am_arena *a, uint8_t *base, const am_geom *g, int fd)
     a->base = base;
     a->g = *g;
     a->fd = fd;
+    a->lock_fd = -1;
     a->hdr = (am_seg_header *)base;
     a->parts = (am_participant *)(base + g->parts_off);
     a->sectors = (am_sector *)(base + g->sectors_off);
@@ -234,6 +239,7 @@ static void format(am_arena *a)
     h->heap_off = a->g.heap_off;
     h->sector_size = a->g.sector_size;
     h->created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    h->lock_id = a->lock_id;
     h->magic = AM_MAGIC;
     atomic_store_explicit(&h->state, AM_STATE_READY, memory_order_release);
 }
@@ -253,7 +259,7 @@ static void remove_orphans(const char *name)
          * instant between its O_EXCL create and its lock. */
         int pid = atoi(e->d_name + plen);
         if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH) continue;
-        int fd = openat(dirfd(d), e->d_name, O_RDWR | OPEN_FLAGS);
+        int fd = openat(dirfd(d), e->d_name, O_RDWR | AM_OPEN_FLAGS);
         if (fd < 0) continue;
         struct stat st;
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
@@ -296,6 +302,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     int rc = compute_geometry(size, o->sectors ? o->sectors : default_sectors(size), max_size_for(o, size), &g);
     if (rc) return rc;
     remove_orphans(name);
+    (void)am_lock_files_sweep(name);
     if (!am_reserve_disabled() && (rc = check_room(path, size)) != 0) {
         /* a racing creator may have made it meanwhile: then attach to theirs */
         return access(path, F_OK) == 0 ? AM_EEXIST : rc;
@@ -306,7 +313,7 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int)getpid(), atomic_fetch_add(&counter, 1));
     mode_t mode = o->mode ? (mode_t)(o->mode & 0777) : 0600;
     if (!(o->flags & AM_EXACT_MODE)) mode &= ~process_umask();   /* as open(2) would */
-    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | OPEN_FLAGS, mode);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | AM_OPEN_FLAGS, mode);
     if (fd < 0) return errno == EACCES ? AM_EPERM : AM_ESYS;
     if (am_byte_trylock(fd, FORMAT_LOCK_BYTE) != 0 || fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0) {
         rc = errno == EFBIG ? AM_ETOOBIG : errno == ENOSPC ? am_no_room(path, size) : AM_ESYS;
@@ -323,19 +330,34 @@ static int create_segment(am_arena *a, const char *name, const char *path, const
             goto fail;
         }
     }
+    /* The lock file, before the arena can be seen: its mode and owner follow the
+     * arena file's as it is now (umask applied, or AM_EXACT_MODE's mode). */
+    struct stat st;
+    uint64_t lock_id;
+    int lock_fd;
+    if (fstat(fd, &st) != 0) { rc = AM_ESYS; goto fail; }
+    if ((rc = am_lock_file_create(name, &st, &lock_id, &lock_fd)) != 0) goto fail;
     void *base = mmap(NULL, g.max_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) { rc = AM_ENOMEM; goto fail; }
+    if (base == MAP_FAILED) {
+        am_lock_file_discard(name, lock_id, lock_fd);
+        rc = AM_ENOMEM;
+        goto fail;
+    }
     bind_handle(a, base, &g, fd);
+    a->lock_id = lock_id;
     format(a);
     if (link(tmp, path) != 0) {
         /* EEXIST: another creator won. ENOENT: a racing creator took our private file
          * for an orphan (in the instant before we locked it): just try again. */
         rc = errno == EEXIST ? AM_EEXIST : errno == ENOENT ? AM_EAGAIN : AM_ESYS;
         munmap(base, g.max_size);
+        am_lock_file_discard(name, lock_id, lock_fd);
         goto fail;
     }
     unlink(tmp);
     am_byte_unlock(fd, FORMAT_LOCK_BYTE);
+    a->lock_fd = lock_fd;
+    am_lock_file_published(lock_fd);      /* its arena is there: no orphan any more */
     return 0;
 fail:
     unlink(tmp);
@@ -363,6 +385,7 @@ static int validate_and_map(am_arena *a, int fd, const char *path, unsigned flag
     if ((size_t)got < sizeof h.magic || h.magic != AM_MAGIC) return AM_EFORMAT;
     if ((size_t)got < sizeof h) return AM_ECORRUPT;                  /* ours, but truncated */
     if (h.version != AM_VERSION || h.layout != am_layout_hash()) return AM_EVERSION;
+    if (h.lock_id == 0) return am_open_reportf(AM_ECORRUPT, "%s: its header names no lock file", path);
     /* Touching a page past the file's end is a SIGBUS: the first sectors must be in the
      * file (grown ones are checked as they are met: grow.c). */
     if (h.size > (uint64_t)st.st_size) {
@@ -389,6 +412,7 @@ static int validate_and_map(am_arena *a, int fd, const char *path, unsigned flag
     void *base = mmap(NULL, g.max_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) return AM_ENOMEM;
     bind_handle(a, base, &g, fd);
+    a->lock_id = h.lock_id;
     /* Every sector published must check out (a grower publishes only whole ones); one
      * more may be published while we look. */
     for (int look = 0; look < 2; look++) {
@@ -397,6 +421,23 @@ static int validate_and_map(am_arena *a, int fd, const char *path, unsigned flag
     munmap(base, g.max_size);
     return am_open_reportf(AM_ECORRUPT, "%s: grown sector %u does not check out (place, size or file length)", path,
                            atomic_load_explicit(&a->known, memory_order_relaxed));
+}
+
+/* Take a participant slot, by a byte lock on the lock file (the creator has it open
+ * already). A lock file unlinked while we opened it (lock_file.c) must not be where our
+ * lock is: checked once we are LIVE, which a joiner that would make it again sees. */
+static int join(am_arena *a, const char *name, const char *node)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int rc = a->lock_fd >= 0 ? 0 : am_lock_file_attach(a, name);
+        if (rc == 0) rc = am_participant_join(a, node);
+        if (rc) return rc;
+        if (am_lock_file_linked(a->lock_fd)) return 0;
+        am_participant_leave(a);
+        close(a->lock_fd);
+        a->lock_fd = -1;
+    }
+    return am_open_reportf(AM_EAGAIN, "the lock file of arena %s keeps vanishing", name);
 }
 
 int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
@@ -419,14 +460,14 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
         }
     }
     char path[512];
-    if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
+    if ((rc = am_arena_path(path, sizeof path, name)) != 0) return rc;
     am_arena *a = calloc(1, sizeof *a);
     if (!a) return AM_ENOMEM;
 
     rc = AM_ENOENT;
     for (int attempt = 0; attempt < 100; attempt++) {
         if (!(o->flags & AM_CREATE_ONLY)) {
-            int fd = open(path, O_RDWR | OPEN_FLAGS);
+            int fd = open(path, O_RDWR | AM_OPEN_FLAGS);
             if (fd >= 0) {
                 rc = validate_and_map(a, fd, path, o->flags, o->size, PROT_READ | PROT_WRITE);
                 if (rc) close(fd);
@@ -442,10 +483,11 @@ int am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out)
     }
     if (rc) { free(a); return rc; }
 
-    rc = am_participant_join(a, node);
+    rc = join(a, name, node);
     if (rc) {
         munmap(a->base, a->g.max_size);
         close(a->fd);
+        if (a->lock_fd >= 0) close(a->lock_fd);
         free(a);
         return rc;
     }
@@ -462,14 +504,15 @@ int am_arena_peek(const char *name, unsigned flags, am_arena **out)
     int rc = check_name(name);
     if (rc) return rc;
     char path[512];
-    if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
-    int fd = open(path, O_RDONLY | OPEN_FLAGS);
+    if ((rc = am_arena_path(path, sizeof path, name)) != 0) return rc;
+    int fd = open(path, O_RDONLY | AM_OPEN_FLAGS);
     if (fd < 0) return open_error(errno);
     am_arena *a = calloc(1, sizeof *a);
     if (!a) { close(fd); return AM_ENOMEM; }
     rc = validate_and_map(a, fd, path, flags, 0, PROT_READ);
     if (rc) { close(fd); free(a); return rc; }
     a->slot = AM_MAX_PARTICIPANTS;          /* not a participant: no slot, no stamp */
+    am_lock_file_peek(a, name);             /* without it: the pid fallback */
     *out = a;
     return 0;
 }
@@ -479,6 +522,7 @@ void am_arena_unpeek(am_arena *a)
     if (!a) return;
     munmap(a->base, a->g.max_size);
     close(a->fd);
+    if (a->lock_fd >= 0) close(a->lock_fd);
     free(a);
 }
 
@@ -489,6 +533,7 @@ void am_arena_close(am_arena *a)
     if (!atomic_load_explicit(&a->forked, memory_order_relaxed)) {
         am_participant_leave(a);
         close(a->fd);
+        close(a->lock_fd);
     }
     munmap(a->base, a->g.max_size);
     free(a);
@@ -499,9 +544,11 @@ int am_arena_unlink(const char *name)
     int rc = check_name(name);
     if (rc) return rc;
     char path[512];
-    if ((rc = path_of(path, sizeof path, name)) != 0) return rc;
-    if (unlink(path) == 0) return 0;
-    return errno == ENOENT ? AM_ENOENT : errno == EACCES || errno == EPERM ? AM_EPERM : AM_ESYS;
+    if ((rc = am_arena_path(path, sizeof path, name)) != 0) return rc;
+    rc = unlink(path) == 0 ? 0 : errno == ENOENT ? AM_ENOENT : errno == EACCES || errno == EPERM ? AM_EPERM : AM_ESYS;
+    /* Its lock file is an orphan now (and so is any left by an earlier arena). */
+    (void)am_lock_files_sweep(name);
+    return rc;
 }
 
 uint64_t am_arena_root(am_arena *a)

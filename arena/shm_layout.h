@@ -24,8 +24,10 @@
 #include "atomicmatrix/arena.h"
 
 #define AM_MAGIC        0x58525441544d4d41ull /* "AMMTATRX" little-endian */
-#define AM_VERSION      3u           /* 2: the upper area for the channel layer;
-                                        3: growth (sectors added after creation) */
+#define AM_VERSION      4u           /* 2: the upper area for the channel layer;
+                                        3: growth (sectors added after creation);
+                                        4: liveness locks on a lock file of their own
+                                           (lock_file.c), start times in participants */
 #define AM_UPPER_BYTES  (64u << 10)
 #define AM_STATE_FORMATTING 1u
 #define AM_STATE_READY      2u
@@ -81,9 +83,12 @@ typedef struct am_free_links {
 
 /* ------------------------------------------------------------------ participants
  * A slot per attached handle. Liveness is NOT stored here: the kernel holds it, as an
- * open-file-description lock on byte `slot` of the segment file (fcntl F_OFD_SETLK),
- * released when the process dies. Whoever holds that byte lock may act for the slot:
- * its live owner, or a reclaimer undoing what a dead owner left. */
+ * open-file-description lock on byte `slot` of the arena's lock file (lock_file.c;
+ * fcntl F_OFD_SETLK), released when the process dies. Whoever holds that byte lock may
+ * act for the slot: its live owner, or a reclaimer undoing what a dead owner left.
+ * pid and start_time are only the fallback of those who cannot open the lock file
+ * (read-only views) and of a joiner deciding whether a vanished lock file may be made
+ * again (pid_alive.c): forgeable by any writer, so never the right to act. */
 /* FREE: nobody; LIVE: attached; RECLAIMING: dead, and a reclaimer is undoing what
  * it held (a reclaimer that dies leaves it so, and the next one starts over). */
 enum { AM_PART_FREE = 0, AM_PART_LIVE = 1, AM_PART_RECLAIMING = 2 };
@@ -92,8 +97,10 @@ enum { AM_PART_FREE = 0, AM_PART_LIVE = 1, AM_PART_RECLAIMING = 2 };
 typedef struct am_participant {
     _Atomic uint32_t state;  /* AM_PART_*: holder of the slot's byte lock              */
     _Atomic uint32_t gen;    /* incarnation, bumped at each join: byte-lock holder     */
-    _Atomic uint32_t pid;    /* for display only (pids are reused): byte-lock holder   */
-    uint32_t pad;
+    _Atomic uint32_t pid;    /* getpid() at join: byte-lock holder (display, fallback) */
+    _Atomic uint32_t start_time; /* low 32 bits of the joiner's start time (clock ticks
+                                    after boot, /proc/<pid>/stat field 22), 0 = unknown:
+                                    byte-lock holder, with pid (a reused pid has another) */
     _Atomic uint64_t joined_ns; /* CLOCK_REALTIME at join, for tools                     */
     /* Intent records, one per thread in a free: {offset/16, block gen} packed as
      * (gen << 32 | off16), claimed by CAS from 0. Written before a block turns
@@ -172,6 +179,10 @@ typedef struct am_seg_header {
     _Atomic uint64_t grow_lock; /* stamp lock of the one adding a sector              */
     _Atomic uint64_t grown;    /* sectors added since creation: the grower            */
     _Atomic uint64_t released; /* times a sector's pages were given back: lock holder */
+    /* Liveness (lock_file.c). */
+    uint64_t lock_id;          /* random, never 0: names the lock file
+                                  amlock.<name>.<16 hex digits>; the creator, before
+                                  READY, never changed (read once, at open)           */
 } am_seg_header;
 
 #define AM_HEADER_BYTES 4096u

@@ -7,14 +7,20 @@
  * LLVMFuzzerInitialize, before the first arena call) makes a private directory for it,
  * which keeps parallel fuzzing processes (-jobs, -fork) off each other's file, and
  * removes it at exit. arena_file_write then writes each input as DIR/am.fuzz.
+ *
+ * An input the library accepts gets a lock file next to it (amlock.fuzz.<its header's
+ * lock_id>, made by the joiner when missing): each write removes those of the inputs
+ * before, so they do not pile up in the directory.
  */
 #ifndef AM_FUZZ_ARENA_FILE_H
 #define AM_FUZZ_ARENA_FILE_H
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define ARENA_FILE_NAME "fuzz"
@@ -22,9 +28,21 @@
 static char arena_file_dir[] = "/dev/shm/am-fuzz.XXXXXX";
 static char arena_file_path[sizeof arena_file_dir + 16];
 
+/* Remove every lock file in the directory (names starting "amlock."). */
+static void arena_file_remove_locks(void)
+{
+    DIR *d = opendir(arena_file_dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "amlock.", 7) == 0) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 static void arena_file_remove(void)
 {
     unlink(arena_file_path);
+    arena_file_remove_locks();
     rmdir(arena_file_dir);
 }
 
@@ -38,6 +56,7 @@ static inline void arena_file_init(void)
 
 static inline void arena_file_write(const uint8_t *data, size_t size)
 {
+    arena_file_remove_locks();
     int fd = open(arena_file_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) { perror(arena_file_path); abort(); }
     for (size_t done = 0; done < size;) {

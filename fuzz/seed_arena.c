@@ -12,9 +12,12 @@
  *               schema (one method), a server and a client; left by a process that
  *               exits without closing (the amctl seeds: its ports are then held by a
  *               dead participant)
+ * and no lock file (amlock.*: only the images are seeds).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "atomicmatrix/arena.h"
 #include "atomicmatrix/channel.h"
@@ -34,6 +37,17 @@ static am_arena *smallest(const char *name, unsigned sectors)
     }
     fprintf(stderr, "seed_arena: no size up to 1 MiB fits %u sectors\n", sectors);
     exit(1);
+}
+
+/* The arenas' lock files are not seeds (and an empty input is no use): removed. */
+static void remove_lock_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "amlock.", 7) == 0) unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }
 
 int main(int argc, char **argv)
@@ -87,5 +101,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "seed_arena: service: %s\n", am_channel_open_report());
         return 1;
     }
+    remove_lock_files(argv[1]);
     _exit(0);                 /* no close (nor leak report): the file keeps the ports and the held sample */
 }

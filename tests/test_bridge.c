@@ -840,6 +840,7 @@ int main(void)
     /* what failed cases left: their arenas and bridge logs (their processes died with
      * them: PR_SET_PDEATHSIG) */
     remove_matching("/dev/shm", "am.test-br", suite_pid);
+    remove_matching("/dev/shm", "amlock.test-br", suite_pid);     /* and their lock files */
     remove_matching("/tmp", "test_bridge-", suite_pid);
     return rc;
 }

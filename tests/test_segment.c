@@ -100,6 +100,11 @@ START_TEST(mode_and_trust)
     ck_assert_int_eq(chmod(path, 0640), 0);
     if (geteuid() == 0) {           /* give it to another user: refused unless trusted */
         ck_assert_int_eq(chown(path, 65534, 65534), 0);
+        /* its lock file must be the owner's too (test_lock_file: another owner's is
+         * refused) */
+        char lock[512];
+        ck_assert_int_eq(tu_lock_path(lock, sizeof lock, name), 0);
+        ck_assert_int_eq(chown(lock, 65534, 65534), 0);
         ck_assert_int_eq(am_arena_open(name, NULL, &a), AM_EPERM);
         am_arena_opts trust = { .flags = AM_TRUST_OTHER_OWNER };
         ck_assert_int_eq(am_arena_open(name, &trust, &a), 0);

@@ -2,6 +2,7 @@
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
 #include "arena_internal.h"
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,6 +33,19 @@ void tu_path(char *buf, size_t n, const char *name)
 {
     const char *dir = am_shm_dir();
     snprintf(buf, n, "%s/am.%s", dir ? dir : "/dev/shm", name);
+}
+
+int tu_lock_path(char *buf, size_t n, const char *name)
+{
+    char path[512];
+    tu_path(path, sizeof path, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    am_seg_header h;
+    ssize_t got = pread(fd, &h, sizeof h, 0);
+    close(fd);
+    if (got != (ssize_t)sizeof h) return -1;
+    return am_lock_path(buf, n, name, h.lock_id) == 0 ? 0 : -1;
 }
 
 am_arena *tu_open(const char *name, size_t size, unsigned sectors)

@@ -23,6 +23,9 @@ const char *tu_name(const char *tag);
 void tu_cleanup(void);
 /* The file of arena `name`: <dir>/am.<name> (<dir>: $AM_SHM_DIR or /dev/shm). */
 void tu_path(char *buf, size_t n, const char *name);
+/* The lock file of arena `name` (<dir>/amlock.<name>.<lock_id>, lock_id read from its
+ * header): 0, or -1 if the arena cannot be read. */
+int tu_lock_path(char *buf, size_t n, const char *name);
 
 /* Open (creating) the arena `name` with the given size and sectors, or fail the test.
  * It grows when full (up to what /dev/shm holds); tu_open_fixed's never grows. */

@@ -107,9 +107,12 @@ typedef struct am_stats {
  * AM_ENAME (a bad name), AM_EINVAL (NULL name or out, bad options, bad AM_SHM_DIR),
  * AM_ENOENT, AM_EEXIST (exists: AM_CREATE_ONLY, or another size than opts.size asked),
  * AM_ENOMEM (the directory's filesystem cannot hold an arena of that size), AM_EPERM
- * (foreign owner or a symlink), AM_EFORMAT (not an arena, e.g. not a regular file),
- * AM_EVERSION, AM_ECORRUPT (truncated or inconsistent), AM_ETOOBIG (size above
- * AM_MAX_SIZE), AM_EFULL (AM_MAX_PARTICIPANTS attached), AM_ESYS.
+ * (foreign owner or a symlink; or its lock file, amlock.<name>.<id> next to it, may not
+ * be opened), AM_EFORMAT (not an arena, e.g. not a regular file; or a lock file that is
+ * not a plain empty file of the arena's owner), AM_EVERSION, AM_ECORRUPT (truncated or
+ * inconsistent), AM_ETOOBIG (size above AM_MAX_SIZE), AM_EFULL (AM_MAX_PARTICIPANTS
+ * attached), AM_EAGAIN (its lock file was removed while a participant may be alive),
+ * AM_ESYS.
  * am_arena_open_report() then says more (sizes, free space, which check failed). */
 AM_API int   am_arena_open(const char *name, const am_arena_opts *opts, am_arena **out);
 
@@ -123,8 +126,9 @@ AM_API const char *am_arena_open_report(void);
  * an inherited handle only unmaps it. */
 AM_API void  am_arena_close(am_arena *a);
 
-/* Remove the arena's name; processes attached keep using it until they close.
- * AM_ENOENT if there is none, AM_ENAME for a bad name (as am_arena_open's). */
+/* Remove the arena's name and its lock file (and orphaned lock files of the name);
+ * processes attached keep using it until they close. AM_ENOENT if there is none,
+ * AM_ENAME for a bad name (as am_arena_open's). */
 AM_API int   am_arena_unlink(const char *name);
 
 /* Allocate size bytes (16-byte aligned, one reference, owned by the caller).

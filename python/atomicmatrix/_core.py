@@ -812,7 +812,7 @@ class Arena(_Handle):
 
     @staticmethod
     def unlink(name):
-        """Remove the arena's name (ENOENT if there is none)."""
+        """Remove the arena's name and its lock file (ENOENT if there is none)."""
         check(lib.am_arena_unlink(_name(name, "arena name")), "unlink %r" % name)
 
     # ---- ports

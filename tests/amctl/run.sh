@@ -4,7 +4,7 @@
 # and compared, exit codes, the SVG parsed as XML, gc after kill -9 of a subscriber
 # holding samples, rm refusing while a participant lives, top's rates while the fixture
 # publishes, echo decoding to JSON and refusing a topic that does not exist (never
-# creating it), a corrupted arena.
+# creating it), a corrupted arena, orphaned lock files removed by gc and rm.
 #   tests/amctl/run.sh AMCTL FIXTURE WORKDIR
 set -euo pipefail
 amctl=$1 fixture=$2 work=$3
@@ -14,7 +14,7 @@ rm -rf "$work" && mkdir -p "$work"
 cleanup() {
     [ -n "${fpid:-}" ] && kill "$fpid" 2>/dev/null
     rm -f "/dev/shm/am.$name" "/dev/shm/am.$name-bad" "/dev/shm/am.$name-foreign" "/dev/shm/am.$name-fifo" \
-          "/dev/shm/am.$name-trunc"
+          "/dev/shm/am.$name-trunc" /dev/shm/amlock."$name".* /dev/shm/amlock."$name"-*
 }
 trap cleanup EXIT
 coproc FIX { exec "$fixture" "$name"; }
@@ -150,6 +150,25 @@ assert a2["used"]==a["used"]-dead["queue_memory_bytes"]+grew, (a["used"],a2["use
     "$work/after.json" "$work/after2.json" "$work/topics.json" "$work/topics2.json" "$work/topics3.json" ||
     fail "the dead subscriber's queue blocks, after the next send"
 echo "ok: gc"
+
+# gc removes orphaned lock files of the name (no arena of theirs), never the arena's
+# own, and does so even when no arena of the name is left; ls never lists lock files
+orphan="/dev/shm/amlock.$name.0123456789abcdef"
+: > "$orphan"
+own=$(ls /dev/shm/amlock."$name".* | grep -v 0123456789abcdef)
+[ -n "$own" ] && [ -e "$own" ] || fail "no lock file next to the arena"
+"$amctl" gc "$name" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["arena"] and g["orphan_lock_files"]==1, g' ||
+    fail "gc of an orphaned lock file"
+[ ! -e "$orphan" ] && [ -e "$own" ] || fail "gc removed the wrong lock file"
+: > "/dev/shm/amlock.$name-gone.0123456789abcdef"
+"$amctl" gc "$name-gone" --json | py 'import json,sys; g=json.load(sys.stdin); assert g["arena"] is False and g["orphan_lock_files"]==1, g' ||
+    fail "gc of an orphaned lock file with no arena"
+[ ! -e "/dev/shm/amlock.$name-gone.0123456789abcdef" ] || fail "gc left the orphan of a gone arena"
+set +e; "$amctl" gc "$name-gone" > /dev/null 2>&1; rc=$?; set -e
+[ $rc -eq 1 ] || fail "gc of no arena and no orphan: exit $rc"
+"$amctl" ls --json | py 'import json,sys; assert not [x for x in json.load(sys.stdin) if "lock" in x["name"]]' ||
+    fail "ls lists a lock file"
+echo "ok: orphaned lock files"
 
 # echo (after gc: attaching joins the arena, and joining cleans up after the dead)
 # a Reading decoded by field name, the same with --raw, as hex on a raw topic
@@ -347,7 +366,9 @@ if [ "$(id -u)" -eq 0 ]; then
     [ -e "/dev/shm/am.$name-trunc" ] || fail "rm removed another user's arena without --trust"
     set +e; "$amctl" rm "$name-trunc" --force > /dev/null 2>&1; rc=$?; set -e
     [ $rc -eq 3 ] && [ -e "/dev/shm/am.$name-trunc" ] || fail "rm --force removed another user's arena (--trust is the answer)"
-    "$amctl" rm "$name-trunc" --trust > /dev/null || fail "rm --trust of another user's arena"
+    # a copy has no lock file: its participants are judged by the pids they recorded,
+    # and the fixture's is alive, so --force too
+    "$amctl" rm "$name-trunc" --trust --force > /dev/null || fail "rm --trust of another user's arena"
     [ ! -e "/dev/shm/am.$name-trunc" ] || fail "rm --trust left it"
     echo "ok: another user's arena"
 else
@@ -358,6 +379,7 @@ rm -f "/dev/shm/am.$name-trunc"
 kill "$fpid"; wait "$fpid" 2>/dev/null || true; fpid=
 set +e; "$amctl" rm "$name" --json > /dev/null; rc=$?; set -e
 [ $rc -eq 0 ] && [ ! -e "/dev/shm/am.$name" ] || fail "rm"
+! ls /dev/shm/amlock."$name".* > /dev/null 2>&1 || fail "rm left the lock file"
 "$amctl" --help | grep -q "amctl ls" && "$amctl" map --help | grep -q -- "--svg" || fail "help"
 set +e; "$amctl" stat no-such-arena > /dev/null 2>&1; rc=$?; set -e
 [ $rc -eq 1 ] || fail "stat of a missing arena: exit $rc"

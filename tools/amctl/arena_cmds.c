@@ -18,7 +18,7 @@ void live_scan(am_arena *a, liveness *l)
         uint32_t st = atomic_load_explicit(&a->parts[i].state, memory_order_acquire);
         if (st == AM_PART_FREE) continue;
         l->used[i] = true;
-        l->alive[i] = st == AM_PART_LIVE && am_byte_locked_elsewhere(a->fd, i);
+        l->alive[i] = st == AM_PART_LIVE && am_slot_alive(a, i);
         if (l->alive[i]) l->live++;
         else l->dead++;
     }
@@ -416,8 +416,26 @@ static int owner_check(am_arena *a, const char *name, const char *cmd, const opt
 
 int cmd_gc(const char *name, const opts *o)
 {
-    am_arena *p = peek(name);
-    if (!p) return 1;
+    /* Lock files of this name whose arena is gone (an earlier arena's, or one removed
+     * without the library): removed whether or not an arena of the name is there. */
+    int orphans = am_lock_files_sweep(name);
+    am_arena *p;
+    int prc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &p);
+    if (prc == AM_ENOENT && orphans > 0) {
+        if (o->json) {
+            printf("{\"name\": ");
+            json_str(stdout, name);
+            printf(", \"arena\": false, \"orphan_lock_files\": %d}\n", orphans);
+        } else {
+            printf("gc %s: no such arena; %d orphaned lock file(s) removed\n", name, orphans);
+        }
+        return 0;
+    }
+    if (prc) {
+        const char *why = am_arena_open_report();
+        fprintf(stderr, "amctl: %s: %s%s%s\n", name, am_strerror(prc), why[0] ? ": " : "", why);
+        return 1;
+    }
     int refused = owner_check(p, name, "gc", o);
     if (refused) { am_arena_unpeek(p); return refused; }
     am_stats before;
@@ -441,20 +459,24 @@ int cmd_gc(const char *name, const opts *o)
     if (o->json) {
         printf("{\"name\": ");
         json_str(stdout, name);
-        printf(", \"held_by_dead\": %llu, \"dead_blocks\": %llu, \"dead_ports\": %d, "
-               "\"freed_port_bytes\": %llu, \"used\": %llu}\n", (unsigned long long)dead_bytes,
-               (unsigned long long)dead_blocks, ports, (unsigned long long)freed, (unsigned long long)after.used);
+        printf(", \"arena\": true, \"held_by_dead\": %llu, \"dead_blocks\": %llu, \"dead_ports\": %d, "
+               "\"freed_port_bytes\": %llu, \"used\": %llu, \"orphan_lock_files\": %d}\n",
+               (unsigned long long)dead_bytes, (unsigned long long)dead_blocks, ports, (unsigned long long)freed,
+               (unsigned long long)after.used, orphans);
     } else {
         printf("gc %s: %llu bytes in %llu blocks owned by dead participants reclaimed%s; %d dead port(s) released, "
-               "%llu bytes they held freed; %llu bytes in use now\n", name, (unsigned long long)dead_bytes,
+               "%llu bytes they held freed; %llu bytes in use now", name, (unsigned long long)dead_bytes,
                (unsigned long long)dead_blocks, blocks > 0 ? " (and more found just now)" : "", ports < 0 ? 0 : ports,
                (unsigned long long)freed, (unsigned long long)after.used);
+        if (orphans > 0) printf("; %d orphaned lock file(s) removed", orphans);
+        printf("\n");
     }
     am_arena_close(a);
     am_arena_unpeek(p);
     return ports < 0 ? 1 : 0;
 }
 
+/* rm: am_arena_unlink removes the arena's lock file with it (and any orphaned one). */
 int cmd_rm(const char *name, const opts *o)
 {
     am_arena *a = peek(name);

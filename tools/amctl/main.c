@@ -57,10 +57,11 @@ static const struct cmd_help { const char *name, *args, *text; } HELP[] = {
       "joining it: a call answered and acked between two looks is not seen." },
     { "gc", "NAME [--trust] [--json]", "Reclaim what dead participants held (their blocks, and the samples and queues of\n"
                                         "their ports), and say what was reclaimed. Refused (exit 3) for another user's\n"
-                                        "arena, unless --trust." },
-    { "rm", "NAME [--force] [--trust] [--json]", "Remove an arena's name. Refused (exit 3) while live participants are attached,\n"
-                                        "unless --force, and for another user's arena, unless --trust; attached\n"
-                                        "processes keep using it until they close." },
+                                        "arena, unless --trust. Also removes orphaned lock files of NAME (amlock.NAME.*\n"
+                                        "with no arena of theirs), even with no arena NAME left." },
+    { "rm", "NAME [--force] [--trust] [--json]", "Remove an arena's name and its lock file. Refused (exit 3) while live\n"
+                                        "participants are attached, unless --force, and for another user's arena, unless\n"
+                                        "--trust; attached processes keep using it until they close." },
 };
 
 static void help(FILE *f)
