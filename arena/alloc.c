@@ -214,9 +214,13 @@ int am_disown(am_arena *a, void *p)
     int rc = find_block(a, p, &r);
     if (rc) return rc;
     if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return AM_EINVAL;
-    uint32_t me = a->slot + 1;
-    return atomic_compare_exchange_strong_explicit(&r.b->owner, &me, 0, memory_order_release, memory_order_relaxed)
-               ? 0 : AM_EPERM;
+    /* While the word names us only we write it (a reclaim frees a participant's blocks
+     * only once it is dead), so a check and a store do what a CAS would, without the
+     * locked instruction: on x86 that would wait for every store of the message still
+     * in this CPU's store buffer, and for the line the receiver's probe shares. */
+    if (atomic_load_explicit(&r.b->owner, memory_order_relaxed) != a->slot + 1) return AM_EPERM;
+    atomic_store_explicit(&r.b->owner, 0, memory_order_release);
+    return 0;
 }
 
 uint64_t am_offset(am_arena *a, const void *p)
@@ -275,14 +279,11 @@ void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload)
     void *p = live_block(a, off, gen, &r);
     if (!p || AM_ST_REFS(atomic_load_explicit(&r.b->st, memory_order_acquire)) != 1) return NULL;
     /* The caller took the only reference to it out of a ring nobody else consumes, so
-     * nobody frees or adopts it meanwhile; the CAS still refuses a block that someone
-     * else owns. Owner first: once the generation moves, a death leaves a block the
-     * arena gives back as this participant's. */
-    uint32_t nobody = 0;
-    if (!atomic_compare_exchange_strong_explicit(&r.b->owner, &nobody, a->slot + 1, memory_order_acq_rel,
-                                                 memory_order_relaxed)) {
-        return NULL;
-    }
+     * nobody frees, adopts or owns it meanwhile: a check (a block somebody owns is
+     * refused) and a store, no CAS (as in am_disown). Owner first: once the generation
+     * moves, a death leaves a block the arena gives back as this participant's. */
+    if (atomic_load_explicit(&r.b->owner, memory_order_relaxed) != 0) return NULL;
+    atomic_store_explicit(&r.b->owner, a->slot + 1, memory_order_relaxed);
     uint32_t g = atomic_fetch_add_explicit(&a->sectors[r.k].alloc_gen, 1, memory_order_relaxed) + 1;
     atomic_store_explicit(&r.b->gen, g, memory_order_release);
     if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
