@@ -31,6 +31,14 @@ uint32_t am_stamp_pid(am_arena *a, uint64_t stamp);
 void  am_note_dead(am_arena *a);
 /* CLOCK_MONOTONIC in nanoseconds (deadlines everywhere). */
 uint64_t am_now_ns(void);
+/* One round of a spin loop: tell the CPU we spin (a hyper-thread sibling runs, and
+ * the loop does not flood the line it polls with reads). */
+static inline void am_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 /* ---- what the channel layer needs to name blocks exactly */
 /* The live block at payload pointer p: its payload offset, generation and usable

@@ -17,13 +17,6 @@
 #include <sched.h>
 #include "arena_internal.h"
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 int am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline)
 {
     am_sector *s = &a->sectors[k];
@@ -40,7 +33,7 @@ int am_sector_lock_until(am_arena *a, unsigned k, uint64_t deadline)
             }
             sched_yield();
         } else {
-            cpu_relax();
+            am_cpu_relax();
         }
     }
 }

@@ -177,16 +177,36 @@ static uint64_t ready_targets(amc_conn *c, const amc_target *to, int *blocked)
     return targets;
 }
 
-/* Wait (no lock held) until blocked port b's link has room, it goes, or the deadline.
- * 0 to look again, AM_ETIMEDOUT. */
-static int wait_room(amc_conn *c, unsigned b, uint64_t deadline, uint64_t *last_alive)
+/* Spin until a quarter of view v's link is free (true) or until `until` (false).
+ * Not one slot: each look at c_head pulls the line the receiver writes on every take,
+ * and with one slot free the next send would look again at once; with a quarter free
+ * the next sends find room in their copy of c_head and do not look at all. */
+static bool spin_room(amc_view *v, uint64_t until)
 {
+    unsigned want = v->cap >= 4 ? v->cap / 4 : 1;
+    struct ck_ring *r = &v->link->ring;
+    for (unsigned round = 1;; round++) {
+        for (unsigned i = 0; i < 16; i++) am_cpu_relax();     /* look every ~16 pauses */
+        v->head = atomic_load_explicit((_Atomic unsigned *)&r->c_head, memory_order_acquire);
+        if (v->tail - v->head <= v->cap - want) return true;  /* a scribbled index: never */
+        if ((round & 7) == 0 && am_now_ns() >= until) return false;
+        amc_relax(round);
+    }
+}
+
+/* Wait (no lock held) until blocked port b's link has room, it goes, or the deadline:
+ * first spin (up to spin_until): a receiver that keeps taking makes room within
+ * microseconds, and a sender asleep on `room` would cost it a wake-up system call for
+ * every slot it frees; then sleep on `room`. 0 to look again, AM_ETIMEDOUT. */
+static int wait_room(amc_conn *c, unsigned b, uint64_t deadline, uint64_t spin_until, uint64_t *last_alive)
+{
+    uint64_t now = am_now_ns();
+    if (now >= deadline) return AM_ETIMEDOUT;
+    if (now < spin_until && spin_room(&c->views[b], spin_until < deadline ? spin_until : deadline)) return 0;
     amc_port *bp = &c->ch->ports[b];
     atomic_store_explicit(&bp->room_wanted, 1, memory_order_seq_cst);
     uint32_t w = atomic_load_explicit(&bp->room, memory_order_acquire);
     if (amc_view_room(&c->views[b])) return 0;
-    uint64_t now = am_now_ns();
-    if (now >= deadline) return AM_ETIMEDOUT;
     if (now - *last_alive >= ALIVE_EVERY_NS) {
         *last_alive = now;
         if (amc_port_dead(c->a, bp)) {
@@ -211,15 +231,19 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
         return AM_EINVAL;
     }
     uint64_t len = m->len;                   /* once queued, the block may be gone */
-    uint64_t deadline = 0, last_alive = 0, targets;
+    uint64_t deadline = 0, spin_until = 0, last_alive = 0, targets;
     for (;;) {
         amc_refresh_views(c);
         maybe_gc(c, false);
         int blocked;
         targets = ready_targets(c, to, &blocked);
         if (blocked < 0) break;
-        if (deadline == 0) deadline = amc_deadline(timeout_ns);
-        if (timeout_ns == 0 || wait_room(c, (unsigned)blocked, deadline, &last_alive) == AM_ETIMEDOUT) {
+        if (deadline == 0) {
+            deadline = amc_deadline(timeout_ns);
+            spin_until = am_now_ns() + amc_spin_ns();
+        }
+        if (timeout_ns == 0 ||
+            wait_room(c, (unsigned)blocked, deadline, spin_until, &last_alive) == AM_ETIMEDOUT) {
             amc_bump(&c->me->timeouts);
             atomic_fetch_add_explicit(&c->ch->ports[blocked].stalled, 1, memory_order_relaxed);
             return AM_ETIMEDOUT;
