@@ -273,7 +273,7 @@ static void *live_block(am_arena *a, uint64_t off, uint32_t gen, block_ref *r)
     return p;
 }
 
-void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload)
+void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, am_gen_batch *gb, size_t *payload)
 {
     block_ref r;
     void *p = live_block(a, off, gen, &r);
@@ -284,7 +284,13 @@ void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload)
      * moves, a death leaves a block the arena gives back as this participant's. */
     if (atomic_load_explicit(&r.b->owner, memory_order_relaxed) != 0) return NULL;
     atomic_store_explicit(&r.b->owner, a->slot + 1, memory_order_relaxed);
-    uint32_t g = atomic_fetch_add_explicit(&a->sectors[r.k].alloc_gen, 1, memory_order_relaxed) + 1;
+    if (gb->left == 0 || gb->sector != r.k) {
+        gb->sector = r.k;
+        gb->next = atomic_fetch_add_explicit(&a->sectors[r.k].alloc_gen, AM_GEN_BATCH, memory_order_relaxed) + 1;
+        gb->left = AM_GEN_BATCH;
+    }
+    uint32_t g = gb->next++;
+    gb->left--;
     atomic_store_explicit(&r.b->gen, g, memory_order_release);
     if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
     return p;

@@ -57,11 +57,20 @@ void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, s
  * followed by this still reading the generation probed was the probed allocation's. */
 const _Atomic uint32_t *am_block_gen_word(const void *p);
 
+/* Generations an adopter drew ahead from one sector's allocation counter: a locked
+ * instruction once per AM_GEN_BATCH adoptions instead of once each (on x86 it waits
+ * for every store before it, here the writes of the previous messages). Generations
+ * stay unique per sector, which is all a reference check needs; unused ones are
+ * skipped. Its owner's alone (one per port or thread), zeroed to start. */
+#define AM_GEN_BATCH 64u
+typedef struct am_gen_batch {
+    uint32_t sector, next, left;
+} am_gen_batch;
 /* Take over the disowned live block {off, gen} (a sample that came back to its
  * sender): it becomes this handle's, as if just allocated, with a new generation (so
- * no old reference to it names it any more). NULL if it is not that live, disowned,
- * single-reference block. */
-void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, size_t *payload);
+ * no old reference to it names it any more), drawn through gb. NULL if it is not that
+ * live, disowned, single-reference block. */
+void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, am_gen_batch *gb, size_t *payload);
 
 /* am_ack, but a last reference always goes on the sector's deferred stack rather than
  * being merged now: for a receiver freeing blocks a sender on another CPU allocates

@@ -115,7 +115,7 @@ static int ret_take(amc_conn *c, amc_link *l, uint64_t ref, unsigned mask, unsig
             AM_CRASH_POINT(CH_RET_TAKEN);
             n++;
             size_t cap;
-            void *p = am_block_adopt(c->a, rec->sample.off, rec->sample.gen, &cap);
+            void *p = am_block_adopt(c->a, rec->sample.off, rec->sample.gen, &c->gens, &cap);
             rec->pos = ++pos;               /* before the next dequeue moves c_head */
             /* Not adoptable (p NULL): the slot named no block of ours to take back (only a
              * scribbled ring does that); it is left to whoever owns what it names. */

@@ -104,6 +104,7 @@ typedef struct amc_conn {
     unsigned   cache_next;   /* the view whose return ring served the last loan     */
     uint64_t   cache_mark_ns; /* when the links were last marked active             */
     unsigned   nstash;       /* blocks taken back and adopted ahead of their loans  */
+    am_gen_batch gens;       /* generations drawn ahead for adopted blocks         */
     void      *stash[AMC_STASH];
     size_t     stash_cap[AMC_STASH];
     amc_view   views[AM_MAX_PORTS];
