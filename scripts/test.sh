@@ -33,6 +33,7 @@ if [ "$mode" = all ] || [ "$mode" = plain ]; then
     ./build/bench_alloc --quick > /dev/null
     ./build/bench_channel --quick > /dev/null
     ./build/bench_protobuf --quick > /dev/null
+    ./build/bench_stream --messages 20000 --subs 2 > /dev/null
     # am-bridge against plain libnats (needs nats-server, which deps.sh installs)
     if [ -x build/bench_bridge ] && command -v nats-server > /dev/null; then ./build/bench_bridge --quick > /dev/null; fi
     PYTHONPATH=python ATOMICMATRIX_LIBRARY=build/libatomicmatrix.so /usr/bin/python3 bench/bench_python.py --quick > /dev/null
