@@ -21,7 +21,7 @@ coproc FIX { exec "$fixture" "$name"; }
 fpid=$FIX_PID
 read -r -t 20 line <&"${FIX[0]}"
 [ "$line" = ready ] || { echo "FAIL: fixture said '$line'"; exit 1; }
-py() { python3 -c "$1" "${@:2}"; }
+py() { "${PYTHON3:-python3}" -c "$1" "${@:2}"; }
 # Have the fixture publish a Reading now and then until the echo started in the
 # background ($1) has printed its sample and exited (it may attach late on a busy box).
 publish_until_done() {
