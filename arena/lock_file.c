@@ -36,6 +36,7 @@
 #include "arena_internal.h"
 
 #define CREATING_BYTE AM_MAX_PARTICIPANTS   /* past every slot's byte */
+#define LOCK_PREFIX "amlock."               /* amlock.<name>.<16 hex>        */
 
 mode_t am_lock_mode(mode_t arena_mode)
 {
@@ -49,7 +50,7 @@ mode_t am_lock_mode(mode_t arena_mode)
 int am_lock_path(char *buf, size_t len, const char *name, uint64_t id)
 {
     char file[240];
-    snprintf(file, sizeof file, "amlock.%s.%016llx", name, (unsigned long long)id); /* name: <= 200 chars */
+    snprintf(file, sizeof file, LOCK_PREFIX "%s.%016llx", name, (unsigned long long)id); /* name: <= 200 chars */
     return am_shm_path(buf, len, file);
 }
 
@@ -201,7 +202,7 @@ int am_lock_file_attach(am_arena *a, const char *name)
     int rc = am_lock_path(path, sizeof path, name, a->lock_id);
     if (rc) return rc;
     struct stat arena;
-    if (fstat(a->fd, &arena) != 0) return AM_ESYS;
+    if (fstat(a->fd, &arena) != 0) return am_open_reportf(AM_ESYS, "%s: fstat of the arena: %s", path, strerror(errno));
     for (int attempt = 0; attempt < 8; attempt++) {
         int fd = open(path, O_RDWR | AM_OPEN_FLAGS);
         if (fd >= 0) {
@@ -294,7 +295,7 @@ int am_lock_files_sweep(const char *name)
     const char *dir = am_shm_dir();
     if (!dir) return 0;
     char prefix[240];
-    int plen = snprintf(prefix, sizeof prefix, "amlock.%s.", name);
+    int plen = snprintf(prefix, sizeof prefix, LOCK_PREFIX "%s.", name);
     DIR *d = opendir(dir);
     if (!d) return 0;
     int removed = 0;

@@ -28,10 +28,11 @@
 static char arena_file_dir[] = "/dev/shm/am-fuzz.XXXXXX";
 static char arena_file_path[sizeof arena_file_dir + 16];
 
-/* Remove every lock file in the directory (names starting "amlock."). */
-static void arena_file_remove_locks(void)
+/* Remove every arena lock file in dir (names starting "amlock."): those of the inputs
+ * here, and seed_arena's (only the images are seeds). */
+static inline void remove_lock_files(const char *dir)
 {
-    DIR *d = opendir(arena_file_dir);
+    DIR *d = opendir(dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         if (strncmp(e->d_name, "amlock.", 7) == 0) unlinkat(dirfd(d), e->d_name, 0);
@@ -42,7 +43,7 @@ static void arena_file_remove_locks(void)
 static void arena_file_remove(void)
 {
     unlink(arena_file_path);
-    arena_file_remove_locks();
+    remove_lock_files(arena_file_dir);
     rmdir(arena_file_dir);
 }
 
@@ -56,7 +57,7 @@ static inline void arena_file_init(void)
 
 static inline void arena_file_write(const uint8_t *data, size_t size)
 {
-    arena_file_remove_locks();
+    remove_lock_files(arena_file_dir);
     int fd = open(arena_file_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) { perror(arena_file_path); abort(); }
     for (size_t done = 0; done < size;) {

@@ -14,13 +14,13 @@
  *               dead participant)
  * and no lock file (amlock.*: only the images are seeds).
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "atomicmatrix/arena.h"
 #include "atomicmatrix/channel.h"
+#include "arena_file.h"           /* remove_lock_files: the arenas' lock files are not seeds */
 
 /* The smallest size of an arena of `sectors` sectors: found by asking the library (an
  * arena too small for its own tables gives AM_EINVAL), so it follows layout changes. */
@@ -37,17 +37,6 @@ static am_arena *smallest(const char *name, unsigned sectors)
     }
     fprintf(stderr, "seed_arena: no size up to 1 MiB fits %u sectors\n", sectors);
     exit(1);
-}
-
-/* The arenas' lock files are not seeds (and an empty input is no use): removed. */
-static void remove_lock_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (strncmp(e->d_name, "amlock.", 7) == 0) unlinkat(dirfd(d), e->d_name, 0);
-    }
-    closedir(d);
 }
 
 int main(int argc, char **argv)

@@ -66,13 +66,19 @@ void sector_walk(am_arena *a, unsigned k, const liveness *l, sector_view *v, cha
     }
 }
 
+/* Why a peek of `name` failed (rc), on stderr. */
+static void peek_failed(const char *name, int rc)
+{
+    const char *why = am_arena_open_report();
+    fprintf(stderr, "amctl: %s: %s%s%s\n", name, am_strerror(rc), why[0] ? ": " : "", why);
+}
+
 am_arena *peek(const char *name)
 {
     am_arena *a;
     int rc = am_arena_peek(name, AM_TRUST_OTHER_OWNER, &a);
     if (rc) {
-        const char *why = am_arena_open_report();
-        fprintf(stderr, "amctl: %s: %s%s%s\n", name, am_strerror(rc), why[0] ? ": " : "", why);
+        peek_failed(name, rc);
         return NULL;
     }
     return a;
@@ -432,8 +438,7 @@ int cmd_gc(const char *name, const opts *o)
         return 0;
     }
     if (prc) {
-        const char *why = am_arena_open_report();
-        fprintf(stderr, "amctl: %s: %s%s%s\n", name, am_strerror(prc), why[0] ? ": " : "", why);
+        peek_failed(name, prc);
         return 1;
     }
     int refused = owner_check(p, name, "gc", o);
