@@ -127,12 +127,9 @@ typedef struct block_ref {
     am_block *b;
 } block_ref;
 
-static int find_block(am_arena *a, const void *p, block_ref *r)
+/* The block whose header is at offset o (checked: it may come from anywhere). */
+static int find_block_at(am_arena *a, uint64_t o, block_ref *r)
 {
-    if (!usable(a) || !p) return AM_EINVAL;
-    const uint8_t *q = p;
-    if (q < a->base + a->g.heap_off + AM_HDR || q >= a->base + a->g.max_size) return AM_EINVAL;
-    uint64_t o = (uint64_t)(q - a->base) - AM_HDR;
     int k = am_sector_of(a, o);
     /* A released sector's pages are given back: not even read (a read would bring a
      * page back, or fault on a full filesystem). */
@@ -141,6 +138,14 @@ static int find_block(am_arena *a, const void *p, block_ref *r)
     if (!b || am_blk_size(a, (unsigned)k, o, b) == 0) return AM_EINVAL;
     *r = (block_ref){ o, (unsigned)k, b };
     return 0;
+}
+
+static int find_block(am_arena *a, const void *p, block_ref *r)
+{
+    if (!usable(a) || !p) return AM_EINVAL;
+    const uint8_t *q = p;
+    if (q < a->base + a->g.heap_off + AM_HDR || q >= a->base + a->g.max_size) return AM_EINVAL;
+    return find_block_at(a, (uint64_t)(q - a->base) - AM_HDR, r);
 }
 
 int am_retain(am_arena *a, void *p, uint32_t n)
@@ -223,6 +228,14 @@ int am_disown(am_arena *a, void *p)
     return 0;
 }
 
+int am_block_disown_identified(am_arena *a, void *p)
+{
+    am_block *b = (am_block *)((uint8_t *)p - AM_HDR);
+    if (atomic_load_explicit(&b->owner, memory_order_relaxed) != a->slot + 1) return AM_EPERM;
+    atomic_store_explicit(&b->owner, 0, memory_order_release);   /* as in am_disown */
+    return 0;
+}
+
 uint64_t am_offset(am_arena *a, const void *p)
 {
     if (!a || !p) return 0;
@@ -264,8 +277,10 @@ int am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, 
 /* The live allocation {off, gen}: its payload pointer and block, or NULL. */
 static void *live_block(am_arena *a, uint64_t off, uint32_t gen, block_ref *r)
 {
-    void *p = am_ptr(a, off);
-    if (!p || find_block(a, p, r) != 0) return NULL;
+    if (!usable(a) || off < a->g.heap_off + AM_HDR || off >= a->g.max_size || find_block_at(a, off - AM_HDR, r) != 0) {
+        return NULL;
+    }
+    void *p = a->base + off;
     if (AM_ST_STATE(atomic_load_explicit(&r->b->st, memory_order_acquire)) != AM_BLK_ALLOCATED ||
         atomic_load_explicit(&r->b->gen, memory_order_relaxed) != gen) {
         return NULL;

@@ -44,6 +44,9 @@ static inline void am_cpu_relax(void)
 /* The live block at payload pointer p: its payload offset, generation and usable
  * payload bytes. AM_EINVAL if p is not a live block. */
 int   am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, size_t *payload);
+/* am_disown of a block the caller has just identified (am_block_identify said 0):
+ * no second look-up. 0, or AM_EPERM if the caller does not own it. */
+int   am_block_disown_identified(am_arena *a, void *p);
 /* Is p a live block this handle owns (a loan not yet handed over)? */
 bool  am_block_owned(am_arena *a, const void *p);
 /* The payload pointer of the live block {off, gen} (the same allocation, not a reuse of

@@ -149,6 +149,12 @@ static uint32_t table_sectors(uint32_t nsectors, uint64_t size, uint64_t max_siz
     return n > AM_MAX_SECTORS ? AM_MAX_SECTORS : n;
 }
 
+/* ceil(2^64 / d), d > 1 (sectors are at least 4096 bytes): am_sector_of's inverse. */
+static uint64_t sector_inverse(uint64_t d)
+{
+    return (uint64_t)((((unsigned __int128)1 << 64) + d - 1) / d);
+}
+
 /* Where everything goes in a segment of `size` bytes, `nsectors` first sectors, that
  * may grow to max_size. Sectors are whole pages (a released one is punched out). */
 static int compute_geometry(uint64_t size, uint32_t nsectors, uint64_t max_size, am_geom *g)
@@ -165,6 +171,7 @@ static int compute_geometry(uint64_t size, uint32_t nsectors, uint64_t max_size,
     g->heap_off = align_up(g->upper_off + AM_UPPER_BYTES, 4096);
     if (size < g->heap_off + (uint64_t)nsectors * MIN_SECTOR_BYTES) return AM_EINVAL;
     g->sector_size = (size - g->heap_off) / nsectors / 4096 * 4096;
+    g->sector_inv = sector_inverse(g->sector_size);
     return 0;
 }
 

@@ -268,7 +268,7 @@ int amc_send(amc_conn *c, void *payload, const amc_target *to, int64_t timeout_n
     rec->sample = s;
     atomic_store_explicit(&rec->op, AMC_REC_SEND, memory_order_release);
     AM_CRASH_POINT(CH_SEND_RECORDED);
-    if (am_disown(a, m) != 0) {
+    if (am_block_disown_identified(a, m) != 0) {
         atomic_store_explicit(&rec->op, AMC_REC_NONE, memory_order_release);
         return AM_EINVAL;
     }

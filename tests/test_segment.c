@@ -356,6 +356,29 @@ START_TEST(stamps_tell_the_living_from_the_dead)
 }
 END_TEST
 
+/* am_sector_of divides by a multiply with a rounded-up inverse and one correction:
+ * it must agree with the sector table at every boundary, for sector sizes that are
+ * not powers of two (the first sectors split the size into whole pages). */
+START_TEST(sector_of_matches_the_table)
+{
+    const uint64_t sizes[] = { 1u << 20, 3u << 20, (5u << 20) + 4096 * 7, 64u << 20 };
+    const unsigned counts[] = { 1, 3, 7, 13 };
+    for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        const char *name = tu_name("sector-of");
+        am_arena *a = tu_open(name, sizes[i], counts[i]);
+        for (unsigned k = 0; k < a->g.nsectors; k++) {
+            uint64_t lo = am_sector_start(a, k), hi = am_sector_end(a, k);
+            const uint64_t probes[] = { lo, lo + 16, lo + (hi - lo) / 2, hi - 16, hi - 1 };
+            for (unsigned j = 0; j < sizeof probes / sizeof *probes; j++) ck_assert_int_eq(am_sector_of(a, probes[j]), (int)k);
+        }
+        ck_assert_int_eq(am_sector_of(a, a->g.heap_off - 1), -1);
+        ck_assert_int_eq(am_sector_of(a, am_sector_end(a, a->g.nsectors - 1)), -1);
+        am_arena_close(a);
+        (void)am_arena_unlink(name);
+    }
+}
+END_TEST
+
 /* A participant records its program name and the node name it was given; a bad node
  * name is refused; a scribbled name reads back terminated and printable. */
 START_TEST(participants_have_names)
@@ -625,6 +648,7 @@ int main(void)
         fork_child_cannot_use_parent_handle,
         stamps_tell_the_living_from_the_dead,
         participants_have_names,
+        sector_of_matches_the_table,
         targeted_corruption,
         scribbled_arena_never_crashes,
         mutated_files_never_crash,
