@@ -213,27 +213,30 @@ static int ack(am_arena *a, void *p, bool defer)
     }
 }
 
+/* Give up our ownership of block b. While the word names us only we write it (a
+ * reclaim frees a participant's blocks only once it is dead), so a check and a store do
+ * what a CAS would, without the locked instruction: on x86 that would wait for every
+ * store of the message still in this CPU's store buffer, and for the line the
+ * receiver's probe shares. */
+static int disown(am_arena *a, am_block *b)
+{
+    if (atomic_load_explicit(&b->owner, memory_order_relaxed) != a->slot + 1) return AM_EPERM;
+    atomic_store_explicit(&b->owner, 0, memory_order_release);
+    return 0;
+}
+
 int am_disown(am_arena *a, void *p)
 {
     block_ref r;
     int rc = find_block(a, p, &r);
     if (rc) return rc;
     if (AM_ST_STATE(atomic_load_explicit(&r.b->st, memory_order_acquire)) != AM_BLK_ALLOCATED) return AM_EINVAL;
-    /* While the word names us only we write it (a reclaim frees a participant's blocks
-     * only once it is dead), so a check and a store do what a CAS would, without the
-     * locked instruction: on x86 that would wait for every store of the message still
-     * in this CPU's store buffer, and for the line the receiver's probe shares. */
-    if (atomic_load_explicit(&r.b->owner, memory_order_relaxed) != a->slot + 1) return AM_EPERM;
-    atomic_store_explicit(&r.b->owner, 0, memory_order_release);
-    return 0;
+    return disown(a, r.b);
 }
 
 int am_block_disown_identified(am_arena *a, void *p)
 {
-    am_block *b = (am_block *)((uint8_t *)p - AM_HDR);
-    if (atomic_load_explicit(&b->owner, memory_order_relaxed) != a->slot + 1) return AM_EPERM;
-    atomic_store_explicit(&b->owner, 0, memory_order_release);   /* as in am_disown */
-    return 0;
+    return disown(a, (am_block *)((uint8_t *)p - AM_HDR));
 }
 
 uint64_t am_offset(am_arena *a, const void *p)
@@ -299,13 +302,14 @@ void *am_block_adopt(am_arena *a, uint64_t off, uint32_t gen, am_gen_batch *gb, 
      * moves, a death leaves a block the arena gives back as this participant's. */
     if (atomic_load_explicit(&r.b->owner, memory_order_relaxed) != 0) return NULL;
     atomic_store_explicit(&r.b->owner, a->slot + 1, memory_order_relaxed);
-    if (gb->left == 0 || gb->sector != r.k) {
-        gb->sector = r.k;
-        gb->next = atomic_fetch_add_explicit(&a->sectors[r.k].alloc_gen, AM_GEN_BATCH, memory_order_relaxed) + 1;
-        gb->left = AM_GEN_BATCH;
+    am_gen_run *e = &gb->e[r.k % AM_GEN_BATCHES];
+    if (e->left == 0 || e->sector != r.k) {
+        e->sector = r.k;
+        e->next = atomic_fetch_add_explicit(&a->sectors[r.k].alloc_gen, AM_GEN_BATCH, memory_order_relaxed) + 1;
+        e->left = AM_GEN_BATCH;
     }
-    uint32_t g = gb->next++;
-    gb->left--;
+    uint32_t g = e->next++;
+    e->left--;
     atomic_store_explicit(&r.b->gen, g, memory_order_release);
     if (payload) *payload = (size_t)(am_blk_size(a, r.k, r.off, r.b) - AM_HDR);
     return p;

@@ -60,14 +60,22 @@ void *am_block_probe(am_arena *a, uint64_t off, uint32_t gen, uint32_t *owner, s
  * followed by this still reading the generation probed was the probed allocation's. */
 const _Atomic uint32_t *am_block_gen_word(const void *p);
 
-/* Generations an adopter drew ahead from one sector's allocation counter: a locked
+/* Generations an adopter drew ahead from sectors' allocation counters: a locked
  * instruction once per AM_GEN_BATCH adoptions instead of once each (on x86 it waits
  * for every store before it, here the writes of the previous messages). Generations
- * stay unique per sector, which is all a reference check needs; unused ones are
- * skipped. Its owner's alone (one per port or thread), zeroed to start. */
-#define AM_GEN_BATCH 64u
+ * stay unique per sector, which is all a reference check needs. One batch for each of
+ * AM_GEN_BATCHES sectors (by sector index): a sender whose blocks come from a few
+ * sectors in turn does not throw a batch away at every switch, which would wear a
+ * sector's counter up to 64 times faster (a stale reference held by a paused process
+ * must not meet its generation again). Its owner's alone (one per port or thread),
+ * zeroed to start. */
+#define AM_GEN_BATCH   64u
+#define AM_GEN_BATCHES 4u
+typedef struct am_gen_run {
+    uint32_t sector, next, left;   /* next to hand out, how many are left */
+} am_gen_run;
 typedef struct am_gen_batch {
-    uint32_t sector, next, left;
+    am_gen_run e[AM_GEN_BATCHES];
 } am_gen_batch;
 /* Take over the disowned live block {off, gen} (a sample that came back to its
  * sender): it becomes this handle's, as if just allocated, with a new generation (so

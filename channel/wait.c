@@ -117,6 +117,10 @@ void amc_barrier_set(_Atomic uint32_t *barrier, uint32_t on)
     uint32_t was = atomic_exchange_explicit(barrier, on, memory_order_seq_cst);
     /* Turning it off: a sender that read 1 before this skipped its fence for a send it
      * is still finishing; after one more barrier on every CPU, every such send is
-     * visible, and every later send reads 0 (and fences). */
-    if (was && !on) (void)membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+     * visible, and every later send reads 0 (and fences). There is no nap to fall back
+     * on here (the port now sleeps in the caller's poll), so if the expedited barrier
+     * fails (it allocates: ENOMEM), the plain one (a grace period on every CPU, no
+     * allocation) does it. Should that fail too (a nohz_full kernel refuses it), a send
+     * racing this very call may wake the port only with the next one. */
+    if (was && !on && membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0) (void)membarrier(MEMBARRIER_CMD_GLOBAL);
 }

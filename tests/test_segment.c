@@ -379,6 +379,51 @@ START_TEST(sector_of_matches_the_table)
 }
 END_TEST
 
+/* A sender adopting returned blocks from two sectors in turn draws generations in
+ * batches per sector: each sector's counter moves by about what was adopted from it,
+ * not by a whole batch at every switch (a stale reference must not meet its
+ * generation again soon), and every adoption gets a generation its block never had. */
+START_TEST(adopted_generations_per_sector)
+{
+    const char *name = tu_name("gens");
+    am_arena *a = tu_open_fixed(name, 4u << 20, 2);
+    void *blk[2] = { NULL, NULL };
+    void *fill[64];
+    unsigned nfill = 0;
+    while ((!blk[0] || !blk[1]) && nfill < 64) {          /* one small block in each sector */
+        void *p = am_alloc(a, 64);
+        ck_assert_ptr_nonnull(p);
+        unsigned k = (unsigned)am_sector_of(a, am_offset(a, p));
+        if (!blk[k]) { blk[k] = p; continue; }
+        ck_assert_int_eq(am_ack(a, p), 0);
+        fill[nfill] = am_alloc(a, 512 * 1024);           /* push allocation to the other one */
+        if (fill[nfill]) nfill++;
+    }
+    ck_assert_msg(blk[0] && blk[1], "no block in both sectors");
+    uint32_t before[2] = { atomic_load(&a->sectors[0].alloc_gen), atomic_load(&a->sectors[1].alloc_gen) };
+    am_gen_batch gb = { 0 };
+    uint32_t last[2] = { 0, 0 };
+    for (int i = 0; i < 100; i++) {
+        for (unsigned k = 0; k < 2; k++) {
+            uint64_t off;
+            uint32_t gen;
+            ck_assert_int_eq(am_block_identify(a, blk[k], &off, &gen, NULL), 0);
+            ck_assert_int_eq(am_disown(a, blk[k]), 0);
+            ck_assert_ptr_eq(am_block_adopt(a, off, gen, &gb, NULL), blk[k]);
+            ck_assert_int_eq(am_block_identify(a, blk[k], &off, &last[k], NULL), 0);
+            ck_assert_uint_gt(last[k], gen);
+        }
+    }
+    for (unsigned k = 0; k < 2; k++) {
+        uint32_t used = atomic_load(&a->sectors[k].alloc_gen) - before[k];
+        ck_assert_msg(used <= 2 * AM_GEN_BATCH, "sector %u: 100 adoptions drew %u generations", k, used);
+        ck_assert_int_eq(am_ack(a, blk[k]), 0);
+    }
+    while (nfill) ck_assert_int_eq(am_ack(a, fill[--nfill]), 0);
+    tu_finish(a);
+}
+END_TEST
+
 /* A participant records its program name and the node name it was given; a bad node
  * name is refused; a scribbled name reads back terminated and printable. */
 START_TEST(participants_have_names)
@@ -649,6 +694,7 @@ int main(void)
         stamps_tell_the_living_from_the_dead,
         participants_have_names,
         sector_of_matches_the_table,
+        adopted_generations_per_sector,
         targeted_corruption,
         scribbled_arena_never_crashes,
         mutated_files_never_crash,
