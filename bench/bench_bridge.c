@@ -2,7 +2,7 @@
 /*
  * bench_bridge — am-bridge against plain libnats over the same nats-server, same run.
  *
- *   build/bench_bridge [--quick] [--rounds R]
+ *   build/bench_bridge [--quick] [--rounds R] [--only 64|4k|rtt]
  *
  * It starts a nats-server on 127.0.0.1 and a free port, then, for each round:
  *   plain    a libnats publisher and a libnats subscriber (two connections) send N
@@ -37,6 +37,9 @@
 static int port;
 static char url[64];
 static unsigned n_small = 200000, n_big = 20000, calls = 2000, rounds = 3;
+static const char *only;   /* --only: one phase, for profiling it (the others print 0) */
+
+static bool phase(const char *name) { return !only || strcmp(only, name) == 0; }
 
 static void sleep_ms(int ms) { nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 }, NULL); }
 
@@ -305,8 +308,10 @@ int main(int argc, char **argv)
             rounds = 1;
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = (unsigned)atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else {
-            fprintf(stderr, "usage: bench_bridge [--quick] [--rounds R]\n");
+            fprintf(stderr, "usage: bench_bridge [--quick] [--rounds R] [--only 64|4k|rtt]\n");
             return 2;
         }
     }
@@ -329,17 +334,23 @@ int main(int argc, char **argv)
                                  "--queue", "65535", NULL });
     pid_t bb = spawn((char *[]){ AM_BRIDGE, "--arena", nb, "--url", url, "--name", "benchB", "--import", "bench/*", NULL });
 
-    double tp[6][15];   /* plain 64, bridged 64, plain 4K, bridged 4K, plain+headers 64, 4K */
-    uint64_t rt[2][15];
+    double tp[6][15] = { { 0 } };   /* plain 64, bridged 64, plain 4K, bridged 4K, plain+headers 64, 4K */
+    uint64_t rt[2][15] = { { 0 } };
     for (unsigned r = 0; r < rounds; r++) {
-        tp[0][r] = plain_throughput(64, n_small, false);
-        tp[4][r] = plain_throughput(64, n_small, true);
-        tp[1][r] = bridged_throughput(64, n_small);
-        tp[2][r] = plain_throughput(4096, n_big, false);
-        tp[5][r] = plain_throughput(4096, n_big, true);
-        tp[3][r] = bridged_throughput(4096, n_big);
-        rt[0][r] = plain_rtt();
-        rt[1][r] = bridged_rtt();
+        if (phase("64")) {
+            tp[0][r] = plain_throughput(64, n_small, false);
+            tp[4][r] = plain_throughput(64, n_small, true);
+            tp[1][r] = bridged_throughput(64, n_small);
+        }
+        if (phase("4k")) {
+            tp[2][r] = plain_throughput(4096, n_big, false);
+            tp[5][r] = plain_throughput(4096, n_big, true);
+            tp[3][r] = bridged_throughput(4096, n_big);
+        }
+        if (phase("rtt")) {
+            rt[0][r] = plain_rtt();
+            rt[1][r] = bridged_rtt();
+        }
     }
     double t64p = median_d(tp[0], rounds), t64b = median_d(tp[1], rounds), t4p = median_d(tp[2], rounds),
            t4b = median_d(tp[3], rounds), t64h = median_d(tp[4], rounds), t4h = median_d(tp[5], rounds);
