@@ -113,7 +113,7 @@
 enum { T_LAT, T_TPUT, NTEST };
 enum { M_BUSY, M_SPIN, M_SLEEP, NMODE };
 enum {
-    X_RING, X_RINGCOPY, X_AM, X_AMFD, X_FAN2, X_FAN4, X_PIPE, X_USEQ, X_USTREAM, X_MQ,
+    X_RING, X_RINGCOPY, X_CELL, X_AM, X_AMFD, X_FAN2, X_FAN4, X_PIPE, X_USEQ, X_USTREAM, X_MQ,
 #ifdef AM_HAVE_ZMQ
     X_ZMQ,
 #endif
@@ -128,6 +128,7 @@ enum { OP_RUN = 1, OP_QUIT = 2 };
 #define BUF_MAX          ((size_t)4 << 20) /* the largest message                      */
 #define RING_SLOTS       256u
 #define COPY_SLOT        4096u             /* the copying ring's slot                  */
+#define CELL_BYTES       128u              /* the inline probe's cell                  */
 #define MAX_SUBS         4u                /* subscribers in one side (fan-out)        */
 #define RING_SPIN_NS     20000u
 #define AM_DEPTH         256u
@@ -328,6 +329,55 @@ static int ring_recv(ep *e, const msg *m)
     ring_publish(&r->head, h + 1, &r->pwait, m->mode);
     e->in_head = h + 1;
     return 0;
+}
+
+/* ---- the inline probe: not the library, but what a topic could reach at best if a
+ * small sample travelled inside its ring slot instead of in an arena block
+ * (docs/bench_channel.md, "The inline probe"). The sender writes the payload into a
+ * private buffer (its loan), reads the clock for the send time and copies a header and
+ * the payload into a 128-byte cell; the receiver copies the cell out, then claims it
+ * by CAS on the consumer index (the take a drop-oldest sender's eviction races with),
+ * checks the length and reads its copy. No ports, no views, no counters, no checks of
+ * shared words beyond the length: a lower bound on that design's cost. */
+typedef struct cell_hdr { uint32_t len, from; uint64_t seq, send_ns, pad; } cell_hdr;
+
+static int cell_prepare(ep pair[NSIDES]);
+
+static int cell_send(ep *e, const msg *m)
+{
+    ring *r = e->rout;
+    uint32_t t = e->out_tail;
+    if (t - e->out_head == RING_SLOTS) {
+        e->out_head = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - e->out_head == RING_SLOTS) e->out_head = ring_await(&r->head, e->out_head, &r->pwait, m->mode);
+    }
+    memset(g_sbuf, g_tag++, m->size);
+    unsigned char *cell = e->out_slots + (size_t)(t % RING_SLOTS) * CELL_BYTES;
+    cell_hdr h = { (uint32_t)m->size, 0, t + 1u, now_ns(), 0 };
+    memcpy(cell, &h, sizeof h);
+    memcpy(cell + sizeof h, g_sbuf, m->size);
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    e->out_tail = t + 1;
+    return 0;
+}
+
+static int cell_recv(ep *e, const msg *m)
+{
+    ring *r = e->rin;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (e->in_tail == h) {
+            e->in_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+            if (e->in_tail == h) e->in_tail = ring_await(&r->tail, h, &r->cwait, m->mode);
+        }
+        memcpy(g_rbuf, e->in_slots + (size_t)(h % RING_SLOTS) * CELL_BYTES, sizeof(cell_hdr) + m->size);
+        if (!atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed)) continue;
+        cell_hdr c;
+        memcpy(&c, g_rbuf, sizeof c);
+        if (c.len > CELL_BYTES - sizeof c) return -1;
+        touch(g_rbuf + sizeof c, c.len);
+        return 0;
+    }
 }
 
 /* ---- atomicmatrix */
@@ -541,6 +591,8 @@ static transport XPORTS[NX] = {
                     .send = ring_send, .recv = ring_recv },
     [X_RINGCOPY] = { .name = "bare ring copy", .modes = ALL_MODES, .min_size = COPY_SLOT, .max_size = COPY_SLOT,
                     .tput_only = 1, .copy = 1, .prepare = ringcopy_prepare, .send = ring_send, .recv = ring_recv },
+    [X_CELL]    = { .name = "inline probe", .modes = 1u << M_BUSY, .max_size = 64, .prepare = cell_prepare,
+                    .send = cell_send, .recv = cell_recv },
     [X_AM]      = { .name = "atomicmatrix", .modes = ALL_MODES, .max_size = BUF_MAX, .subs = 1,
                     .prepare = am_prepare, .setup = am_setup, .teardown = am_teardown, .send = am_send,
                     .recv = am_recv },
@@ -743,11 +795,13 @@ static int run_row(const row *r, int side, double *out, pubcache *pc)
 typedef struct shared {
     ring rings[NSIDES];                    /* the bare ring, side 0 -> 1 and 1 -> 0 */
     ring copy_rings[NSIDES];               /* the copying ring, the same            */
+    ring cell_rings[NSIDES];               /* the inline probe, the same            */
     int pinned[NGROUPS][NSIDES];
     double out[MAX_SAMPLES];               /* side 0's samples of the current row  */
     pubcache cache;                        /* side 0's counts for the current row  */
     alignas(64) unsigned char slots[NSIDES][RING_SLOTS][64];
     alignas(64) unsigned char copy_slots[NSIDES][RING_SLOTS][COPY_SLOT];
+    alignas(64) unsigned char cells[NSIDES][RING_SLOTS][CELL_BYTES];
 } shared;
 
 static shared *g_sh;
@@ -772,6 +826,12 @@ static int ring_prepare(ep pair[NSIDES])
 static int ringcopy_prepare(ep pair[NSIDES])
 {
     ring_link(pair, g_sh->copy_rings, &g_sh->copy_slots[0][0][0], sizeof g_sh->copy_slots[0][0]);
+    return 0;
+}
+
+static int cell_prepare(ep pair[NSIDES])
+{
+    ring_link(pair, g_sh->cell_rings, &g_sh->cells[0][0][0], sizeof g_sh->cells[0][0]);
     return 0;
 }
 
