@@ -19,6 +19,9 @@
  *     sender writes the message into its own buffer and memcpy's it into the slot, the
  *     receiver reads the first and last byte in the slot: what a copying transport
  *     costs at best, next to atomicmatrix writing 4 KiB in place;
+ *   - inline probe (busy, 64 B only): not the library, the best case of small samples
+ *     carried inside the ring slot: 128-byte cells, a private loan copied in with a
+ *     32-byte header, copied out and claimed by CAS on the consumer index;
  *   - am fan-out 2 / 4 (throughput, busy, 64 B only): atomicmatrix with one publisher
  *     in side 0 and 2 or 4 subscribers of its topic, all in side 1, where one thread
  *     takes from each subscriber in turn (each gets every message: the sequence
