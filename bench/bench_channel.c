@@ -19,9 +19,10 @@
  *     sender writes the message into its own buffer and memcpy's it into the slot, the
  *     receiver reads the first and last byte in the slot: what a copying transport
  *     costs at best, next to atomicmatrix writing 4 KiB in place;
- *   - inline probe (busy, 64 B only): not the library, the best case of small samples
- *     carried inside the ring slot: 128-byte cells, a private loan copied in with a
- *     32-byte header, copied out and claimed by CAS on the consumer index;
+ *   - inline probe, in-place probe (busy, 64 B only): not the library, the best case
+ *     of small samples carried inside the ring slot: 128-byte cells holding a 32-byte
+ *     header and the payload, either copied in from a private loan and copied out
+ *     before a CAS claims the cell, or written and read in place (see below);
  *   - am fan-out 2 / 4 (throughput, busy, 64 B only): atomicmatrix with one publisher
  *     in side 0 and 2 or 4 subscribers of its topic, all in side 1, where one thread
  *     takes from each subscriber in turn (each gets every message: the sequence
@@ -116,7 +117,7 @@
 enum { T_LAT, T_TPUT, NTEST };
 enum { M_BUSY, M_SPIN, M_SLEEP, NMODE };
 enum {
-    X_RING, X_RINGCOPY, X_CELL, X_AM, X_AMFD, X_FAN2, X_FAN4, X_PIPE, X_USEQ, X_USTREAM, X_MQ,
+    X_RING, X_RINGCOPY, X_CELL, X_CELLIP, X_AM, X_AMFD, X_FAN2, X_FAN4, X_PIPE, X_USEQ, X_USTREAM, X_MQ,
 #ifdef AM_HAVE_ZMQ
     X_ZMQ,
 #endif
@@ -334,17 +335,24 @@ static int ring_recv(ep *e, const msg *m)
     return 0;
 }
 
-/* ---- the inline probe: not the library, but what a topic could reach at best if a
+/* ---- the inline probes: not the library, but what a topic could reach at best if a
  * small sample travelled inside its ring slot instead of in an arena block
- * (docs/bench_channel.md, "The inline probe"). The sender writes the payload into a
- * private buffer (its loan), reads the clock for the send time and copies a header and
- * the payload into a 128-byte cell; the receiver copies the cell out, then claims it
- * by CAS on the consumer index (the take a drop-oldest sender's eviction races with),
- * checks the length and reads its copy. No ports, no views, no counters, no checks of
- * shared words beyond the length: a lower bound on that design's cost. */
+ * (docs/bench_channel.md, "The inline probes"). Both have 128-byte cells: a header
+ * (length, sequence number, send time, read from the clock at send) and the payload.
+ *   inline probe (copy = 1): the sender writes the payload into a private buffer (its
+ *     loan) and copies header and payload into the cell; the receiver copies the cell
+ *     out, then claims it by CAS on the consumer index (the take a drop-oldest sender's
+ *     eviction races with), checks the length and reads its copy.
+ *   in-place probe (copy = 0): the sender writes the payload straight into the cell
+ *     (a loan of the cell, Aeron's claim); the receiver checks the length and reads the
+ *     cell where it is, then releases it by CAS (a take that holds the cell until its
+ *     ack would need a second consumer index, which this does not model).
+ * No ports, no views, no counters, no checks of shared words beyond the length: a
+ * lower bound on either design's cost. */
 typedef struct cell_hdr { uint32_t len, from; uint64_t seq, send_ns, pad; } cell_hdr;
 
 static int cell_prepare(ep pair[NSIDES]);
+static int cellip_prepare(ep pair[NSIDES]);
 
 static int cell_send(ep *e, const msg *m)
 {
@@ -354,11 +362,15 @@ static int cell_send(ep *e, const msg *m)
         e->out_head = atomic_load_explicit(&r->head, memory_order_acquire);
         if (t - e->out_head == RING_SLOTS) e->out_head = ring_await(&r->head, e->out_head, &r->pwait, m->mode);
     }
-    memset(g_sbuf, g_tag++, m->size);
     unsigned char *cell = e->out_slots + (size_t)(t % RING_SLOTS) * CELL_BYTES;
     cell_hdr h = { (uint32_t)m->size, 0, t + 1u, now_ns(), 0 };
+    if (XPORTS[e->x].copy) {
+        memset(g_sbuf, g_tag++, m->size);
+        memcpy(cell + sizeof h, g_sbuf, m->size);
+    } else {
+        memset(cell + sizeof h, g_tag++, m->size);
+    }
     memcpy(cell, &h, sizeof h);
-    memcpy(cell + sizeof h, g_sbuf, m->size);
     atomic_store_explicit(&r->tail, t + 1, memory_order_release);
     e->out_tail = t + 1;
     return 0;
@@ -373,12 +385,18 @@ static int cell_recv(ep *e, const msg *m)
             e->in_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
             if (e->in_tail == h) e->in_tail = ring_await(&r->tail, h, &r->cwait, m->mode);
         }
-        memcpy(g_rbuf, e->in_slots + (size_t)(h % RING_SLOTS) * CELL_BYTES, sizeof(cell_hdr) + m->size);
-        if (!atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed)) continue;
+        const unsigned char *cell = e->in_slots + (size_t)(h % RING_SLOTS) * CELL_BYTES, *at = cell;
+        if (XPORTS[e->x].copy) {
+            memcpy(g_rbuf, cell, sizeof(cell_hdr) + m->size);
+            at = g_rbuf;
+            if (!atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed)) continue;
+        }
         cell_hdr c;
-        memcpy(&c, g_rbuf, sizeof c);
+        memcpy(&c, at, sizeof c);
         if (c.len > CELL_BYTES - sizeof c) return -1;
-        touch(g_rbuf + sizeof c, c.len);
+        touch(at + sizeof c, c.len);
+        if (!XPORTS[e->x].copy &&
+            !atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed)) continue;
         return 0;
     }
 }
@@ -594,7 +612,9 @@ static transport XPORTS[NX] = {
                     .send = ring_send, .recv = ring_recv },
     [X_RINGCOPY] = { .name = "bare ring copy", .modes = ALL_MODES, .min_size = COPY_SLOT, .max_size = COPY_SLOT,
                     .tput_only = 1, .copy = 1, .prepare = ringcopy_prepare, .send = ring_send, .recv = ring_recv },
-    [X_CELL]    = { .name = "inline probe", .modes = 1u << M_BUSY, .max_size = 64, .prepare = cell_prepare,
+    [X_CELL]    = { .name = "inline probe", .modes = 1u << M_BUSY, .max_size = 64, .copy = 1,
+                    .prepare = cell_prepare, .send = cell_send, .recv = cell_recv },
+    [X_CELLIP]  = { .name = "in-place probe", .modes = 1u << M_BUSY, .max_size = 64, .prepare = cellip_prepare,
                     .send = cell_send, .recv = cell_recv },
     [X_AM]      = { .name = "atomicmatrix", .modes = ALL_MODES, .max_size = BUF_MAX, .subs = 1,
                     .prepare = am_prepare, .setup = am_setup, .teardown = am_teardown, .send = am_send,
@@ -798,13 +818,13 @@ static int run_row(const row *r, int side, double *out, pubcache *pc)
 typedef struct shared {
     ring rings[NSIDES];                    /* the bare ring, side 0 -> 1 and 1 -> 0 */
     ring copy_rings[NSIDES];               /* the copying ring, the same            */
-    ring cell_rings[NSIDES];               /* the inline probe, the same            */
+    ring cell_rings[2][NSIDES];            /* the inline probes, the same           */
     int pinned[NGROUPS][NSIDES];
     double out[MAX_SAMPLES];               /* side 0's samples of the current row  */
     pubcache cache;                        /* side 0's counts for the current row  */
     alignas(64) unsigned char slots[NSIDES][RING_SLOTS][64];
     alignas(64) unsigned char copy_slots[NSIDES][RING_SLOTS][COPY_SLOT];
-    alignas(64) unsigned char cells[NSIDES][RING_SLOTS][CELL_BYTES];
+    alignas(64) unsigned char cells[2][NSIDES][RING_SLOTS][CELL_BYTES];
 } shared;
 
 static shared *g_sh;
@@ -834,7 +854,13 @@ static int ringcopy_prepare(ep pair[NSIDES])
 
 static int cell_prepare(ep pair[NSIDES])
 {
-    ring_link(pair, g_sh->cell_rings, &g_sh->cells[0][0][0], sizeof g_sh->cells[0][0]);
+    ring_link(pair, g_sh->cell_rings[0], &g_sh->cells[0][0][0][0], CELL_BYTES);
+    return 0;
+}
+
+static int cellip_prepare(ep pair[NSIDES])
+{
+    ring_link(pair, g_sh->cell_rings[1], &g_sh->cells[1][0][0][0], CELL_BYTES);
     return 0;
 }
 
