@@ -16,7 +16,7 @@
 # with fewer baselines.
 set -euo pipefail
 
-AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian libuv1-dev nats-server libnats-dev
+AM_PACKAGES=(gcc make cmake pkg-config python3 libck-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev libprotoc-dev check libsubunit-dev spin lintian libuv1-dev nats-server libnats-dev iproute2
              python3-cffi python3-pytest python3-protobuf)
 AM_BENCH_PACKAGES=(libzmq3-dev)
 AM_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)

@@ -2,7 +2,8 @@
 /*
  * am-bridge against a real nats-server (started by each test on 127.0.0.1 and a free
  * port, killed at its end): topics and services carried between arenas that stand
- * for hosts, discovery, faults, globs and loops. Skipped (exit 77) when nats-server
+ * for hosts, discovery, faults, globs and loops, and one case with the two hosts in
+ * two network namespaces joined by a veth pair. Skipped (exit 77) when nats-server
  * is not installed.
  */
 #include <arpa/inet.h>
@@ -29,6 +30,8 @@
 
 static pid_t suite_pid;   /* main()'s: each case runs in a forked child */
 static int nats_port;
+static const char *nats_addr = "127.0.0.1";   /* where nats-server listens */
+static const char *bridge_netns;              /* set: bridges start in this network namespace */
 static pid_t nats_pid;
 static pid_t kids[16];
 static char logs[16][128];
@@ -57,7 +60,8 @@ static int free_port(void)
 static bool port_open(int port)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, nats_addr, &a.sin_addr);
     bool ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
     close(s);
     return ok;
@@ -84,7 +88,7 @@ static void nats_start(void)
     if (!nats_port) nats_port = free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", nats_port);
-    char *argv[] = { NATS_SERVER, "-a", "127.0.0.1", "-p", port, NULL };
+    char *argv[] = { NATS_SERVER, "-a", (char *)nats_addr, "-p", port, NULL };
     nats_pid = spawn(argv, NULL);
     for (int i = 0; i < 500 && !port_open(nats_port); i++) sleep_ms(10);
     ck_assert_msg(port_open(nats_port), "nats-server did not listen on port %d", nats_port);
@@ -97,15 +101,32 @@ static void nats_kill(void)
     nats_pid = 0;
 }
 
-/* Start am-bridge on arena with extra arguments (NULL-terminated); returns its slot
- * in kids[] (its stats go to logs[slot]). */
+/* ip(8), for the network namespace case; NULL if not installed. */
+static const char *ip_bin(void)
+{
+    static const char *const where[] = { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" };
+    for (unsigned i = 0; i < sizeof where / sizeof *where; i++)
+        if (access(where[i], X_OK) == 0) return where[i];
+    return NULL;
+}
+
+/* Start am-bridge on arena with extra arguments (NULL-terminated), in bridge_netns if
+ * set; returns its slot in kids[] (its stats go to logs[slot]). */
 static int bridge(const char *arena, const char *name, ...)
 {
     char url[64];
-    snprintf(url, sizeof url, "nats://127.0.0.1:%d", nats_port);
-    char *argv[40] = { AM_BRIDGE, "--arena", (char *)arena, "--url", url, "--name", (char *)name, "--stats", "0.2",
+    snprintf(url, sizeof url, "nats://%s:%d", nats_addr, nats_port);
+    char *argv[44] = { AM_BRIDGE, "--arena", (char *)arena, "--url", url, "--name", (char *)name, "--stats", "0.2",
                        "--queue", "8192" };
     int n = 11;
+    if (bridge_netns) {   /* ip netns exec NS am-bridge ...: the same process, execed twice */
+        memmove(argv + 4, argv, (size_t)n * sizeof *argv);
+        argv[0] = (char *)ip_bin();
+        argv[1] = "netns";
+        argv[2] = "exec";
+        argv[3] = (char *)bridge_netns;
+        n += 4;
+    }
     va_list ap;
     va_start(ap, name);
     for (char *s; (s = va_arg(ap, char *)) != NULL && n < 38;) argv[n++] = s;
@@ -447,6 +468,31 @@ static void *serve_thread(void *arg)
     return NULL;
 }
 
+/* Serve sc's planner on its arena in a thread, wait up to ms for its mirror on B, and
+ * open a typed client of it there. */
+static am_client *planner_across(server_ctx *sc, pthread_t *th, int ms)
+{
+    pthread_create(th, NULL, serve_thread, sc);
+    ck_assert_msg(mirror_is(B, sc->service, AM_ROLE_SERVER, 1, ms), "no mirror of %s on B", sc->service);
+    am_client *c;
+    ck_assert_int_eq(robot__planner__am_client_open(B, sc->service, NULL, &c), 0);
+    return c;
+}
+
+/* Plan call i through c: the path the server's plan() makes for target x = i. */
+static void plan_once(am_client *c, int i)
+{
+    Robot__Telemetry__Pose target = ROBOT__TELEMETRY__POSE__INIT;
+    target.x = i;
+    Robot__Goal goal = ROBOT__GOAL__INIT;
+    goal.target = &target;
+    Robot__Path *path;
+    int rc = robot__planner__am_plan(c, &goal, &path, NULL, 2 * SEC);
+    TU_REQUIRE(rc == 0, "plan %d: %s", i, am_err_name(rc));
+    TU_REQUIRE(path->n_waypoints == 2 && path->waypoints[1]->x == 2.0 * i, "plan %d: wrong path", i);
+    robot__path__free_unpacked(path, NULL);
+}
+
 START_TEST(typed_rpc_across)
 {
     world(2);
@@ -463,10 +509,7 @@ START_TEST(typed_rpc_across)
 
     server_ctx sc = { .arena = na, .service = "robot/planner", .id = 7 };
     pthread_t th;
-    pthread_create(&th, NULL, serve_thread, &sc);
-    ck_assert_msg(mirror_is(B, "robot/planner", AM_ROLE_SERVER, 1, 5000), "no service mirror on B");
-    am_client *c;
-    ck_assert_int_eq(robot__planner__am_client_open(B, "robot/planner", NULL, &c), 0);
+    am_client *c = planner_across(&sc, &th, 5000);
     const void *sa, *sb;
     size_t la, lb;
     ck_assert_int_eq(am_client_schema(c, &sb, &lb), 0);   /* the service's schema came across */
@@ -476,15 +519,7 @@ START_TEST(typed_rpc_across)
     ck_assert(la == lb && memcmp(sa, sb, la) == 0);
     am_client_close(ca);
     for (int i = 1; i <= 200; i++) {
-        Robot__Telemetry__Pose target = ROBOT__TELEMETRY__POSE__INIT;
-        target.x = i;
-        Robot__Goal goal = ROBOT__GOAL__INIT;
-        goal.target = &target;
-        Robot__Path *path;
-        int rc = robot__planner__am_plan(c, &goal, &path, NULL, 2 * SEC);
-        TU_REQUIRE(rc == 0, "plan %d: %s", i, am_err_name(rc));
-        TU_REQUIRE(path->n_waypoints == 2 && path->waypoints[1]->x == 2.0 * i, "plan %d: wrong path", i);
-        robot__path__free_unpacked(path, NULL);
+        plan_once(c, i);
         Robot__StatusRequest q = ROBOT__STATUS_REQUEST__INIT;
         q.name = "r2";
         Robot__StatusReply *st;
@@ -807,6 +842,81 @@ START_TEST(three_bridges_no_loop)
 }
 END_TEST
 
+/* ---- two hosts as two network namespaces
+ * The test's own namespace and a new one, joined by a veth pair with an address at each
+ * end: nats-server and bridge A listen and connect on this side's address, bridge B
+ * reaches it across the pair from the new namespace (the arenas stay in the one
+ * /dev/shm: only the network is apart). Root only; skipped with a message where the
+ * kernel or the machine refuses. */
+static char netns[32], veth[16];
+
+static bool netns_up(char *here, char *there, size_t cap)
+{
+    const char *ip = ip_bin();
+    if (!ip || geteuid() != 0) return false;
+    snprintf(netns, sizeof netns, "am-br-%d-%d", (int)suite_pid, (int)getpid());
+    snprintf(veth, sizeof veth, "amv%d", (int)(getpid() % 1000000));
+    unsigned o = (unsigned)(getpid() % 250);
+    snprintf(here, cap, "10.231.%u.1", o);
+    snprintf(there, cap, "10.231.%u.2", o);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "{ %1$s netns add %2$s && %1$s link add %3$sa type veth peer name %3$sb && "
+             "%1$s link set %3$sb netns %2$s && %1$s addr add %4$s/30 dev %3$sa && %1$s link set %3$sa up && "
+             "%1$s netns exec %2$s %1$s addr add %5$s/30 dev %3$sb && %1$s netns exec %2$s %1$s link set %3$sb up && "
+             "%1$s netns exec %2$s %1$s link set lo up; } >/dev/null 2>&1",
+             ip, netns, veth, here, there);
+    return system(cmd) == 0;
+}
+
+/* Deleting the namespace deletes the pair: its far end is in it. */
+static void netns_down(const char *name)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s netns del %s >/dev/null 2>&1", ip_bin() ? ip_bin() : "ip", name);
+    if (system(cmd) != 0) fprintf(stderr, "test_bridge: could not delete network namespace %s\n", name);
+}
+
+START_TEST(two_hosts_through_a_veth_pair)
+{
+    char here[32], there[32];
+    if (!netns_up(here, there, sizeof here)) {
+        printf("test_bridge: two_hosts_through_a_veth_pair: SKIPPED: cannot make a network namespace and a veth "
+               "pair here (needs root, ip(8) and a kernel that allows them)\n");
+        if (netns[0]) netns_down(netns);
+        return;
+    }
+    nats_addr = here;
+    world(2);
+    bridge(na, "hostA", "--export", "far/*", "--import", "far/*", NULL);
+    bridge_netns = netns;
+    bridge(nb, "hostB", "--export", "far/*", "--import", "far/*", NULL);
+    bridge_netns = NULL;
+
+    /* a topic from A to B: every message once, in order, bytes identical */
+    am_pub *p = telemetry_pub(A, "far/telemetry");
+    ck_assert_msg(mirror_is(B, "far/telemetry", AM_ROLE_PUBLISHER, 1, 10000), "no mirror on B across the veth pair");
+    am_sub *s = raw_sub(B, "far/telemetry");
+    enum { N = 1000 };
+    publish_range(p, 1, N, 20);
+    ck_assert_uint_eq(take_in_order(s, 1, N, 10000, false), N);
+
+    /* a typed call from B to a server on A */
+    server_ctx sc = { .arena = na, .service = "far/planner", .id = 3 };
+    pthread_t th;
+    am_client *c = planner_across(&sc, &th, 10000);
+    for (int i = 1; i <= 50; i++) plan_once(c, i);
+    ck_assert_int_eq(atomic_load(&sc.served), 50);
+    am_client_close(c);
+    atomic_store(&sc.stop, 1);
+    pthread_join(th, NULL);
+    am_sub_close(s);
+    am_pub_close(p);
+    world_end(true);
+    netns_down(netns);
+}
+END_TEST
+
 /* Unlink dir/<head>[A-C]?<pid>-* : this suite's leftovers only. */
 static void remove_matching(const char *dir, const char *head, pid_t pid)
 {
@@ -834,7 +944,7 @@ int main(void)
     }
     const TTest *tests[] = { topic_across_two_bridges, fanout_and_killed_publisher, typed_rpc_across, two_servers_share_calls,
                              nats_server_restarted_midstream, bridge_killed_and_restarted, malformed_messages_dropped,
-                             allow_and_deny_globs, three_bridges_no_loop, NULL };
+                             allow_and_deny_globs, three_bridges_no_loop, two_hosts_through_a_veth_pair, NULL };
     suite_pid = getpid();
     int rc = tu_main("bridge", 40, tests);
     /* what failed cases left: their arenas and bridge logs (their processes died with
@@ -842,5 +952,12 @@ int main(void)
     remove_matching("/dev/shm", "am.test-br", suite_pid);
     remove_matching("/dev/shm", "amlock.test-br", suite_pid);     /* and their lock files */
     remove_matching("/tmp", "test_bridge-", suite_pid);
+    /* and a failed case's network namespace (its veth pair goes with it) */
+    char head[32];
+    snprintf(head, sizeof head, "am-br-%d-", (int)suite_pid);
+    DIR *d = opendir("/run/netns");
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        if (strncmp(e->d_name, head, strlen(head)) == 0) netns_down(e->d_name);
+    if (d) closedir(d);
     return rc;
 }
