@@ -308,7 +308,8 @@ int main(int argc, char **argv)
             rounds = 1;
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = (unsigned)atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
+                   (strcmp(argv[i + 1], "64") == 0 || strcmp(argv[i + 1], "4k") == 0 || strcmp(argv[i + 1], "rtt") == 0)) {
             only = argv[++i];
         } else {
             fprintf(stderr, "usage: bench_bridge [--quick] [--rounds R] [--only 64|4k|rtt]\n");
