@@ -127,9 +127,12 @@ typedef struct block_ref {
     am_block *b;
 } block_ref;
 
-/* The block whose header is at offset o (checked: it may come from anywhere). */
-static int find_block_at(am_arena *a, uint64_t o, block_ref *r)
+/* The block whose payload is at offset off (checked: it may come from anywhere, a
+ * pointer a caller passed or an offset read from shared memory). */
+static int find_payload(am_arena *a, uint64_t off, block_ref *r)
 {
+    if (!usable(a) || off < a->g.heap_off + AM_HDR || off >= a->g.max_size) return AM_EINVAL;
+    uint64_t o = off - AM_HDR;
     int k = am_sector_of(a, o);
     /* A released sector's pages are given back: not even read (a read would bring a
      * page back, or fault on a full filesystem). */
@@ -140,12 +143,12 @@ static int find_block_at(am_arena *a, uint64_t o, block_ref *r)
     return 0;
 }
 
+/* The block behind payload pointer p (a pointer below the mapping wraps to an offset
+ * past it, and is refused with the rest). */
 static int find_block(am_arena *a, const void *p, block_ref *r)
 {
     if (!usable(a) || !p) return AM_EINVAL;
-    const uint8_t *q = p;
-    if (q < a->base + a->g.heap_off + AM_HDR || q >= a->base + a->g.max_size) return AM_EINVAL;
-    return find_block_at(a, (uint64_t)(q - a->base) - AM_HDR, r);
+    return find_payload(a, (uint64_t)((uintptr_t)p - (uintptr_t)a->base), r);
 }
 
 int am_retain(am_arena *a, void *p, uint32_t n)
@@ -280,9 +283,7 @@ int am_block_identify(am_arena *a, const void *p, uint64_t *off, uint32_t *gen, 
 /* The live allocation {off, gen}: its payload pointer and block, or NULL. */
 static void *live_block(am_arena *a, uint64_t off, uint32_t gen, block_ref *r)
 {
-    if (!usable(a) || off < a->g.heap_off + AM_HDR || off >= a->g.max_size || find_block_at(a, off - AM_HDR, r) != 0) {
-        return NULL;
-    }
+    if (find_payload(a, off, r) != 0) return NULL;
     void *p = a->base + off;
     if (AM_ST_STATE(atomic_load_explicit(&r->b->st, memory_order_acquire)) != AM_BLK_ALLOCATED ||
         atomic_load_explicit(&r->b->gen, memory_order_relaxed) != gen) {
