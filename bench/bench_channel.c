@@ -94,6 +94,7 @@
 #include <signal.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,17 +300,37 @@ static void ring_publish(_Atomic uint32_t *word, uint32_t v, _Atomic uint32_t *f
 static int ring_prepare(ep pair[NSIDES]);   /* the rings live in the shared page */
 static int ringcopy_prepare(ep pair[NSIDES]);
 
+/* The producer: wait until the slot at out_tail is free (re-reading the consumer's
+ * index only when its copy says the ring is full); that slot. */
+static unsigned char *ring_room(ep *e, int mode)
+{
+    ring *r = e->rout;
+    uint32_t t = e->out_tail;
+    if (t - e->out_head == RING_SLOTS) {
+        e->out_head = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - e->out_head == RING_SLOTS) e->out_head = ring_await(&r->head, e->out_head, &r->pwait, mode);
+    }
+    return e->out_slots + (size_t)(t % RING_SLOTS) * e->slot_bytes;
+}
+
+/* The consumer: wait until something was put at h (re-reading the producer's index
+ * only when its copy says the ring is empty). */
+static void ring_filled(ep *e, uint32_t h, int mode)
+{
+    ring *r = e->rin;
+    if (e->in_tail == h) {
+        e->in_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (e->in_tail == h) e->in_tail = ring_await(&r->tail, h, &r->cwait, mode);
+    }
+}
+
 /* The plain ring writes its 64 B in the slot; the copying one writes the message in
  * the send buffer (as the kernel transports do) and copies it into the slot. */
 static int ring_send(ep *e, const msg *m)
 {
     ring *r = e->rout;
     uint32_t t = e->out_tail;
-    unsigned char *slot = e->out_slots + (size_t)(t % RING_SLOTS) * e->slot_bytes;
-    if (t - e->out_head == RING_SLOTS) {
-        e->out_head = atomic_load_explicit(&r->head, memory_order_acquire);
-        if (t - e->out_head == RING_SLOTS) e->out_head = ring_await(&r->head, e->out_head, &r->pwait, m->mode);
-    }
+    unsigned char *slot = ring_room(e, m->mode);
     if (XPORTS[e->x].copy) {
         memset(g_sbuf, g_tag++, m->write);
         memcpy(slot, g_sbuf, m->size);
@@ -325,10 +346,7 @@ static int ring_recv(ep *e, const msg *m)
 {
     ring *r = e->rin;
     uint32_t h = e->in_head;
-    if (e->in_tail == h) {
-        e->in_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (e->in_tail == h) e->in_tail = ring_await(&r->tail, h, &r->cwait, m->mode);
-    }
+    ring_filled(e, h, m->mode);
     touch(e->in_slots + (size_t)(h % RING_SLOTS) * e->slot_bytes, m->size);
     ring_publish(&r->head, h + 1, &r->pwait, m->mode);
     e->in_head = h + 1;
@@ -358,11 +376,7 @@ static int cell_send(ep *e, const msg *m)
 {
     ring *r = e->rout;
     uint32_t t = e->out_tail;
-    if (t - e->out_head == RING_SLOTS) {
-        e->out_head = atomic_load_explicit(&r->head, memory_order_acquire);
-        if (t - e->out_head == RING_SLOTS) e->out_head = ring_await(&r->head, e->out_head, &r->pwait, m->mode);
-    }
-    unsigned char *cell = e->out_slots + (size_t)(t % RING_SLOTS) * CELL_BYTES;
+    unsigned char *cell = ring_room(e, m->mode);
     cell_hdr h = { (uint32_t)m->size, 0, t + 1u, now_ns(), 0 };
     if (XPORTS[e->x].copy) {
         memset(g_sbuf, g_tag++, m->size);
@@ -376,27 +390,30 @@ static int cell_send(ep *e, const msg *m)
     return 0;
 }
 
+/* The consumer's claim of cell h: a CAS, as when a drop-oldest evictor may race it. */
+static bool cell_claim(ring *r, uint32_t h)
+{
+    return atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed);
+}
+
 static int cell_recv(ep *e, const msg *m)
 {
     ring *r = e->rin;
+    bool copy = XPORTS[e->x].copy;
     for (;;) {
         uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
-        if (e->in_tail == h) {
-            e->in_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-            if (e->in_tail == h) e->in_tail = ring_await(&r->tail, h, &r->cwait, m->mode);
-        }
-        const unsigned char *cell = e->in_slots + (size_t)(h % RING_SLOTS) * CELL_BYTES, *at = cell;
-        if (XPORTS[e->x].copy) {
-            memcpy(g_rbuf, cell, sizeof(cell_hdr) + m->size);
+        ring_filled(e, h, m->mode);
+        const unsigned char *at = e->in_slots + (size_t)(h % RING_SLOTS) * CELL_BYTES;
+        if (copy) {                 /* copied out, then claimed: it may be reused after */
+            memcpy(g_rbuf, at, sizeof(cell_hdr) + m->size);
             at = g_rbuf;
-            if (!atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed)) continue;
+            if (!cell_claim(r, h)) continue;
         }
         cell_hdr c;
         memcpy(&c, at, sizeof c);
         if (c.len > CELL_BYTES - sizeof c) return -1;
         touch(at + sizeof c, c.len);
-        if (!XPORTS[e->x].copy &&
-            !atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, memory_order_seq_cst, memory_order_relaxed)) continue;
+        if (!copy && !cell_claim(r, h)) continue;   /* read in place, then released */
         return 0;
     }
 }
