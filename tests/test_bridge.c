@@ -111,41 +111,37 @@ static const char *ip_bin(void)
 }
 
 /* Start am-bridge on arena with extra arguments (NULL-terminated), in bridge_netns if
- * set; returns its slot in kids[] (its stats go to logs[slot]). */
+ * set; returns its slot in kids[] (its stats go to logs[slot]; its command line is
+ * kept in argvs[slot] for bridge_restart). */
+static char *argvs[16][40];
+static char urls[16][64];
+
 static int bridge(const char *arena, const char *name, ...)
 {
-    char url[64];
-    snprintf(url, sizeof url, "nats://%s:%d", nats_addr, nats_port);
-    char *argv[44] = { AM_BRIDGE, "--arena", (char *)arena, "--url", url, "--name", (char *)name, "--stats", "0.2",
-                       "--queue", "8192" };
-    int n = 11;
+    int k = nkids++, n = 0;
+    char **argv = argvs[k];
     if (bridge_netns) {   /* ip netns exec NS am-bridge ...: the same process, execed twice */
-        memmove(argv + 4, argv, (size_t)n * sizeof *argv);
-        argv[0] = (char *)ip_bin();
-        argv[1] = "netns";
-        argv[2] = "exec";
-        argv[3] = (char *)bridge_netns;
-        n += 4;
+        argv[n++] = (char *)ip_bin();
+        argv[n++] = "netns";
+        argv[n++] = "exec";
+        argv[n++] = (char *)bridge_netns;
     }
+    snprintf(urls[k], sizeof urls[k], "nats://%s:%d", nats_addr, nats_port);
+    char *base[] = { AM_BRIDGE, "--arena", (char *)arena, "--url", urls[k], "--name", (char *)name, "--stats", "0.2",
+                     "--queue", "8192" };
+    for (unsigned i = 0; i < sizeof base / sizeof *base; i++) argv[n++] = base[i];
     va_list ap;
     va_start(ap, name);
-    for (char *s; (s = va_arg(ap, char *)) != NULL && n < 38;) argv[n++] = s;
+    for (char *s; (s = va_arg(ap, char *)) != NULL && n < 39;) argv[n++] = s;
     va_end(ap);
     argv[n] = NULL;
-    int k = nkids++;
     snprintf(logs[k], sizeof logs[k], "/tmp/test_bridge-%d-%d-%s.log", (int)suite_pid, (int)getpid(), name);
     kids[k] = spawn(argv, logs[k]);
     return k;
 }
 
-static void bridge_restart(int k, const char *arena, const char *name)
-{
-    char url[64];
-    snprintf(url, sizeof url, "nats://127.0.0.1:%d", nats_port);
-    char *argv[] = { AM_BRIDGE, "--arena", (char *)arena, "--url", url, "--name", (char *)name, "--stats", "0.2",
-                     "--queue", "8192", "--export", "*", "--import", "*", NULL };
-    kids[k] = spawn(argv, logs[k]);
-}
+/* The bridge in slot k again, as it was started (its log starts again). */
+static void bridge_restart(int k) { kids[k] = spawn(argvs[k], logs[k]); }
 
 /* A counter from the bridge's last statistics line ("... drops 3, ..."). */
 static long long stat_of(int k, const char *what)
@@ -658,7 +654,7 @@ START_TEST(bridge_killed_and_restarted)
     waitpid(kids[kb], NULL, 0);
     ck_assert_int_ge(am_channels_gc(B), 1);    /* its mirror is a dead port, cleaned like any */
     ck_assert_int_eq(bridge_ports(B, "robot/telemetry", AM_ROLE_PUBLISHER), 0);
-    bridge_restart(kb, nb, "B");
+    bridge_restart(kb);
     ck_assert(mirror_is(B, "robot/telemetry", AM_ROLE_PUBLISHER, 1, 5000));
     publish_range(p, 301, 600, 200);
     ck_assert_uint_eq(take_in_order(s, 301, 300, 5000, false), 300);
@@ -848,14 +844,22 @@ END_TEST
  * reaches it across the pair from the new namespace (the arenas stay in the one
  * /dev/shm: only the network is apart). Root only; skipped with a message where the
  * kernel or the machine refuses. */
-static char netns[32], veth[16];
+static char netns[32];
+
+/* The names of the case run by process pid: its namespace, and its veth pair (the end
+ * that stays here is <veth>a, the one moved into the namespace <veth>b). */
+static void net_names(pid_t pid, char *ns, size_t ns_len, char *veth, size_t veth_len)
+{
+    snprintf(ns, ns_len, "am-br-%d-%d", (int)suite_pid, (int)pid);
+    snprintf(veth, veth_len, "amv%d", (int)(pid % 1000000));
+}
 
 static bool netns_up(char *here, char *there, size_t cap)
 {
     const char *ip = ip_bin();
     if (!ip || geteuid() != 0) return false;
-    snprintf(netns, sizeof netns, "am-br-%d-%d", (int)suite_pid, (int)getpid());
-    snprintf(veth, sizeof veth, "amv%d", (int)(getpid() % 1000000));
+    char veth[16];
+    net_names(getpid(), netns, sizeof netns, veth, sizeof veth);
     unsigned o = (unsigned)(getpid() % 250);
     snprintf(here, cap, "10.231.%u.1", o);
     snprintf(there, cap, "10.231.%u.2", o);
@@ -869,12 +873,19 @@ static bool netns_up(char *here, char *there, size_t cap)
     return system(cmd) == 0;
 }
 
-/* Deleting the namespace deletes the pair: its far end is in it. */
-static void netns_down(const char *name)
+/* Undo netns_up of process pid, however far it got: deleting the namespace deletes a
+ * pair whose far end was moved into it; a pair that never got there is deleted here. */
+static void netns_down(pid_t pid)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s netns del %s >/dev/null 2>&1", ip_bin() ? ip_bin() : "ip", name);
-    if (system(cmd) != 0) fprintf(stderr, "test_bridge: could not delete network namespace %s\n", name);
+    const char *ip = ip_bin();
+    char ns[32], veth[16], cmd[256];
+    if (!ip) return;
+    net_names(pid, ns, sizeof ns, veth, sizeof veth);
+    snprintf(cmd, sizeof cmd, "%1$s netns del %2$s >/dev/null 2>&1; %1$s link del %3$sa >/dev/null 2>&1", ip, ns, veth);
+    (void)system(cmd);   /* either may find nothing to delete */
+    char path[64];
+    snprintf(path, sizeof path, "/run/netns/%s", ns);
+    if (access(path, F_OK) == 0) fprintf(stderr, "test_bridge: could not delete network namespace %s\n", ns);
 }
 
 START_TEST(two_hosts_through_a_veth_pair)
@@ -883,7 +894,7 @@ START_TEST(two_hosts_through_a_veth_pair)
     if (!netns_up(here, there, sizeof here)) {
         printf("test_bridge: two_hosts_through_a_veth_pair: SKIPPED: cannot make a network namespace and a veth "
                "pair here (needs root, ip(8) and a kernel that allows them)\n");
-        if (netns[0]) netns_down(netns);
+        netns_down(getpid());
         return;
     }
     nats_addr = here;
@@ -913,15 +924,30 @@ START_TEST(two_hosts_through_a_veth_pair)
     am_sub_close(s);
     am_pub_close(p);
     world_end(true);
-    netns_down(netns);
+    netns_down(getpid());
 }
 END_TEST
 
-/* Unlink dir/<head>[A-C]?<pid>-* : this suite's leftovers only. */
-static void remove_matching(const char *dir, const char *head, pid_t pid)
+/* What main() sweeps: a file (unlinked), a case's network namespace (name ends in the
+ * pid of the case that made it). */
+static void remove_file(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+}
+
+static void remove_netns(const char *dir, const char *name)
+{
+    (void)dir;
+    netns_down((pid_t)atoi(strrchr(name, '-') + 1));
+}
+
+/* Remove dir/<head>[A-C]?<pid>-* with rm: this suite's leftovers only. */
+static void remove_matching(const char *dir, const char *head, pid_t pid, void (*rm)(const char *, const char *))
 {
     DIR *d = opendir(dir);
-    char tail[32], path[512];
+    char tail[32];
     snprintf(tail, sizeof tail, "%d-", (int)pid);
     size_t hl = strlen(head);
     for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
@@ -930,8 +956,7 @@ static void remove_matching(const char *dir, const char *head, pid_t pid)
         p += hl;
         if (*p >= 'A' && *p <= 'C' && p[1] == '-') p += 2;   /* am.test-brA-... */
         if (strncmp(p, tail, strlen(tail)) != 0) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
+        rm(dir, e->d_name);
     }
     if (d) closedir(d);
 }
@@ -949,15 +974,9 @@ int main(void)
     int rc = tu_main("bridge", 40, tests);
     /* what failed cases left: their arenas and bridge logs (their processes died with
      * them: PR_SET_PDEATHSIG) */
-    remove_matching("/dev/shm", "am.test-br", suite_pid);
-    remove_matching("/dev/shm", "amlock.test-br", suite_pid);     /* and their lock files */
-    remove_matching("/tmp", "test_bridge-", suite_pid);
-    /* and a failed case's network namespace (its veth pair goes with it) */
-    char head[32];
-    snprintf(head, sizeof head, "am-br-%d-", (int)suite_pid);
-    DIR *d = opendir("/run/netns");
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
-        if (strncmp(e->d_name, head, strlen(head)) == 0) netns_down(e->d_name);
-    if (d) closedir(d);
+    remove_matching("/dev/shm", "am.test-br", suite_pid, remove_file);
+    remove_matching("/dev/shm", "amlock.test-br", suite_pid, remove_file);   /* and their lock files */
+    remove_matching("/tmp", "test_bridge-", suite_pid, remove_file);
+    remove_matching("/run/netns", "am-br-", suite_pid, remove_netns);       /* and their veth pairs */
     return rc;
 }
