@@ -207,7 +207,10 @@ int main(int argc, char **argv)
     /* libnats allocates every message it reads (tens of KiB for a batch) on its reader
      * thread and we free it on another: glibc would hand the freed top of the heap back
      * to the kernel each time and fault it in again for the next message (page
-     * clearing was a tenth of the bridges' time on a 4 KiB stream). Keep up to 16 MiB. */
+     * clearing was a tenth of the bridges' time on a 4 KiB stream). Keep up to 16 MiB.
+     * Setting it stops glibc adjusting its mmap threshold, which would stay at 128 KiB:
+     * fixed at 1 MiB (NATS's default payload limit), a large message comes from the
+     * heap too instead of an mmap and munmap of its own. A refusal costs only speed. */
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     signal(SIGPIPE, SIG_IGN);
